@@ -1,0 +1,58 @@
+// swift-tools-version: 6.1
+// SwiftVLA: staged VLA training and fleet-scale online post-training in Swift.
+import Foundation
+import PackageDescription
+
+let root = Context.packageDirectory
+let environment = Context.environment
+
+/// MLX C++ library and headers: `MLX_DIR` (e.g. a macOS `pip install mlx` site-packages/mlx)
+/// or the `mlx-cpu` wheel that `scripts/bootstrap` installs into `.venv/`.
+let mlxDir = environment["MLX_DIR"] ?? "\(root)/.venv/swiftvla/mlx"
+/// MuJoCo 4 C library and headers from the `mujoco-core` wheel (`MUJOCO_DIR` overrides).
+let mujocoDir = environment["MUJOCO_DIR"] ?? "\(root)/.venv/swiftvla/mujoco"
+
+#if os(Linux)
+// OpenBLAS must come before libmlx so MLX's cblas_sgemm resolves to it (~40x faster
+// than the reference BLAS bundled in the wheel).
+let blasLink = ["-L/usr/lib/x86_64-linux-gnu", "-L/usr/lib/aarch64-linux-gnu", "-lopenblas"]
+let glLink = ["-lOSMesa"]
+#else
+let blasLink: [String] = []
+let glLink = ["-framework", "OpenGL"]
+#endif
+
+let mlxLink = blasLink + ["-L", "\(mlxDir)/lib", "-lmlx", "-Xlinker", "-rpath", "-Xlinker", "\(mlxDir)/lib"]
+let mujocoLink = ["-L", mujocoDir, "-lmujoco", "-Xlinker", "-rpath", "-Xlinker", mujocoDir] + glLink
+
+let package = Package(
+    name: "SwiftVLA",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vla", targets: ["vla"]),
+        .library(name: "TensorKit", targets: ["TensorKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "CMLX",
+            cxxSettings: [.unsafeFlags(["-I", "\(mlxDir)/include", "-O2"])],
+            linkerSettings: [.unsafeFlags(mlxLink)]
+        ),
+        .target(
+            name: "TensorKit",
+            dependencies: ["CMLX"]
+        ),
+        .executableTarget(
+            name: "vla",
+            dependencies: [
+                "TensorKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TensorKitTests", dependencies: ["TensorKit"]),
+    ],
+    cxxLanguageStandard: .cxx20
+)

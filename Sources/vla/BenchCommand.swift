@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import TensorKit
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Performance benchmarks (ratios against references measured in the same run).",
+        subcommands: [BenchTensor.self]
+    )
+}
+
+struct BenchTensor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tensor",
+        abstract: "sgemm GFLOP/s vs OpenBLAS, and one transformer training step vs sgemm peak and MLX-Python.")
+
+    @Option(help: "Timed training steps (best is reported).") var steps = 5
+    @Option(help: "Python with the `mlx` package for the side-by-side step (default: .venv/bin/python).")
+    var python = ".venv/bin/python"
+
+    func run() async throws {
+        print("MLX \(TensorMemory.mlxVersion)")
+        print("sgemm n       TensorKit GFLOP/s   OpenBLAS GFLOP/s   ratio")
+        var peak = 0.0
+        for n in [256, 512, 1024] {
+            let r = try TensorBenchmark.sgemm(n: n)
+            peak = max(peak, r.openBLASGFLOPs)
+            print(String(format: "%-13d %17.1f %18.1f %7.2f", n, r.tensorKitGFLOPs, r.openBLASGFLOPs, r.tensorKitGFLOPs / r.openBLASGFLOPs))
+        }
+        print("training step: 4-layer d=256 transformer, 4 heads, vocab 512, batch 32 × seq 64, AdamW")
+        let step = try TensorBenchmark.transformerStep(steps: steps) { i, s in
+            FileHandle.standardError.write(Data(String(format: "  step %d/%d: %.0f ms\n", i, steps, s * 1000).utf8))
+        }
+        print(String(format: "TensorKit   %8.1f ms  %6.1f GFLOP/s  (%.0f%% of OpenBLAS sgemm peak %.1f)",
+                     step.milliseconds, step.gflops, 100 * step.gflops / peak, peak))
+        if let mlxPython = try? runMLXPython() {
+            print(String(format: "MLX-Python  %8.1f ms  %6.1f GFLOP/s  → TensorKit/MLX-Python time ratio %.3f",
+                         mlxPython, step.flopsPerStep / (mlxPython / 1000) / 1e9, step.milliseconds / mlxPython))
+        } else {
+            print("MLX-Python: not measured (install with `scripts/bootstrap --bench`)")
+        }
+    }
+
+    /// Runs scripts/bench_mlx_step.py (same graph, same sizes) and returns its best step in ms.
+    func runMLXPython() throws -> Double? {
+        guard FileManager.default.isExecutableFile(atPath: python),
+              FileManager.default.fileExists(atPath: "scripts/bench_mlx_step.py") else { return nil }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["scripts/bench_mlx_step.py", "--steps", "\(steps)"]
+        // Same BLAS as our binary: OpenBLAS ahead of MLX's bundled reference BLAS.
+        var env = ProcessInfo.processInfo.environment
+        for path in ["/usr/lib/x86_64-linux-gnu/libopenblas.so.0", "/usr/lib/aarch64-linux-gnu/libopenblas.so.0"]
+        where FileManager.default.fileExists(atPath: path) { env["LD_PRELOAD"] = path }
+        process.environment = env
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return out.split(separator: "\n").compactMap { line -> Double? in
+            line.hasPrefix("best_ms ") ? Double(line.dropFirst(8)) : nil
+        }.first
+    }
+}
