@@ -67,9 +67,9 @@ public func conv2d(
 
 /// Mean cross-entropy between `logits [..., C]` and integer class `targets [...]`.
 public func crossEntropy(logits: Tensor, targets: Tensor) throws -> Tensor {
-    let logProbs = try logits.logSoftmax(axis: -1)
-    let picked = try logProbs.takeAlongAxis(targets.expandedDims(axis: -1).astype(.int32), axis: -1)
-    return try -picked.mean()
+    // logsumexp − picked logit: avoids materialising the full [..., C] log-softmax.
+    let picked = try logits.takeAlongAxis(targets.expandedDims(axis: -1).astype(.int32), axis: -1).squeezed([-1])
+    return try (logits.logSumExp(axis: -1) - picked).mean()
 }
 
 /// Mean squared error.

@@ -16,7 +16,8 @@ public final class Linear: Module, @unchecked Sendable {
         guard x.dim(-1) == weight.dim(1) else {
             throw TensorError.shapeMismatch("Linear expects [..., \(weight.dim(1))], got \(x.shape)")
         }
-        if let bias { return try x.matmul(weight.T) + bias }
+        // addmm fuses the bias add into the GEMM epilogue.
+        if let bias { return try bias.addmm(x, weight.T) }
         return try x.matmul(weight.T)
     }
 }
