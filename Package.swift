@@ -34,6 +34,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .target(
@@ -45,14 +46,19 @@ let package = Package(
             name: "TensorKit",
             dependencies: ["CMLX"]
         ),
+        .target(
+            name: "RobotData",
+            dependencies: ["TensorKit", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .executableTarget(
             name: "vla",
             dependencies: [
-                "TensorKit",
+                "TensorKit", "RobotData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit"]),
+        .testTarget(name: "RobotDataTests", dependencies: ["RobotData", "TensorKit"]),
     ],
     cxxLanguageStandard: .cxx20
 )
