@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "FastKernels.h"
 #include "mlx/compile_impl.h"
 #include "mlx/mlx.h"
 
@@ -641,6 +642,28 @@ int cmlx_reference_sgemm(int m, int n, int k, const float *a, const float *b, fl
 #else
   return 1;
 #endif
+}
+
+// ---- fast kernels ----
+cmlx_array cmlx_fast_unary(int op, cmlx_array a) {
+  return guard_array([&] {
+    return cmlx_fast::is_enabled() ? cmlx_fast::fast_unary(op, a->value)
+                                   : cmlx_fast::reference(op, a->value);
+  });
+}
+cmlx_array cmlx_fast_unary_kernel(int op, cmlx_array a) {
+  return guard_array([&] { return cmlx_fast::fast_unary(op, a->value); });
+}
+cmlx_array cmlx_fast_unary_reference(int op, cmlx_array a) {
+  return guard_array([&] { return cmlx_fast::reference(op, a->value); });
+}
+void cmlx_set_fast_kernels(int enabled) { cmlx_fast::set_enabled(enabled != 0); }
+int cmlx_fast_kernels_enabled(void) { return cmlx_fast::is_enabled() ? 1 : 0; }
+int cmlx_fast_kernels_simd(void) { return cmlx_fast::simd_available() ? 1 : 0; }
+int cmlx_fast_apply(int op, const float *in, float *out, size_t n, int simd) {
+  if (op < 0 || op > CMLX_FAST_GELU_TANH_GRAD) return 1;
+  cmlx_fast::apply(op, in, out, n, simd != 0);
+  return 0;
 }
 
 }  // extern "C"

@@ -217,6 +217,29 @@ const char *cmlx_version(void);
 /// build has no CBLAS.
 int cmlx_reference_sgemm(int m, int n, int k, const float *a, const float *b, float *c);
 
+// ---- fast float32 CPU kernels (FastKernels.cpp) ---------------------------------------
+/// Ops with vectorized kernels; the *_GRAD codes are the first derivatives the VJPs use.
+typedef enum {
+  CMLX_FAST_EXP = 0, CMLX_FAST_TANH, CMLX_FAST_SIGMOID, CMLX_FAST_SILU, CMLX_FAST_ERF,
+  CMLX_FAST_GELU, CMLX_FAST_GELU_TANH, CMLX_FAST_SILU_GRAD, CMLX_FAST_ERF_GRAD,
+  CMLX_FAST_GELU_GRAD, CMLX_FAST_GELU_TANH_GRAD,
+} cmlx_fast_op;
+/// The op with the fast kernel when the switch is on, else with MLX's own ops.
+cmlx_array cmlx_fast_unary(int op, cmlx_array a);
+/// The op with the fast kernel whatever the switch says (float32 on the CPU; other dtypes
+/// and devices still take MLX's ops).
+cmlx_array cmlx_fast_unary_kernel(int op, cmlx_array a);
+/// The op with MLX's own ops whatever the switch says.
+cmlx_array cmlx_fast_unary_reference(int op, cmlx_array a);
+/// Global switch, on by default.
+void cmlx_set_fast_kernels(int enabled);
+int cmlx_fast_kernels_enabled(void);
+/// 1 when the kernels run the AVX2+FMA code, 0 for the scalar fallback.
+int cmlx_fast_kernels_simd(void);
+/// Runs kernel `op` directly over host float buffers (no MLX graph); simd = 0 forces the
+/// scalar fallback. Returns non-zero for an unknown op.
+int cmlx_fast_apply(int op, const float *in, float *out, size_t n, int simd);
+
 #ifdef __cplusplus
 }
 #endif

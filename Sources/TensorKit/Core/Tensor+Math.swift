@@ -18,21 +18,21 @@ extension Tensor {
 
     // MARK: unary
 
-    public func exp() throws -> Tensor { try unary(CMLX_EXP, "exp") }
+    public func exp() throws -> Tensor { try FastKernels.active ? fastUnary(CMLX_FAST_EXP, "exp") : unary(CMLX_EXP, "exp") }
     public func log() throws -> Tensor { try unary(CMLX_LOG, "log") }
     public func sqrt() throws -> Tensor { try unary(CMLX_SQRT, "sqrt") }
     public func rsqrt() throws -> Tensor { try unary(CMLX_RSQRT, "rsqrt") }
     public func sin() throws -> Tensor { try unary(CMLX_SIN, "sin") }
     public func cos() throws -> Tensor { try unary(CMLX_COS, "cos") }
-    public func tanh() throws -> Tensor { try unary(CMLX_TANH, "tanh") }
-    public func sigmoid() throws -> Tensor { try unary(CMLX_SIGMOID, "sigmoid") }
+    public func tanh() throws -> Tensor { try FastKernels.active ? fastUnary(CMLX_FAST_TANH, "tanh") : unary(CMLX_TANH, "tanh") }
+    public func sigmoid() throws -> Tensor { try FastKernels.active ? fastUnary(CMLX_FAST_SIGMOID, "sigmoid") : unary(CMLX_SIGMOID, "sigmoid") }
     public func abs() throws -> Tensor { try unary(CMLX_ABS, "abs") }
     public func square() throws -> Tensor { try unary(CMLX_SQUARE, "square") }
     public func floor() throws -> Tensor { try unary(CMLX_FLOOR, "floor") }
     public func ceil() throws -> Tensor { try unary(CMLX_CEIL, "ceil") }
     public func rounded() throws -> Tensor { try unary(CMLX_ROUND, "round") }
     public func sign() throws -> Tensor { try unary(CMLX_SIGN, "sign") }
-    public func erf() throws -> Tensor { try unary(CMLX_ERF, "erf") }
+    public func erf() throws -> Tensor { try FastKernels.active ? fastUnary(CMLX_FAST_ERF, "erf") : unary(CMLX_ERF, "erf") }
     public func erfinv() throws -> Tensor { try unary(CMLX_ERFINV, "erfinv") }
     public func log1p() throws -> Tensor { try unary(CMLX_LOG1P, "log1p") }
     public func expm1() throws -> Tensor { try unary(CMLX_EXPM1, "expm1") }

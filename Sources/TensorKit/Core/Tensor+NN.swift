@@ -12,13 +12,18 @@ extension Tensor {
     }
     public func relu() throws -> Tensor { try maximum(constant(0)) }
     /// SiLU / swish: x·σ(x).
-    public func silu() throws -> Tensor { try self * sigmoid() }
+    public func silu() throws -> Tensor {
+        if FastKernels.active { return try fastUnary(CMLX_FAST_SILU, "silu") }
+        return try self * sigmoid()
+    }
     /// Exact GELU: x·Φ(x) = ½x(1 + erf(x/√2)).
     public func gelu() throws -> Tensor {
-        try self * ((self * 0.7071067811865476).erf() + 1) * 0.5
+        if FastKernels.active { return try fastUnary(CMLX_FAST_GELU, "gelu") }
+        return try self * ((self * 0.7071067811865476).erf() + 1) * 0.5
     }
     /// GELU's tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
     public func geluApproximate() throws -> Tensor {
+        if FastKernels.active { return try fastUnary(CMLX_FAST_GELU_TANH, "geluApproximate") }
         let inner = try (self + self * self * self * 0.044715) * 0.7978845608028654
         return try self * (inner.tanh() + 1) * 0.5
     }
