@@ -47,18 +47,30 @@ let package = Package(
             dependencies: ["CMLX"]
         ),
         .target(
+            name: "CMuJoCo",
+            cSettings: [.unsafeFlags(["-I", "\(mujocoDir)/include"])],
+            linkerSettings: [.unsafeFlags(mujocoLink)]
+        ),
+        .target(
             name: "RobotData",
             dependencies: ["TensorKit", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "RobotSim",
+            dependencies: ["RobotData", "CMuJoCo"],
+            // Clang imports CMuJoCo.h for Swift and needs MuJoCo's headers too.
+            swiftSettings: [.unsafeFlags(["-Xcc", "-I", "-Xcc", "\(mujocoDir)/include"])]
         ),
         .executableTarget(
             name: "vla",
             dependencies: [
-                "TensorKit", "RobotData",
+                "TensorKit", "RobotData", "RobotSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit"]),
         .testTarget(name: "RobotDataTests", dependencies: ["RobotData", "TensorKit"]),
+        .testTarget(name: "RobotSimTests", dependencies: ["RobotSim", "RobotData"]),
     ],
     cxxLanguageStandard: .cxx20
 )

@@ -9,6 +9,7 @@ struct VLA: AsyncParsableCommand {
         subcommands: [
             Bench.self,
             Demo.self,
+            Sim.self,
         ]
     )
 }

@@ -1,0 +1,283 @@
+import Foundation
+import RobotData
+
+/// A seeded MuJoCo scene with one embodiment and one language task: the loop a policy (or the
+/// scripted operator) runs in.
+///
+/// ```swift
+/// let env = try RobotEnvironment(embodiment: .arm7, task: .pickPlace, seed: 3)
+/// var obs = env.reset()
+/// while true {
+///     let r = try env.step(nativeAction: env.expertAction())
+///     obs = r.observation
+///     if r.done { break }
+/// }
+/// ```
+/// Same seed → same scene, same states, same pixels. Not thread-safe (owns an OSMesa context,
+/// see `OffscreenRenderer`): use one environment per thread.
+public final class RobotEnvironment {
+    public let embodiment: EmbodimentKind
+    public let task: TaskKind
+    public let seed: UInt64
+    public let config: EnvironmentConfig
+    public let spec: EmbodimentSpec
+    public let layout: SceneLayout
+    public let model: MuJoCoModel
+    public let simulation: MuJoCoSimulation
+    let scratch: MuJoCoSimulation
+    let arms: [ArmKinematics]
+    let objectBodies: [Int]
+    let objectGeoms: [Int]
+    let drawerJoint: Int?
+    let hookSite: Int?
+    let torsoActuator: Int?
+    let torsoQpos: Int?
+    public let cameraNames: [String]
+    let cameraIDs: [Int]
+    private var renderer: OffscreenRenderer?
+    private var initialState: [Double] = []
+    public private(set) var stepCount = 0
+    /// `.arm6` only: the commanded end-effector pose that deltas accumulate on (reset to the
+    /// measured pose at `reset()`, and re-anchored to it if tracking falls > 5 cm behind).
+    public private(set) var endEffectorTarget: (position: SIMD3<Double>, rotation: Mat3)? = nil
+    /// The built-in clean operator used by `expertAction()`.
+    public let expert: ScriptedExpert
+
+    public var instruction: String { layout.instruction }
+    /// Control steps before truncation (`config.stepLimit` or the task's).
+    public var stepLimit: Int { config.stepLimit ?? task.stepLimit }
+    /// "Num hands: 1. Control mode: joint. <instruction>"
+    public var prompt: String { "\(spec.promptPrefix) \(layout.instruction)" }
+
+    public init(embodiment: EmbodimentKind, task: TaskKind, seed: UInt64, config: EnvironmentConfig = EnvironmentConfig()) throws {
+        guard task.embodiments.contains(embodiment) else {
+            throw EnvironmentError.unsupported(embodiment: embodiment.rawValue, task: task.rawValue)
+        }
+        self.embodiment = embodiment
+        self.task = task
+        self.seed = seed
+        self.config = config
+        spec = embodiment.spec
+        let builder = SceneBuilder(embodiment: embodiment, task: task, seed: seed)
+        let layout = builder.layout()
+        self.layout = layout
+        let model = try MuJoCoModel(xml: builder.xml(for: layout, imageSize: (config.imageWidth, config.imageHeight),
+                                                     samples: config.multisamples))
+        self.model = model
+        simulation = MuJoCoSimulation(model: model)
+        scratch = MuJoCoSimulation(model: model)
+        arms = try embodiment.arms.map { try ArmKinematics(model: model, layout: $0) }
+        objectBodies = try layout.objects.map { try model.id(of: .body, $0.name) }
+        objectGeoms = try layout.objects.map { try model.id(of: .geom, "\($0.name)_geom") }
+        drawerJoint = model.optionalID(of: .joint, "drawer_slide")
+        hookSite = model.optionalID(of: .site, "hook")
+        torsoActuator = model.optionalID(of: .actuator, "torso_yaw")
+        torsoQpos = model.optionalID(of: .joint, "torso_yaw").map { model.qposAddress(joint: $0) }
+        let cameraNames = ["scene"] + embodiment.arms.map { $0.wristCamera }
+        self.cameraNames = cameraNames
+        cameraIDs = try cameraNames.map { try model.id(of: .camera, $0) }
+        expert = ScriptedExpert()
+        // Initial state: arms at home, grippers open, let objects settle.
+        for arm in arms {
+            for (i, a) in arm.qposAddress.enumerated() { simulation.raw.pointee.qpos[a] = arm.layout.home[i] }
+            for a in arm.fingerQpos { simulation.raw.pointee.qpos[a] = ArmLayout.fingerTravel }
+            arm.command(simulation, joints: arm.layout.home, gripper: 1)
+        }
+        simulation.forward()
+        simulation.step(50)
+        simulation.raw.pointee.time = 0
+        initialState = simulation.state()
+    }
+
+    /// The renderer, created on first use (on the calling thread's GL).
+    func sceneRenderer() throws -> OffscreenRenderer {
+        if let renderer { return renderer }
+        let r = try OffscreenRenderer(model: model, maxWidth: config.imageWidth, maxHeight: config.imageHeight, fastFlags: config.fastRender)
+        renderer = r
+        return r
+    }
+
+    /// Restore the seed's initial state and return the first observation.
+    @discardableResult
+    public func reset() -> Observation {
+        simulation.setState(initialState)
+        for arm in arms { arm.command(simulation, joints: arm.layout.home, gripper: 1) }
+        if let torsoActuator { simulation.setControl(torsoActuator, 0) }
+        stepCount = 0
+        expert.reset()
+        if embodiment == .arm6 {
+            endEffectorTarget = (arms[0].tcpPosition(simulation), arms[0].tcpRotation(simulation))
+        }
+        return observe()
+    }
+
+    /// Apply a native action for one control step (`config.substeps` physics steps).
+    public func step(nativeAction a: [Float]) throws -> StepResult {
+        guard a.count == spec.actionDimension else {
+            throw EnvironmentError.wrongActionLength(expected: spec.actionDimension, got: a.count)
+        }
+        if let bad = a.firstIndex(where: { !$0.isFinite }) { throw EnvironmentError.nonFiniteAction(index: bad) }
+        let d = a.map(Double.init)
+        switch embodiment {
+        case .arm7:
+            arms[0].command(simulation, joints: Array(d[0..<7]), gripper: d[7])
+        case .arm6:
+            let arm = arms[0]
+            let dp = clampNorm(SIMD3(d[0], d[1], d[2]), EmbodimentKind.maxDeltaPosition)
+            let dr = clampNorm(SIMD3(d[3], d[4], d[5]), EmbodimentKind.maxDeltaRotation)
+            let measured = (arm.tcpPosition(simulation), arm.tcpRotation(simulation))
+            var base = endEffectorTarget ?? measured
+            if norm(base.0 - measured.0) > 0.05 || norm(base.1.orientationError(to: measured.1)) > 0.3 { base = measured }
+            let target = base.0 + dp
+            let rotation = Mat3.fromRPY(dr) * base.1
+            endEffectorTarget = (target, rotation)
+            let q = arm.solveIK(scratch: scratch, qpos: simulation.qpos, position: target, rotation: rotation, iterations: 10)
+            arm.command(simulation, joints: q, gripper: d[6])
+        case .bimanual:
+            if let torsoActuator { simulation.setControl(torsoActuator, min(max(d[0], -0.6), 0.6)) }
+            arms[0].command(simulation, joints: Array(d[1..<8]), gripper: d[8])
+            arms[1].command(simulation, joints: Array(d[9..<16]), gripper: d[16])
+        }
+        simulation.step(config.substeps)
+        // mj_step leaves positions computed *before* its integration: refresh them so the
+        // observation (and any later query) matches qpos.
+        simulation.forward()
+        stepCount += 1
+        let success = isSuccess()
+        let truncated = !success && stepCount >= stepLimit
+        return StepResult(observation: observe(), reward: success ? 1 : 0, done: success || truncated,
+                          success: success, truncated: truncated)
+    }
+
+    /// Everything needed to resume exactly from this moment (physics state, step count and
+    /// the commanded end-effector pose of delta-controlled arms).
+    public struct Snapshot: Sendable {
+        public let physics: [Double]
+        public let stepCount: Int
+        let endEffectorTarget: (position: SIMD3<Double>, rotation: Mat3)?
+    }
+
+    public func snapshot() -> Snapshot {
+        Snapshot(physics: simulation.state(), stepCount: stepCount, endEffectorTarget: endEffectorTarget)
+    }
+
+    public func restore(_ s: Snapshot) {
+        simulation.setState(s.physics)
+        stepCount = s.stepCount
+        endEffectorTarget = s.endEffectorTarget
+    }
+
+    /// The clean scripted operator's action for the current state (HG-DAgger: callable from
+    /// any state, e.g. after a policy drove the robot somewhere).
+    public func expertAction() -> [Float] { expert.action(for: self) }
+
+    /// Native proprio state.
+    public func state() -> [Float] {
+        var s: [Double] = []
+        switch embodiment {
+        case .arm7, .arm6:
+            let arm = arms[0]
+            let q = arm.tcpPosition(simulation)
+            let quat = simulation.siteQuaternion(arm.tcpSite)
+            s = arm.joints(simulation) + [arm.gripperOpening(simulation), q.x, q.y, q.z, quat[0], quat[1], quat[2], quat[3]]
+            if embodiment == .arm6 {
+                let rpy = arm.tcpRotation(simulation).rpy
+                s += [rpy.x, rpy.y, rpy.z]
+            }
+        case .bimanual:
+            s = [torsoQpos.map { simulation.raw.pointee.qpos[$0] } ?? 0]
+            for arm in arms { s += arm.joints(simulation) + [arm.gripperOpening(simulation)] }
+        }
+        return s.map(Float.init)
+    }
+
+    /// Render every camera ([H, W, 3] uint8 each).
+    public func renderCameras() throws -> [[UInt8]] {
+        let r = try sceneRenderer()
+        return try cameraIDs.map { try r.render(simulation, camera: $0, width: config.imageWidth, height: config.imageHeight) }
+    }
+
+    public func observe() -> Observation {
+        let images = config.renderImages ? ((try? renderCameras()) ?? []) : []
+        return Observation(cameraNames: cameraNames, images: images, imageWidth: config.imageWidth,
+                           imageHeight: config.imageHeight, state: state(), instruction: layout.instruction, step: stepCount)
+    }
+
+    // MARK: unified space
+
+    public func nativeToUnified(_ native: [Float]) throws -> [Float] { try spec.unifiedAction(native) }
+    public func unifiedToNative(_ unified: [Float]) throws -> [Float] { try spec.nativeAction(unified) }
+    public var actionMask: [Float] { spec.actionMask }
+
+    // MARK: task state
+
+    public func objectPosition(_ i: Int) -> SIMD3<Double> { simulation.bodyPosition(objectBodies[i]) }
+    func objectYaw(_ i: Int) -> Double {
+        let r = simulation.bodyRotation(objectBodies[i])
+        return atan2(r.r1.x, r.r0.x)
+    }
+    public var drawerOpening: Double { drawerJoint.map { simulation.jointPosition($0) } ?? 0 }
+    var hookPosition: SIMD3<Double> { hookSite.map { simulation.sitePosition($0) } ?? .zero }
+
+    /// No gripper is holding object `i` (every TCP is away from it or its gripper is open).
+    func released(_ i: Int) -> Bool {
+        let o = objectPosition(i)
+        let w = 2 * layout.objects[i].halfSize
+        return arms.allSatisfy { arm in
+            norm(arm.tcpPosition(simulation) - o) > 0.05 || arm.gripperWidth(simulation) > w + 0.012
+        }
+    }
+
+    func inBin(_ i: Int, _ bin: SceneBin) -> Bool {
+        let o = objectPosition(i)
+        return abs(o.x - bin.center.x) < bin.innerHalf && abs(o.y - bin.center.y) < bin.innerHalf && o.z < 0.05
+    }
+
+    /// The task's success predicate, from simulator state only.
+    public func isSuccess() -> Bool {
+        switch task {
+        case .reach:
+            let o = objectPosition(layout.target)
+            return arms.contains { norm($0.tcpPosition(simulation) - o) < 0.05 }
+        case .push:
+            guard let zone = layout.zone else { return false }
+            let o = objectPosition(layout.target)
+            return hypot(o.x - zone.center.x, o.y - zone.center.y) < zone.radius - 0.01 && o.z < 0.04
+        case .pickPlace:
+            guard let zone = layout.zone else { return false }
+            let o = objectPosition(layout.target)
+            return abs(o.x - zone.center.x) < zone.radius && abs(o.y - zone.center.y) < zone.radius && o.z < 0.03
+                && released(layout.target)
+        case .sort:
+            return layout.bins.enumerated().allSatisfy { k, bin in
+                layout.objects.indices.filter { layout.objects[$0].color == bin.color }.allSatisfy { inBin($0, bin) && released($0) }
+            }
+        case .stack:
+            guard let b = layout.second else { return false }
+            let top = objectPosition(layout.target), base = objectPosition(b)
+            let dz = top.z - base.z
+            return hypot(top.x - base.x, top.y - base.y) < 0.02 && dz > 0.032 && dz < 0.048 && base.z < 0.03
+                && released(layout.target)
+        case .drawer:
+            return drawerOpening >= SceneDrawer.openThreshold
+        }
+    }
+}
+
+func clampNorm(_ x: SIMD3<Double>, _ limit: Double) -> SIMD3<Double> {
+    let n = norm(x)
+    return n > limit ? x * (limit / n) : x
+}
+
+extension RobotEnvironment {
+    /// One line of task-relevant state for logs: objects, TCPs, gripper widths.
+    public func debugSummary() -> String {
+        func p(_ x: SIMD3<Double>) -> String { String(format: "(%.3f %.3f %.3f)", x.x, x.y, x.z) }
+        var parts = layout.objects.indices.map { "o\($0)=\(p(objectPosition($0)))" }
+        for (k, arm) in arms.enumerated() {
+            parts.append("tcp\(k)=\(p(arm.tcpPosition(simulation))) w=\(String(format: "%.3f", arm.gripperWidth(simulation))) yaw=\(String(format: "%.2f", arm.handYaw(simulation)))")
+        }
+        if drawerJoint != nil { parts.append(String(format: "drawer=%.3f", drawerOpening)) }
+        return parts.joined(separator: " ")
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+
+/// SplitMix64: a small, fast, seedable generator so every scene and operator draw flows
+/// from an explicit seed (identical on every platform).
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [lo, hi).
+    public mutating func uniform(_ lo: Double, _ hi: Double) -> Double {
+        lo + (hi - lo) * Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+    }
+
+    /// Standard normal (Box–Muller).
+    public mutating func gaussian() -> Double {
+        let u1 = max(uniform(0, 1), 1e-12), u2 = uniform(0, 1)
+        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+    }
+
+    public mutating func int(_ range: Range<Int>) -> Int {
+        range.lowerBound + Int(next() % UInt64(range.count))
+    }
+
+    public mutating func chance(_ p: Double) -> Bool { uniform(0, 1) < p }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+@testable import RobotSim
+
+@Suite struct EnvironmentTests {
+    @Test func sameSeedGivesIdenticalStatesAndPixels() throws {
+        func rollout(_ seed: UInt64) throws -> (states: [[Float]], images: [[UInt8]], instruction: String) {
+            let env = try RobotEnvironment(embodiment: .arm7, task: .pickPlace, seed: seed)
+            var obs = env.reset()
+            var states = [obs.state], images = obs.images
+            for _ in 0..<8 {
+                obs = try env.step(nativeAction: env.expertAction()).observation
+                states.append(obs.state)
+                images += obs.images
+            }
+            return (states, images, env.instruction)
+        }
+        let a = try rollout(11), b = try rollout(11), c = try rollout(12)
+        #expect(a.states == b.states)
+        #expect(a.images == b.images)
+        #expect(a.instruction == b.instruction)
+        #expect(a.states != c.states || a.images != c.images)
+        #expect(a.images.first != c.images.first)
+    }
+
+    @Test func successIsFalseAtStartForEveryPair() throws {
+        for (e, t) in SimRunner.pairs {
+            for seed: UInt64 in 0..<3 {
+                let env = try RobotEnvironment(embodiment: e, task: t, seed: seed, config: EnvironmentConfig(renderImages: false))
+                env.reset()
+                #expect(!env.isSuccess(), "\(e) \(t) seed \(seed)")
+                #expect(!env.instruction.isEmpty && !env.instruction.contains("{"))
+            }
+        }
+    }
+
+    @Test func rendersAreNotBlankAndCamerasDiffer() throws {
+        let env = try RobotEnvironment(embodiment: .bimanual, task: .sort, seed: 4)
+        let obs = env.reset()
+        #expect(obs.cameraNames == ["scene", "l_wrist", "r_wrist"])
+        #expect(obs.images.count == 3)
+        for img in obs.images {
+            #expect(img.count == 96 * 96 * 3)
+            let mean = img.reduce(0.0) { $0 + Double($1) } / Double(img.count)
+            let variance = img.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(img.count)
+            #expect(mean > 20 && mean < 235)
+            #expect(variance.squareRoot() > 10)
+        }
+        func meanAbsDiff(_ a: [UInt8], _ b: [UInt8]) -> Double {
+            zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(a.count)
+        }
+        #expect(meanAbsDiff(obs.images[0], obs.images[1]) > 10)
+        #expect(meanAbsDiff(obs.images[1], obs.images[2]) > 5)
+    }
+
+    /// The target object's colour shows up in the scene camera: pixels whose chromaticity
+    /// matches the object's RGB appear with it and (mostly) vanish when it is moved away.
+    @Test func targetObjectColourIsVisibleInSceneCamera() throws {
+        for seed: UInt64 in [1, 2, 3] {
+            let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: seed)
+            env.reset()
+            let object = env.layout.objects[env.layout.target]
+            func matching(_ img: [UInt8]) -> Int {
+                let c = object.rgb / max(object.rgb.sum(), 1e-6)
+                var n = 0
+                for p in stride(from: 0, to: img.count, by: 3) {
+                    let px = SIMD3(Double(img[p]), Double(img[p + 1]), Double(img[p + 2]))
+                    guard px.sum() > 60 else { continue }
+                    let d = px / px.sum() - c
+                    if (d * d).sum().squareRoot() < 0.08 { n += 1 }
+                }
+                return n
+            }
+            let with = matching(try env.renderCameras()[0])
+            // Move the object 3 m away and render again.
+            var q = env.simulation.qpos
+            let joint = try env.model.id(of: .joint, "\(object.name)_free")
+            q[env.model.qposAddress(joint: joint)] = 3
+            env.simulation.qpos = q
+            env.simulation.forward()
+            let without = matching(try env.renderCameras()[0])
+            #expect(with >= 8, "seed \(seed): \(object.color.name) pixels \(with)")
+            #expect(with >= 3 * max(without, 1) || with - without >= 8, "seed \(seed): with \(with) without \(without)")
+        }
+    }
+
+    @Test func badActionsAreTypedErrors() throws {
+        let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 0, config: EnvironmentConfig(renderImages: false))
+        env.reset()
+        #expect(throws: EnvironmentError.wrongActionLength(expected: 8, got: 2)) { try env.step(nativeAction: [0, 0]) }
+        #expect(throws: EnvironmentError.nonFiniteAction(index: 3)) {
+            try env.step(nativeAction: [0, 0, 0, .nan, 0, 0, 0, 1])
+        }
+        #expect(throws: EnvironmentError.self) { try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 0, config: EnvironmentConfig(substeps: 25)).step(nativeAction: []) }
+    }
+
+    @Test func endEffectorDeltaMovesTheHand() throws {
+        let env = try RobotEnvironment(embodiment: .arm6, task: .reach, seed: 0, config: EnvironmentConfig(renderImages: false))
+        env.reset()
+        let p0 = env.arms[0].tcpPosition(env.simulation)
+        for _ in 0..<4 { _ = try env.step(nativeAction: [0.02, -0.01, 0, 0, 0, 0, 1]) }
+        for _ in 0..<6 { _ = try env.step(nativeAction: [0, 0, 0, 0, 0, 0, 1]) }
+        let p1 = env.arms[0].tcpPosition(env.simulation)
+        #expect(abs(p1.x - p0.x - 0.08) < 0.01)
+        #expect(abs(p1.y - p0.y + 0.04) < 0.01)
+        #expect(abs(p1.z - p0.z) < 0.01)
+        // The hand still points down (z axis of the TCP frame ≈ −world z).
+        #expect(env.arms[0].tcpRotation(env.simulation).column(2).z < -0.99)
+    }
+}
