@@ -61,16 +61,26 @@ let package = Package(
             // Clang imports CMuJoCo.h for Swift and needs MuJoCo's headers too.
             swiftSettings: [.unsafeFlags(["-Xcc", "-I", "-Xcc", "\(mujocoDir)/include"])]
         ),
+        .target(
+            name: "VLAModel",
+            dependencies: ["TensorKit", "RobotData"]
+        ),
+        .target(
+            name: "Training",
+            dependencies: ["VLAModel", "RobotData", "RobotSim", "TensorKit"]
+        ),
         .executableTarget(
             name: "vla",
             dependencies: [
-                "TensorKit", "RobotData", "RobotSim",
+                "TensorKit", "RobotData", "RobotSim", "VLAModel", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit"]),
         .testTarget(name: "RobotDataTests", dependencies: ["RobotData", "TensorKit"]),
         .testTarget(name: "RobotSimTests", dependencies: ["RobotSim", "RobotData"]),
+        .testTarget(name: "VLAModelTests", dependencies: ["VLAModel", "RobotData", "TensorKit"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "VLAModel", "RobotSim", "RobotData", "TensorKit"]),
     ],
     cxxLanguageStandard: .cxx20
 )

@@ -1,19 +1,20 @@
 import Foundation
 import RobotData
 
-/// Who produced a step's action.
-public enum ActionSource: String, Sendable, Codable { case policy, `operator`, demo }
-
-/// Records an episode step by step and writes it to a directory:
+/// Records a simulator episode step by step and turns it into a RobotData `Episode`.
 ///
-/// - `episode.safetensors`: tensors `images.<camera>` U8 [T+1, H, W, 3] (observation before
-///   each action plus the final one), `state` F32 [T+1, S], `action` F32 [T, A] (native),
-///   `unified_action` F32 [T, 64], `action_mask` F32 [64], `state_unified` F32 [T+1, 64],
-///   `state_mask` F32 [64], `reward` F32 [T], `done` U8 [T], `success` U8 [T],
-///   `intervention` U8 [T] (1 = operator took over); `__metadata__` holds embodiment, task,
-///   seed, instruction, prompt, camera names, action/state names, control period, id.
-/// - `episode.json`: the same metadata plus the tensor list, readable without a parser.
-/// - `<camera>.png`: a strip of up to `stripFrames` evenly spaced frames per camera.
+/// Step t pairs the observation *before* action t with action t and its reward/done (the
+/// final observation after the last action is kept in `finalObservation` only). Operator
+/// steps (`source: .operator`) are the interventions of HG-DAgger.
+///
+/// `write(to:)` produces:
+/// - `episode.safetensors` — the RobotData episode format (`EpisodeCodec`, format
+///   `swiftvla-episode-v1`): `camera.<name>` U8 [T, H, W, 3], `states` F32 [T, S],
+///   `native_actions` F32 [T, A], `unified_actions` F32 [T, 64], `action_mask` F32 [64],
+///   `rewards`, `dones`, `sources`, `timestamps_us`; JSON header with id, embodiment, task,
+///   instruction, success, seed, cameras.
+/// - `episode.json` — a human-readable summary (prompt, action/state names, steps, success).
+/// - `<camera>.png` — a strip of up to `stripFrames` evenly spaced frames per camera.
 public final class EpisodeRecorder {
     public let id: UUID
     public let embodiment: EmbodimentKind
@@ -25,14 +26,16 @@ public final class EpisodeRecorder {
     public let cameraNames: [String]
     public let width: Int
     public let height: Int
+    public let controlPeriod: Double
+    private var pendingObservation: Observation?
+    public private(set) var finalObservation: Observation?
     public private(set) var frames: [[[UInt8]]] = []   // [camera][t]
     public private(set) var states: [[Float]] = []
     public private(set) var actions: [[Float]] = []
     public private(set) var rewards: [Float] = []
     public private(set) var dones: [Bool] = []
     public private(set) var successes: [Bool] = []
-    public private(set) var interventions: [Bool] = []
-    public private(set) var sources: [ActionSource] = []
+    public private(set) var sources: [StepSource] = []
 
     public init(environment env: RobotEnvironment, id: UUID = UUID()) {
         self.id = id
@@ -45,81 +48,81 @@ public final class EpisodeRecorder {
         cameraNames = env.cameraNames
         width = env.config.imageWidth
         height = env.config.imageHeight
+        controlPeriod = Double(env.config.substeps) * env.model.timestep
         frames = Array(repeating: [], count: cameraNames.count)
     }
 
     public var length: Int { actions.count }
     public var succeeded: Bool { successes.last ?? false }
 
-    /// Record an observation (call once after reset and once after every step).
-    public func record(observation o: Observation) {
-        states.append(o.state)
-        for k in cameraNames.indices { frames[k].append(k < o.images.count ? o.images[k] : []) }
-    }
+    /// Record the observation after `reset()`.
+    public func record(observation o: Observation) { pendingObservation = o }
 
-    /// Record the action taken and its outcome.
-    public func record(action: [Float], result: StepResult, source: ActionSource = .demo, intervention: Bool = false) {
+    /// Record the action taken from the pending observation and the step's result.
+    public func record(action: [Float], result: StepResult, source: StepSource = .demo) {
+        if let o = pendingObservation {
+            states.append(o.state)
+            for k in cameraNames.indices { frames[k].append(k < o.images.count ? o.images[k] : []) }
+        }
         actions.append(action)
         rewards.append(result.reward)
         dones.append(result.done)
         successes.append(result.success)
-        interventions.append(intervention)
         sources.append(source)
-        record(observation: result.observation)
+        pendingObservation = result.observation
+        finalObservation = result.observation
     }
 
-    public var metadata: [String: String] {
+    /// The RobotData episode (cameras only if frames were rendered).
+    public func episode(policyVersion: Int = 0) throws -> Episode {
+        var cameras: [String: CameraFrames] = [:]
+        if frames.first?.first?.isEmpty == false {
+            for (k, name) in cameraNames.enumerated() {
+                cameras[name] = CameraFrames(height: height, width: width, pixels: frames[k].flatMap { $0 })
+            }
+        }
+        return Episode(
+            id: id, embodiment: embodiment.rawValue, task: task.rawValue, instruction: instruction,
+            cameras: cameras,
+            states: try StepMatrix(states, columns: spec.stateDimension),
+            nativeActions: try StepMatrix(actions, columns: spec.actionDimension),
+            unifiedActions: try StepMatrix(actions.map { try spec.unifiedAction($0) }, columns: UnifiedActionSpace.dimension),
+            actionMask: spec.actionMask, rewards: rewards, dones: dones, sources: sources,
+            timestamps: (0..<actions.count).map { Double($0) * controlPeriod },
+            success: succeeded, policyVersion: policyVersion, seed: seed)
+    }
+
+    public var summary: [String: Any] {
         [
-            "id": id.uuidString, "embodiment": embodiment.rawValue, "task": task.rawValue, "seed": "\(seed)",
-            "instruction": instruction, "prompt": prompt, "cameras": cameraNames.joined(separator: ","),
-            "action_names": spec.actionNames.joined(separator: ","), "state_names": spec.stateNames.joined(separator: ","),
-            "control_period_s": "0.05", "image_height": "\(height)", "image_width": "\(width)",
-            "steps": "\(length)", "success": "\(succeeded)",
-            "sources": sources.map(\.rawValue).joined(separator: ","),
-            "format": "swiftvla-episode-v0",
+            "id": id.uuidString, "embodiment": embodiment.rawValue, "task": task.rawValue, "seed": seed,
+            "instruction": instruction, "prompt": prompt, "cameras": cameraNames,
+            "action_names": spec.actionNames, "state_names": spec.stateNames,
+            "action_slots": spec.actionMap.slots, "state_slots": spec.stateMap.slots,
+            "control_period_s": controlPeriod, "image_height": height, "image_width": width,
+            "steps": length, "success": succeeded,
+            "operator_steps": sources.filter { $0 == .operator }.count,
+            "format": EpisodeCodec.formatVersion,
         ]
     }
 
     /// Write `episode.safetensors`, `episode.json` and one PNG strip per camera into `directory`.
     public func write(to directory: URL, stripFrames: Int = 8) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var w = SafetensorsWriter()
-        w.metadata = metadata
-        let T = actions.count
-        let hasImages = frames.first?.first?.isEmpty == false
-        if hasImages {
-            for (k, name) in cameraNames.enumerated() {
-                w.add("images.\(name)", uint8: frames[k].flatMap { $0 }, shape: [frames[k].count, height, width, 3])
-            }
-        }
-        w.add("state", float32: states.flatMap { $0 }, shape: [states.count, spec.stateDimension])
-        w.add("state_unified", float32: try states.flatMap { try spec.unifiedState($0) }, shape: [states.count, UnifiedActionSpace.dimension])
-        w.add("state_mask", float32: spec.stateMask, shape: [UnifiedActionSpace.dimension])
-        w.add("action", float32: actions.flatMap { $0 }, shape: [T, spec.actionDimension])
-        w.add("unified_action", float32: try actions.flatMap { try spec.unifiedAction($0) }, shape: [T, UnifiedActionSpace.dimension])
-        w.add("action_mask", float32: spec.actionMask, shape: [UnifiedActionSpace.dimension])
-        w.add("reward", float32: rewards, shape: [T])
-        w.add("done", uint8: dones.map { $0 ? 1 : 0 }, shape: [T])
-        w.add("success", uint8: successes.map { $0 ? 1 : 0 }, shape: [T])
-        w.add("intervention", uint8: interventions.map { $0 ? 1 : 0 }, shape: [T])
-        try w.write(to: directory.appendingPathComponent("episode.safetensors"))
-
-        var json: [String: Any] = metadata
-        json["tensors"] = ["images.<camera> U8 [T+1,H,W,3]", "state F32 [T+1,S]", "state_unified F32 [T+1,64]", "state_mask F32 [64]",
-                           "action F32 [T,A]", "unified_action F32 [T,64]", "action_mask F32 [64]", "reward F32 [T]",
-                           "done U8 [T]", "success U8 [T]", "intervention U8 [T]"]
-        let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+        try EpisodeCodec.write(try episode(), to: directory.appendingPathComponent("episode.safetensors"))
+        let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: directory.appendingPathComponent("episode.json"), options: .atomic)
-
-        if hasImages {
-            for (k, name) in cameraNames.enumerated() {
-                let n = frames[k].count
-                let count = min(stripFrames, n)
-                let picks = (0..<count).map { count == 1 ? 0 : $0 * (n - 1) / (count - 1) }
-                let strip = PNGEncoder.strip(picks.map { frames[k][$0] }, width: width, height: height)
-                try PNGEncoder.write(rgb: strip, width: width * count, height: height,
-                                     to: directory.appendingPathComponent("\(name).png"))
-            }
+        var all = frames
+        if let last = finalObservation, last.images.count == cameraNames.count {
+            for k in cameraNames.indices { all[k].append(last.images[k]) }
+        }
+        guard all.first?.first?.isEmpty == false else { return }
+        for (k, name) in cameraNames.enumerated() {
+            let n = all[k].count
+            let count = min(stripFrames, n)
+            let picks = (0..<count).map { count == 1 ? 0 : $0 * (n - 1) / (count - 1) }
+            let strip = PNGEncoder.strip(picks.map { all[k][$0] }, width: width, height: height)
+            try PNGEncoder.write(rgb: strip, width: width * count, height: height,
+                                 to: directory.appendingPathComponent("\(name).png"))
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RobotData
 
 /// Runs scripted-operator episodes and measures simulator speed (`vla sim run` / `vla sim bench`).
 public enum SimRunner {
@@ -12,7 +13,7 @@ public enum SimRunner {
         while true {
             let a = env.expertAction()
             let r = try env.step(nativeAction: a)
-            recorder?.record(action: a, result: r, source: profile == .clean ? .demo : .operator)
+            recorder?.record(action: a, result: r, source: .demo)
             if r.done { return (r.success, env.stepCount) }
         }
     }
@@ -76,7 +77,9 @@ public struct SimBenchmark {
         for s in 0..<episodes {
             let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: firstSeed + UInt64(s),
                                            config: EnvironmentConfig(renderImages: false))
-            let r = try SimRunner.runExpert(env, profile: profile)
+            var p = profile
+            p.seed = profile.seed &+ firstSeed &+ UInt64(s)   // fresh operator randomness per episode
+            let r = try SimRunner.runExpert(env, profile: p)
             if r.success { ok += 1 }
             steps += r.steps
         }

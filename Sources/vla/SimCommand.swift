@@ -62,12 +62,14 @@ struct SimBench: ParsableCommand {
     @Option(help: "Seeds per (embodiment, task) pair for the success table (0 skips it).") var episodes: Int = 100
     @Flag(help: "Also measure the imperfect operator.") var imperfect = false
     @Option(help: "Off-screen MSAA samples for the frame-rate rows (MuJoCo's default is 4).") var multisamples: Int = 0
+    @Option(help: "First scene seed of the success table.") var firstSeed: UInt64 = 0
+    @Flag(help: "Skip the speed rows.") var skipSpeed = false
 
     func run() throws {
         emit("| embodiment | physics steps/s | frames/s default flags | frames/s fast flags | speed-up |")
         emit("|---|---:|---:|---:|---:|")
         var gl = ""
-        for e in EmbodimentKind.allCases {
+        for e in EmbodimentKind.allCases where !skipSpeed {
             let s = try SimBenchmark.speed(embodiment: e, multisamples: multisamples)
             gl = s.glRenderer
             emit("| \(e.rawValue) | \(Int(s.physicsStepsPerSecond)) | \(String(format: "%.1f", s.defaultFramesPerSecond)) | \(String(format: "%.0f", s.fastFramesPerSecond)) | \(String(format: "%.0fx", s.fastFramesPerSecond / s.defaultFramesPerSecond)) |")
@@ -77,10 +79,10 @@ struct SimBench: ParsableCommand {
         emit("| task | embodiment | expert success | mean steps |\(imperfect ? " imperfect success | imperfect mean steps |" : "")")
         emit("|---|---|---:|---:|\(imperfect ? "---:|---:|" : "")")
         for (e, t) in SimRunner.pairs {
-            let r = try SimBenchmark.expertSuccess(embodiment: e, task: t, episodes: episodes)
+            let r = try SimBenchmark.expertSuccess(embodiment: e, task: t, episodes: episodes, firstSeed: firstSeed)
             var line = "| \(t.rawValue) | \(e.rawValue) | \(r.successes)/\(r.episodes) | \(String(format: "%.0f", r.meanSteps)) |"
             if imperfect {
-                let q = try SimBenchmark.expertSuccess(embodiment: e, task: t, episodes: episodes, profile: .imperfect(seed: 1))
+                let q = try SimBenchmark.expertSuccess(embodiment: e, task: t, episodes: episodes, profile: .imperfect(seed: 1), firstSeed: firstSeed)
                 line += " \(q.successes)/\(q.episodes) | \(String(format: "%.0f", q.meanSteps)) |"
             }
             emit(line)

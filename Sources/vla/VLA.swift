@@ -10,6 +10,8 @@ struct VLA: AsyncParsableCommand {
             Bench.self,
             Demo.self,
             Sim.self,
+            Train.self,
+            Eval.self,
         ]
     )
 }

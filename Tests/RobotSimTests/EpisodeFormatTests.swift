@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RobotSim
+import RobotData
 
 @Suite struct EpisodeFormatTests {
     @Test func checksumsMatchPublishedValues() {
@@ -25,7 +26,7 @@ import Testing
         #expect(Array(png[(idat + 2 + 5)..<(idat + 2 + 5 + 10)]) == [0] + Array(rgb[0..<9]))
     }
 
-    @Test func episodeFilesAreWrittenAndParse() throws {
+    @Test func episodeFilesAreWrittenInTheRobotDataFormat() throws {
         let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 2)
         let rec = EpisodeRecorder(environment: env)
         let r = try SimRunner.runExpert(env, recorder: rec)
@@ -33,24 +34,25 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("robotsim-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         try rec.write(to: dir)
-        let data = try Data(contentsOf: dir.appendingPathComponent("episode.safetensors"))
-        let n = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-        let header = try JSONSerialization.jsonObject(with: data[8..<(8 + n)]) as! [String: Any]
-        let T = r.steps
-        let action = header["action"] as! [String: Any]
-        #expect(action["shape"] as! [Int] == [T, 8])
-        #expect((header["images.scene"] as! [String: Any])["shape"] as! [Int] == [T + 1, 96, 96, 3])
-        #expect((header["unified_action"] as! [String: Any])["shape"] as! [Int] == [T, 64])
-        let meta = header["__metadata__"] as! [String: String]
-        #expect(meta["instruction"] == env.instruction)
-        #expect(meta["success"] == "true")
-        // The last data offset equals the payload size.
-        let ends = header.values.compactMap { ($0 as? [String: Any])?["data_offsets"] as? [Int] }.map { $0[1] }
-        #expect(ends.max()! == data.count - 8 - n)
-        // First action read back from the file equals the recorded one.
-        let off = (action["data_offsets"] as! [Int])[0] + 8 + n
-        let first = (0..<8).map { i in data[(off + 4 * i)..<(off + 4 * i + 4)].withUnsafeBytes { Float(bitPattern: $0.loadUnaligned(as: UInt32.self)) } }
-        #expect(first == rec.actions[0])
-        for cam in env.cameraNames { #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("\(cam).png").path)) }
+        let episode = try rec.episode()
+        let back = try EpisodeCodec.read(dir.appendingPathComponent("episode.safetensors"))
+        #expect(back.id == episode.id)
+        #expect(back.stepCount == r.steps)
+        #expect(back.nativeActions == episode.nativeActions)
+        #expect(back.states == episode.states)
+        #expect(back.cameras["scene"]?.count == r.steps)
+        #expect(back.cameras["a_wrist"]?.pixels == episode.cameras["a_wrist"]?.pixels)
+        #expect(back.success && back.seed == 2 && back.instruction == env.instruction)
+        // Row t of the unified actions is Φ_e(native action t); the mask covers slots 0–6 and 13.
+        #expect(Array(back.unifiedActions.row(3)) == (try env.nativeToUnified(Array(episode.nativeActions.row(3)))))
+        #expect(back.actionMask.enumerated().filter { $0.element == 1 }.map(\.offset) == [0, 1, 2, 3, 4, 5, 6, 13])
+        // Step 0's state is the reset observation.
+        #expect(Array(back.states.row(0)) == rec.states[0])
+        for cam in env.cameraNames {
+            let png = try Data(contentsOf: dir.appendingPathComponent("\(cam).png"))
+            #expect(png.count > 8 * 96 * 96 * 3)
+        }
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("episode.json"))) as! [String: Any]
+        #expect(json["steps"] as? Int == r.steps)
     }
 }

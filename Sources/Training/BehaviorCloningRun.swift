@@ -1,0 +1,81 @@
+import Foundation
+import RobotData
+import RobotSim
+import TensorKit
+import VLAModel
+
+/// A complete behaviour-cloning run: collect (or load) expert demos, train, checkpoint,
+/// evaluate. The entry point behind `vla train bc`.
+public struct BehaviorCloningRun: Sendable {
+    public var embodiments: [EmbodimentKind] = [.arm7]
+    public var tasks: [TaskKind] = [.reach]
+    public var demosPerPair = 40
+    public var model = VLAConfig()
+    public var schedule = TrainingSchedule()
+    public var seed: UInt64 = 0
+    /// Checkpoint every this many steps (and at the end).
+    public var checkpointEvery = 200
+    public var output: URL
+    /// Episodes kept here between runs (demos are collected once).
+    public var episodeStore: URL?
+
+    public init(output: URL) { self.output = output }
+
+    /// Trains and returns the final policy; `log` receives progress lines.
+    public func run(log: (String) -> Void) throws -> VLAPolicy {
+        let store = try EpisodeStore(root: episodeStore ?? output.appendingPathComponent("demos"))
+        var episodes: [Episode] = []
+        for e in embodiments {
+            for t in tasks where t.embodiments.contains(e) {
+                var have = try store.loadAll(matching: EpisodeQuery(task: t.rawValue, embodiment: e.rawValue, source: .demo, success: true)).episodes
+                    .filter { $0.cameras.values.first?.width == model.imageSize }
+                if have.count < demosPerPair {
+                    let start = UInt64(10_000 + have.count)
+                    let seeds = Array(start..<(start + UInt64(demosPerPair - have.count) * 2))
+                    let fresh = try DemoCollector.collect(embodiment: e, task: t, seeds: seeds, imageSize: model.imageSize) { i, n in
+                        if i % 10 == 0 || i == n { log("collecting \(e.rawValue)/\(t.rawValue) demos: \(i)/\(n) seeds") }
+                    }
+                    for ep in fresh.prefix(demosPerPair - have.count) { try store.insert(ep); have.append(ep) }
+                }
+                episodes += have.prefix(demosPerPair)
+            }
+        }
+        log("dataset: \(episodes.count) episodes, \(episodes.reduce(0) { $0 + $1.stepCount }) steps")
+        let dataset = try DemonstrationDataset(episodes: episodes, specs: DemoCollector.specs, config: model)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: seed)), stats: dataset.stats)
+        log("model: \(policy.model.parameterCount) parameters")
+        var s = schedule
+        s.totalSteps = schedule.totalSteps
+        let trainer = BehaviorCloningTrainer(policy: policy, schedule: s, seed: seed)
+        let checkpoint = output.appendingPathComponent("checkpoint")
+        if FileManager.default.fileExists(atPath: checkpoint.appendingPathComponent("manifest.json").path) {
+            try trainer.resume(from: checkpoint)
+            log("resumed from step \(trainer.step)")
+        }
+        var generator = SplitMix64(seed: seed &+ UInt64(trainer.step))
+        let csv = output.appendingPathComponent("loss.csv")
+        if !FileManager.default.fileExists(atPath: csv.path) { try Data("step,loss,lr,seconds\n".utf8).write(to: csv) }
+        let handle = try FileHandle(forWritingTo: csv)
+        handle.seekToEndOfFile()
+        defer { try? handle.close() }
+        let start = Date()
+        var recent: [Float] = []
+        while trainer.step < s.totalSteps {
+            let batch = try dataset.sampleBatch(size: s.batchSize, generator: &generator)
+            let lr = trainer.optimizer.learningRate
+            let loss = try trainer.trainStep(batch)
+            recent.append(loss)
+            let elapsed = Date().timeIntervalSince(start)
+            handle.write(Data(String(format: "%d,%.6f,%.3e,%.2f\n", trainer.step, loss, lr, elapsed).utf8))
+            if trainer.step % 25 == 0 || trainer.step == s.totalSteps {
+                let mean = recent.reduce(0, +) / Float(recent.count)
+                recent.removeAll()
+                log(String(format: "step %5d/%d  loss %.4f  lr %.2e  %.0fs", trainer.step, s.totalSteps, mean, trainer.optimizer.learningRate, elapsed))
+            }
+            if trainer.step % checkpointEvery == 0 || trainer.step == s.totalSteps {
+                try policy.save(to: checkpoint, optimizer: trainer.optimizer, step: trainer.step)
+            }
+        }
+        return policy
+    }
+}

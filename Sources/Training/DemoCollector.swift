@@ -1,0 +1,28 @@
+import Foundation
+import RobotData
+import RobotSim
+
+/// Records scripted-operator demonstrations in RobotSim as RobotData episodes.
+public enum DemoCollector {
+    /// One episode per seed; failed demonstrations are dropped when `onlySuccessful`.
+    public static func collect(
+        embodiment: EmbodimentKind, task: TaskKind, seeds: [UInt64], imageSize: Int,
+        profile: OperatorProfile = .clean, onlySuccessful: Bool = true, progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> [Episode] {
+        var episodes: [Episode] = []
+        for (i, seed) in seeds.enumerated() {
+            let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed,
+                                           config: EnvironmentConfig(imageWidth: imageSize, imageHeight: imageSize))
+            let recorder = EpisodeRecorder(environment: env)
+            let (success, _) = try SimRunner.runExpert(env, profile: profile, recorder: recorder)
+            if success || !onlySuccessful { episodes.append(try recorder.episode()) }
+            progress(i + 1, seeds.count)
+        }
+        return episodes
+    }
+
+    /// Embodiment specs by name, for datasets and policies.
+    public static var specs: [String: EmbodimentSpec] {
+        Dictionary(uniqueKeysWithValues: EmbodimentKind.allCases.map { ($0.rawValue, $0.spec) })
+    }
+}

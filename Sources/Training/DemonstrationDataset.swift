@@ -1,0 +1,97 @@
+import Foundation
+import RobotData
+import TensorKit
+import VLAModel
+
+/// Turns episodes into training batches for a `FlowMatchingVLA`: for a sampled step t, the
+/// observation at t and the unified action chunk t ..< t+H (steps past the episode's end are
+/// padding, masked out of the loss together with the embodiment's unused slots).
+public final class DemonstrationDataset: @unchecked Sendable {
+    public let episodes: [Episode]
+    public let specs: [String: EmbodimentSpec]
+    public let stats: NormalizationStats
+    public let config: VLAConfig
+    /// (episode, step) pairs to sample from.
+    public private(set) var index: [(episode: Int, step: Int)] = []
+    /// Per-sample weight (e.g. operator steps weighted up in HG-DAgger).
+    public private(set) var weights: [Double] = []
+
+    /// `stepWeight(episode, t)` returns how much a step counts (0 drops it).
+    public init(episodes: [Episode], specs: [String: EmbodimentSpec], config: VLAConfig,
+                stats: NormalizationStats? = nil, stepWeight: ((Episode, Int) -> Double)? = nil) throws {
+        for e in episodes where specs[e.embodiment] == nil { throw PolicyError.unknownEmbodiment(e.embodiment) }
+        for e in episodes {
+            for (name, frames) in e.cameras where frames.height != config.imageSize || frames.width != config.imageSize {
+                throw PolicyError.badObservation("episode \(e.id) camera \(name) is \(frames.width)×\(frames.height), model expects \(config.imageSize)")
+            }
+        }
+        self.episodes = episodes
+        self.specs = specs
+        self.config = config
+        self.stats = stats ?? NormalizationStats(episodes: episodes)
+        for (i, e) in episodes.enumerated() {
+            for t in 0..<e.stepCount {
+                let w = stepWeight?(e, t) ?? 1
+                if w > 0 { index.append((i, t)); weights.append(w) }
+            }
+        }
+    }
+
+    public var count: Int { index.count }
+
+    /// A batch of `size` samples drawn with replacement in proportion to the weights.
+    public func sampleBatch(size: Int, generator: inout SplitMix64) throws -> PolicyBatch {
+        guard !index.isEmpty else { throw PolicyError.badObservation("dataset has no steps") }
+        let total = weights.reduce(0, +)
+        var picks: [(Int, Int)] = []
+        for _ in 0..<size {
+            var r = generator.nextDouble() * total
+            var k = 0
+            while k < weights.count - 1 && r >= weights[k] { r -= weights[k]; k += 1 }
+            picks.append(index[k])
+        }
+        return try batch(picks)
+    }
+
+    /// The batch for explicit (episode, step) pairs.
+    public func batch(_ picks: [(Int, Int)]) throws -> PolicyBatch {
+        let encoder = ObservationEncoder(config: config, stats: stats)
+        var observations: [PolicyObservation] = []
+        let h = config.horizon, width = VLAConfig.actionDimension
+        var actions = [Float](repeating: 0, count: picks.count * h * width)
+        var masks = [Float](repeating: 0, count: picks.count * h * width)
+        for (b, (ei, t)) in picks.enumerated() {
+            let e = episodes[ei], spec = specs[e.embodiment]!
+            guard let actionStats = stats.actions[e.embodiment] else { throw PolicyError.unknownEmbodiment(e.embodiment) }
+            var cameras: [String: [UInt8]] = [:]
+            for (name, frames) in e.cameras { cameras[name] = Array(frames.frame(t)) }
+            observations.append(PolicyObservation(embodiment: spec, instruction: e.instruction, cameras: cameras,
+                                                  nativeState: Array(e.states.row(t))))
+            for k in 0..<h where t + k < e.stepCount {
+                let z = actionStats.standardize(Array(e.unifiedActions.row(t + k)))
+                for j in 0..<width {
+                    actions[(b * h + k) * width + j] = z[j]
+                    masks[(b * h + k) * width + j] = e.actionMask[j]
+                }
+            }
+        }
+        return PolicyBatch(inputs: try encoder.inputs(observations),
+                           actions: try Tensor(actions, shape: [picks.count, h, width]),
+                           actionMask: try Tensor(masks, shape: [picks.count, h, width]))
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64) for host-side sampling.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    public mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}

@@ -1,0 +1,30 @@
+import TensorKit
+
+/// One layer of the action expert: self-attention over the suffix (state + action tokens),
+/// cross-attention to the backbone's prefix tokens, MLP; pre-RMSNorm residuals.
+public final class ActionExpertBlock: Module, @unchecked Sendable {
+    public let selfNorm: RMSNorm
+    public let selfAttention: MultiHeadAttention
+    public let crossNorm: RMSNorm
+    public let crossAttention: MultiHeadAttention
+    public let mlpNorm: RMSNorm
+    public let mlp: MLP
+
+    public init(dims: Int, heads: Int, key: RandomKey) throws {
+        let k = try key.split(into: 3)
+        selfNorm = try RMSNorm(dims)
+        selfAttention = try MultiHeadAttention(dims: dims, heads: heads, key: k[0])
+        crossNorm = try RMSNorm(dims)
+        crossAttention = try MultiHeadAttention(dims: dims, heads: heads, key: k[1])
+        mlpNorm = try RMSNorm(dims)
+        mlp = try MLP(dims: dims, hidden: 4 * dims, activation: .gelu, key: k[2])
+        super.init()
+    }
+
+    /// x `[B, Ls, D]`, prefix `[B, Lp, D]`, prefixMask `[B, 1, 1, Lp]` bool → `[B, Ls, D]`.
+    public func callAsFunction(_ x: Tensor, prefix: Tensor, prefixMask: Tensor) throws -> Tensor {
+        var h = try x + selfAttention(selfNorm(x))
+        h = try h + crossAttention(queries: crossNorm(h), keys: prefix, values: prefix, mask: .tensor(prefixMask))
+        return try h + mlp(mlpNorm(h))
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import TensorKit
+
+/// A vision-language-action policy with a flow-matching action expert (π0 / Green-VLA shape).
+///
+/// Prefix = [image tokens of every camera slot, instruction tokens] through a transformer
+/// backbone; suffix = [state token, H noisy-action tokens + time embedding] through the action
+/// expert, which cross-attends to the prefix. The prefix is computed once per observation and
+/// shared by all noise draws in training and all Euler steps in sampling.
+///
+/// Flow matching (Green-VLA's convention): t ~ Beta(1.5, 1)·0.999 + 0.001,
+/// x_t = t·ε + (1 − t)·a, the expert predicts v ≈ ε − a, and sampling integrates
+/// dx/dt = v from t = 1 (noise) to t = 0 (action) with Euler steps.
+public final class FlowMatchingVLA: Module, @unchecked Sendable {
+    public let config: VLAConfig
+    public let vision: VisionEncoder
+    public let cameraEmbedding: Embedding
+    public let patchPosition: Embedding
+    public let tokenEmbedding: Embedding
+    public let textPosition: Embedding
+    public let backbone: [TransformerBlock]
+    public let backboneNorm: LayerNorm
+    public let stateProjection: Linear
+    public let actionProjection: Linear
+    public let timeMLP: MLP
+    public let suffixPosition: Embedding
+    public let expert: [ActionExpertBlock]
+    public let expertNorm: RMSNorm
+    public let velocityHead: Linear
+
+    public init(config: VLAConfig = VLAConfig(), key: RandomKey) throws {
+        self.config = config
+        let d = config.dims, a = VLAConfig.actionDimension
+        let k = try key.split(into: 12 + config.backboneLayers + config.expertLayers)
+        vision = try VisionEncoder(dims: d, key: k[0])
+        cameraEmbedding = try Embedding(count: config.cameraSlots, dims: d, key: k[1])
+        patchPosition = try Embedding(count: config.patchesPerCamera, dims: d, key: k[2])
+        tokenEmbedding = try Embedding(count: ByteTokenizer.vocabularySize, dims: d, key: k[3])
+        textPosition = try Embedding(count: config.maxTextLength, dims: d, key: k[4])
+        backbone = try (0..<config.backboneLayers).map { try TransformerBlock(dims: d, heads: config.heads, key: k[12 + $0]) }
+        backboneNorm = try LayerNorm(d)
+        stateProjection = try Linear(2 * a, d, key: k[5])
+        actionProjection = try Linear(a, d, key: k[6])
+        timeMLP = try MLP(dims: d, hidden: d, activation: .silu, key: k[7])
+        suffixPosition = try Embedding(count: config.horizon + 1, dims: d, key: k[8])
+        expert = try (0..<config.expertLayers).map {
+            try ActionExpertBlock(dims: d, heads: config.heads, key: k[12 + config.backboneLayers + $0])
+        }
+        expertNorm = try RMSNorm(d)
+        velocityHead = try Linear(d, a, key: k[9])
+        super.init()
+    }
+
+    /// Backbone output and its key mask: `[B, Lp, D]`, `[B, 1, 1, Lp]` bool.
+    public func encodePrefix(_ inputs: PolicyInputs) throws -> (tokens: Tensor, mask: Tensor) {
+        let b = inputs.batchSize, slots = config.cameraSlots, s = config.imageSize, p = config.patchesPerCamera
+        guard inputs.images.shape == [b, slots, s, s, 3] else {
+            throw TensorError.shapeMismatch("images must be [\(b), \(slots), \(s), \(s), 3], got \(inputs.images.shape)")
+        }
+        let patches = try vision(inputs.images.reshaped([b * slots, s, s, 3])).reshaped([b, slots, p, config.dims])
+        let slotIDs = try Tensor.arange(0, Double(slots), dtype: .int32)
+        let patchIDs = try Tensor.arange(0, Double(p), dtype: .int32)
+        let visual = try (patches + cameraEmbedding(slotIDs).reshaped([1, slots, 1, config.dims])
+                          + patchPosition(patchIDs).reshaped([1, 1, p, config.dims])).reshaped([b, slots * p, config.dims])
+        let textLength = inputs.tokens.dim(1)
+        let text = try tokenEmbedding(inputs.tokens) + textPosition(Tensor.arange(0, Double(textLength), dtype: .int32))
+        var h = try concatenated([visual, text], axis: 1)
+        let visualMask = try inputs.cameraMask.reshaped([b, slots, 1]).broadcast(to: [b, slots, p]).reshaped([b, slots * p])
+        let mask = try concatenated([visualMask, inputs.tokenMask], axis: 1).reshaped([b, 1, 1, slots * p + textLength])
+        for block in backbone { h = try block(h, mask: .tensor(mask)) }
+        return (try backboneNorm(h), mask)
+    }
+
+    /// Sinusoidal features of t ∈ [0, 1]: `[N]` → `[N, D]`.
+    func timeFeatures(_ t: Tensor) throws -> Tensor {
+        let half = config.dims / 2
+        let frequencies = try (Tensor.arange(0, Double(half)) * (-Foundation.log(10_000.0) / Double(half))).exp()
+        let angles = try (t * 1000).reshaped([-1, 1]) * frequencies.reshaped([1, half])
+        return try concatenated([angles.sin(), angles.cos()], axis: 1)
+    }
+
+    /// Velocity field v(x_t, t | prefix): noisy actions `[N, H, 64]`, t `[N]` → `[N, H, 64]`.
+    public func velocity(noisyActions x: Tensor, time t: Tensor, state: Tensor, stateMask: Tensor,
+                         prefix: Tensor, prefixMask: Tensor) throws -> Tensor {
+        let n = x.dim(0), horizon = x.dim(1), d = config.dims
+        let stateToken = try stateProjection(concatenated([state * stateMask, stateMask], axis: 1)).reshaped([n, 1, d])
+        let actionTokens = try actionProjection(x) + timeMLP(timeFeatures(t)).reshaped([n, 1, d])
+        var h = try concatenated([stateToken, actionTokens], axis: 1)
+            + suffixPosition(Tensor.arange(0, Double(horizon + 1), dtype: .int32))
+        for block in expert { h = try block(h, prefix: prefix, prefixMask: prefixMask) }
+        return try velocityHead(expertNorm(h).slice(axis: 1, 1..<(horizon + 1)))
+    }
+
+    /// Masked flow-matching loss: ‖m ⊙ (v̂ − (ε − a))‖² / Σm, averaged over `noiseDraws`
+    /// draws of (t, ε) per observation that share one backbone pass.
+    public func loss(_ batch: PolicyBatch, key: RandomKey) throws -> Tensor {
+        let b = batch.inputs.batchSize, draws = config.noiseDraws, horizon = config.horizon
+        var (prefix, prefixMask) = try encodePrefix(batch.inputs)
+        if config.insulateBackbone { prefix = try prefix.stopGradient() }
+        let keys = try key.split(into: 3)
+        let n = b * draws
+        let tile = { (x: Tensor) throws -> Tensor in
+            try concatenated(Array(repeating: x, count: draws), axis: 0)
+        }
+        let t = try keys[0].beta([n], alpha: 1.5, beta: 1) * 0.999 + 0.001
+        let noise = try keys[1].normal([n, horizon, VLAConfig.actionDimension])
+        // Zero the padded entries before they enter x_t: otherwise their values would reach
+        // valid positions through the expert's self-attention (caught by a test).
+        let actions = try tile(batch.actions * batch.actionMask), mask = try tile(batch.actionMask)
+        let tt = try t.reshaped([n, 1, 1])
+        let xt = try tt * noise + (1 - tt) * actions
+        let noisyState = try tile(batch.inputs.state) + keys[2].normal([n, VLAConfig.actionDimension]) * Double(config.stateNoise)
+        let v = try velocity(noisyActions: xt, time: t, state: noisyState, stateMask: tile(batch.inputs.stateMask),
+                             prefix: tile(prefix), prefixMask: tile(prefixMask))
+        let squared = try (v - (noise - actions)).square() * mask
+        return try squared.sum() / mask.sum().maximum(1)
+    }
+
+    /// Samples standardized unified action chunks `[B, H, 64]` by Euler integration from noise.
+    public func sampleActions(_ inputs: PolicyInputs, key: RandomKey, steps: Int? = nil) throws -> Tensor {
+        let b = inputs.batchSize, horizon = config.horizon, steps = steps ?? config.samplingSteps
+        let (prefix, prefixMask) = try encodePrefix(inputs)
+        var x = try key.normal([b, horizon, VLAConfig.actionDimension])
+        let dt = 1.0 / Double(steps)
+        for i in 0..<steps {
+            let t = try Tensor.full([b], value: 1 - Double(i) * dt)
+            let v = try velocity(noisyActions: x, time: t, state: inputs.state, stateMask: inputs.stateMask,
+                                 prefix: prefix, prefixMask: prefixMask)
+            x = try x - v * dt
+        }
+        return x
+    }
+}

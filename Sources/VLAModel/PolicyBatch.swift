@@ -1,0 +1,36 @@
+import TensorKit
+
+/// Model inputs for a batch of observations (already normalized).
+public struct PolicyInputs: @unchecked Sendable {
+    /// `[B, slots, S, S, 3]` float32 in [0, 1].
+    public var images: Tensor
+    /// `[B, slots]` bool: camera present.
+    public var cameraMask: Tensor
+    /// `[B, L]` int32 byte tokens of "prompt prefix + instruction".
+    public var tokens: Tensor
+    /// `[B, L]` bool: real (non-pad) token.
+    public var tokenMask: Tensor
+    /// `[B, 64]` standardized unified state (0 on unused slots).
+    public var state: Tensor
+    /// `[B, 64]` 1 where the embodiment has the state slot.
+    public var stateMask: Tensor
+
+    public init(images: Tensor, cameraMask: Tensor, tokens: Tensor, tokenMask: Tensor, state: Tensor, stateMask: Tensor) {
+        self.images = images; self.cameraMask = cameraMask; self.tokens = tokens
+        self.tokenMask = tokenMask; self.state = state; self.stateMask = stateMask
+    }
+    public var batchSize: Int { tokens.dim(0) }
+}
+
+/// A training batch: inputs plus the standardized unified action chunk and its mask.
+public struct PolicyBatch: @unchecked Sendable {
+    public var inputs: PolicyInputs
+    /// `[B, H, 64]` standardized unified actions.
+    public var actions: Tensor
+    /// `[B, H, 64]` 1 on the embodiment's slots at real (not padded) chunk steps.
+    public var actionMask: Tensor
+
+    public init(inputs: PolicyInputs, actions: Tensor, actionMask: Tensor) {
+        self.inputs = inputs; self.actions = actions; self.actionMask = actionMask
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import RobotData
+import TensorKit
+
+/// One robot observation in native form, as an actor or a robot client has it.
+public struct PolicyObservation: Sendable {
+    public var embodiment: EmbodimentSpec
+    public var instruction: String
+    /// Camera name → `[S, S, 3]` RGB uint8 at the model's image size.
+    public var cameras: [String: [UInt8]]
+    public var nativeState: [Float]
+
+    public init(embodiment: EmbodimentSpec, instruction: String, cameras: [String: [UInt8]], nativeState: [Float]) {
+        self.embodiment = embodiment; self.instruction = instruction; self.cameras = cameras; self.nativeState = nativeState
+    }
+}
+
+/// Errors from turning observations into model inputs.
+public enum PolicyError: Error, CustomStringConvertible, Equatable {
+    case unknownEmbodiment(String)
+    case badObservation(String)
+    public var description: String {
+        switch self {
+        case .unknownEmbodiment(let e): return "PolicyError.unknownEmbodiment: no normalization statistics for \(e)"
+        case .badObservation(let m): return "PolicyError.badObservation: \(m)"
+        }
+    }
+}
+
+/// Turns native observations into normalized model inputs: camera slots, byte tokens of the
+/// embodiment prompt + instruction, standardized unified state. Needs only the config and
+/// the normalization statistics, so data loaders use it without a model.
+public struct ObservationEncoder: Sendable {
+    public let config: VLAConfig
+    public let stats: NormalizationStats
+    public let tokenizer: ByteTokenizer
+
+    public init(config: VLAConfig, stats: NormalizationStats) {
+        self.config = config
+        self.stats = stats
+        tokenizer = ByteTokenizer(maxLength: config.maxTextLength)
+    }
+
+    /// The text the model reads: embodiment/control prompt + instruction (Green-VLA).
+    public static func prompt(_ spec: EmbodimentSpec, _ instruction: String) -> String {
+        "\(spec.promptPrefix) \(instruction)"
+    }
+
+    /// Standardized unified state and its mask for one native state.
+    public func unifiedState(_ native: [Float], spec: EmbodimentSpec) throws -> (state: [Float], mask: [Float]) {
+        guard let s = stats.states[spec.name] else { throw PolicyError.unknownEmbodiment(spec.name) }
+        return (try spec.unifiedState(s.standardize(native)), spec.stateMask)
+    }
+
+    /// Builds model inputs for a batch of observations.
+    public func inputs(_ observations: [PolicyObservation]) throws -> PolicyInputs {
+        let c = config, s = c.imageSize, slots = c.cameraSlots
+        let frameBytes = s * s * 3
+        var pixels = [UInt8](repeating: 0, count: observations.count * slots * frameBytes)
+        var cameraMask = [Bool](repeating: false, count: observations.count * slots)
+        var tokens: [Int32] = [], tokenMask: [Bool] = [], states: [Float] = [], stateMasks: [Float] = []
+        for (i, o) in observations.enumerated() {
+            for (name, image) in o.cameras {
+                guard image.count == frameBytes else {
+                    throw PolicyError.badObservation("camera \(name) has \(image.count) bytes, expected \(s)×\(s)×3")
+                }
+                let slot = CameraSlots.slot(for: name)
+                pixels.replaceSubrange(((i * slots + slot) * frameBytes)..<((i * slots + slot + 1) * frameBytes), with: image)
+                cameraMask[i * slots + slot] = true
+            }
+            let (t, m) = tokenizer.encode(Self.prompt(o.embodiment, o.instruction))
+            tokens += t
+            tokenMask += m
+            let (st, sm) = try unifiedState(o.nativeState, spec: o.embodiment)
+            states += st
+            stateMasks += sm
+        }
+        let b = observations.count
+        return PolicyInputs(
+            images: try Tensor(pixels, shape: [b, slots, s, s, 3]).astype(.float32) / 255,
+            cameraMask: try Tensor(cameraMask, shape: [b, slots]),
+            tokens: try Tensor(tokens, shape: [b, c.maxTextLength]),
+            tokenMask: try Tensor(tokenMask, shape: [b, c.maxTextLength]),
+            state: try Tensor(states, shape: [b, VLAConfig.actionDimension]),
+            stateMask: try Tensor(stateMasks, shape: [b, VLAConfig.actionDimension]))
+    }
+}
+
+/// "Observation in, action chunk out": the model plus what it needs around it — the
+/// observation encoder, normalization statistics (they travel with the checkpoint) and the
+/// unified ⇄ native maps.
+public final class VLAPolicy: @unchecked Sendable {
+    public let model: FlowMatchingVLA
+    public let encoder: ObservationEncoder
+    public var stats: NormalizationStats { encoder.stats }
+
+    public init(model: FlowMatchingVLA, stats: NormalizationStats) {
+        self.model = model
+        encoder = ObservationEncoder(config: model.config, stats: stats)
+    }
+
+    public func inputs(_ observations: [PolicyObservation]) throws -> PolicyInputs { try encoder.inputs(observations) }
+
+    /// Native action chunk `[H][actionDim]` for one observation.
+    public func actionChunk(_ observation: PolicyObservation, key: RandomKey) throws -> [[Float]] {
+        let spec = observation.embodiment
+        guard let a = stats.actions[spec.name] else { throw PolicyError.unknownEmbodiment(spec.name) }
+        let sampled: [Float] = try model.sampleActions(inputs([observation]), key: key).toArray()
+        let h = model.config.horizon, width = VLAConfig.actionDimension
+        return try (0..<h).map { i in
+            let unified = a.unstandardize(Array(sampled[(i * width)..<((i + 1) * width)]))
+            return try spec.nativeAction(unified)
+        }
+    }
+
+    // MARK: checkpoints (model + config + normalization statistics together)
+
+    public func save(to directory: URL, optimizer: Optimizer?, step: Int) throws {
+        try Checkpoint.save(model: model, optimizer: optimizer, name: "flow-matching-vla", step: step, to: directory)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(model.config).write(to: directory.appendingPathComponent("config.json"), options: .atomic)
+        try stats.write(to: directory.appendingPathComponent("normalization.json"))
+    }
+
+    public static func load(from directory: URL, optimizer: Optimizer? = nil) throws -> (policy: VLAPolicy, step: Int) {
+        let config = try JSONDecoder().decode(VLAConfig.self, from: Data(contentsOf: directory.appendingPathComponent("config.json")))
+        let stats = try NormalizationStats.read(directory.appendingPathComponent("normalization.json"))
+        let model = try FlowMatchingVLA(config: config, key: RandomKey(seed: 0))
+        let manifest = try Checkpoint.load(into: model, optimizer: optimizer, from: directory)
+        return (VLAPolicy(model: model, stats: stats), manifest.step)
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+import RobotData
+import RobotSim
+import TensorKit
+@testable import Training
+@testable import VLAModel
+
+func smallConfig() -> VLAConfig {
+    var c = VLAConfig()
+    c.imageSize = 32
+    c.maxTextLength = 64
+    c.dims = 32
+    c.heads = 2
+    c.backboneLayers = 1
+    c.expertLayers = 1
+    c.horizon = 4
+    c.executeSteps = 2
+    c.noiseDraws = 2
+    return c
+}
+
+@Suite("Training pipeline")
+struct TrainingPipelineTests {
+    @Test func wilsonIntervalMatchesClosedForm() {
+        // 8/10: p = 0.8, z = 1.96: centre (0.8 + 0.19208)/1.38415 = 0.71674,
+        // half-width 1.96·√(0.016 + 0.0096040)/1.38415 = 0.22657 → [0.4902, 0.9433].
+        let r = SuccessRate(successes: 8, episodes: 10)
+        #expect(Swift.abs(r.interval95.low - 0.4902) < 1e-3)
+        #expect(Swift.abs(r.interval95.high - 0.9433) < 1e-3)
+        #expect(SuccessRate(successes: 0, episodes: 20).interval95.low == 0)
+        #expect(SuccessRate(successes: 20, episodes: 20).interval95.high == 1)
+    }
+
+    @Test func chunksArePaddedAndMaskedAtTheEpisodeEnd() throws {
+        let c = smallConfig()
+        let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        let e = try #require(episodes.first)
+        let dataset = try DemonstrationDataset(episodes: episodes, specs: DemoCollector.specs, config: c)
+        let last = e.stepCount - 1
+        let batch = try dataset.batch([(0, last - 1), (0, 0)])
+        #expect(batch.actions.shape == [2, c.horizon, 64])
+        let mask: [Float] = try batch.actionMask.toArray()
+        // Sample 0 starts 2 steps before the end: chunk steps 0,1 are real, 2,3 padding.
+        let perStep = (0..<c.horizon).map { k in mask[(k * 64)..<((k + 1) * 64)].reduce(0, +) }
+        let slots = e.actionMask.reduce(0, +)
+        #expect(perStep == [slots, slots, 0, 0])
+        // Real entries are the standardized unified actions: (a - mean) / (std + 1e-6).
+        let stats = dataset.stats.actions["arm7"]!
+        let actions: [Float] = try batch.actions.toArray()
+        let expected = stats.standardize(Array(e.unifiedActions.row(last - 1)))
+        for j in 0..<64 where e.actionMask[j] > 0 { #expect(Swift.abs(actions[j] - expected[j]) < 1e-5) }
+        // The sample at step 0 sees a full chunk.
+        let second = (0..<c.horizon).map { k in mask[((c.horizon + k) * 64)..<((c.horizon + k + 1) * 64)].reduce(0, +) }
+        #expect(second == [Float](repeating: slots, count: c.horizon))
+    }
+
+    @Test func trainingReducesLossAndCheckpointsRestoreExactly() throws {
+        let c = smallConfig()
+        let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_002, 10_003], imageSize: c.imageSize)
+        let dataset = try DemonstrationDataset(episodes: episodes, specs: DemoCollector.specs, config: c)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: dataset.stats)
+        var schedule = TrainingSchedule()
+        schedule.totalSteps = 40
+        schedule.warmupSteps = 5
+        schedule.learningRate = 2e-3
+        schedule.batchSize = 8
+        let trainer = BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: 3)
+        var generator = SplitMix64(seed: 7)
+        let fixed = try dataset.sampleBatch(size: 16, generator: &generator)
+        let evalKey = RandomKey(seed: 99)
+        let before = try policy.model.loss(fixed, key: evalKey).item()
+        for _ in 0..<40 { try trainer.trainStep(dataset.sampleBatch(size: 8, generator: &generator)) }
+        let after = try policy.model.loss(fixed, key: evalKey).item()
+        #expect(after < 0.7 * before, "held batch loss \(before) → \(after)")
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vla-ckpt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try policy.save(to: dir, optimizer: trainer.optimizer, step: trainer.step)
+        let (restored, step) = try VLAPolicy.load(from: dir)
+        #expect(step == 40)
+        let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 5,
+                                       config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+        let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
+        let a = try policy.actionChunk(observation, key: RandomKey(seed: 4))
+        let b = try restored.actionChunk(observation, key: RandomKey(seed: 4))
+        #expect(a == b)
+        #expect(a.count == c.horizon && a[0].count == 8)
+    }
+
+    @Test func evaluatorRunsEpisodesToTheStepLimit() throws {
+        // An untrained policy on a 3-seed evaluation: episodes end (success or step limit) and
+        // the counts add up; the same seeds give the same result twice.
+        let c = smallConfig()
+        let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_004], imageSize: c.imageSize)
+        let stats = NormalizationStats(episodes: episodes)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 2)), stats: stats)
+        let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 1,
+                                       config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+        let first = try PolicyEvaluator.runEpisode(policy: policy, environment: env, key: RandomKey(seed: 1))
+        let second = try PolicyEvaluator.runEpisode(policy: policy, environment: env, key: RandomKey(seed: 1))
+        #expect(first.steps == second.steps && first.success == second.success)
+        #expect(first.success || first.steps == env.stepLimit)
+    }
+}
