@@ -27,7 +27,7 @@ let mujocoLink = ["-L", mujocoDir, "-lmujoco", "-Xlinker", "-rpath", "-Xlinker",
 
 let package = Package(
     name: "SwiftVLA",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "vla", targets: ["vla"]),
         .library(name: "TensorKit", targets: ["TensorKit"]),
@@ -35,6 +35,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.0.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.0.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
     ],
     targets: [
         .target(
@@ -69,10 +73,20 @@ let package = Package(
             name: "Training",
             dependencies: ["VLAModel", "RobotData", "RobotSim", "TensorKit"]
         ),
+        .target(
+            name: "Fleet",
+            dependencies: [
+                "Training", "VLAModel", "RobotData", "RobotSim", "TensorKit",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .executableTarget(
             name: "vla",
             dependencies: [
-                "TensorKit", "RobotData", "RobotSim", "VLAModel", "Training",
+                "TensorKit", "RobotData", "RobotSim", "VLAModel", "Training", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -81,6 +95,7 @@ let package = Package(
         .testTarget(name: "RobotSimTests", dependencies: ["RobotSim", "RobotData"]),
         .testTarget(name: "VLAModelTests", dependencies: ["VLAModel", "RobotData", "TensorKit"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "VLAModel", "RobotSim", "RobotData", "TensorKit"]),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Training", "VLAModel", "RobotSim", "RobotData", "TensorKit"]),
     ],
     cxxLanguageStandard: .cxx20
 )

@@ -21,10 +21,16 @@ public final class ActionExpertBlock: Module, @unchecked Sendable {
         super.init()
     }
 
-    /// x `[B, Ls, D]`, prefix `[B, Lp, D]`, prefixMask `[B, 1, 1, Lp]` bool → `[B, Ls, D]`.
-    public func callAsFunction(_ x: Tensor, prefix: Tensor, prefixMask: Tensor) throws -> Tensor {
+    /// This layer's keys and values of the prefix `[B, Lp, D]`: computed once per
+    /// observation and reused by every noise draw and Euler step.
+    public func prefixMemory(_ prefix: Tensor) throws -> (keys: Tensor, values: Tensor) {
+        try crossAttention.projectMemory(keys: prefix, values: prefix)
+    }
+
+    /// x `[B, Ls, D]`, memory from `prefixMemory`, prefixMask `[B, 1, 1, Lp]` bool → `[B, Ls, D]`.
+    public func callAsFunction(_ x: Tensor, memory: (keys: Tensor, values: Tensor), prefixMask: Tensor) throws -> Tensor {
         var h = try x + selfAttention(selfNorm(x))
-        h = try h + crossAttention(queries: crossNorm(h), keys: prefix, values: prefix, mask: .tensor(prefixMask))
+        h = try h + crossAttention.attend(queries: crossNorm(h), memory: memory, mask: .tensor(prefixMask))
         return try h + mlp(mlpNorm(h))
     }
 }

@@ -79,15 +79,22 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         return try concatenated([angles.sin(), angles.cos()], axis: 1)
     }
 
+    /// Per expert layer, the prefix's keys and values (`[B, heads, Lp, D/heads]` each).
+    public typealias PrefixMemory = [(keys: Tensor, values: Tensor)]
+
+    public func prefixMemory(_ prefix: Tensor) throws -> PrefixMemory {
+        try expert.map { try $0.prefixMemory(prefix) }
+    }
+
     /// Velocity field v(x_t, t | prefix): noisy actions `[N, H, 64]`, t `[N]` → `[N, H, 64]`.
     public func velocity(noisyActions x: Tensor, time t: Tensor, state: Tensor, stateMask: Tensor,
-                         prefix: Tensor, prefixMask: Tensor) throws -> Tensor {
+                         memory: PrefixMemory, prefixMask: Tensor) throws -> Tensor {
         let n = x.dim(0), horizon = x.dim(1), d = config.dims
         let stateToken = try stateProjection(concatenated([state * stateMask, stateMask], axis: 1)).reshaped([n, 1, d])
         let actionTokens = try actionProjection(x) + timeMLP(timeFeatures(t)).reshaped([n, 1, d])
         var h = try concatenated([stateToken, actionTokens], axis: 1)
             + suffixPosition(Tensor.arange(0, Double(horizon + 1), dtype: .int32))
-        for block in expert { h = try block(h, prefix: prefix, prefixMask: prefixMask) }
+        for (block, kv) in zip(expert, memory) { h = try block(h, memory: kv, prefixMask: prefixMask) }
         return try velocityHead(expertNorm(h).slice(axis: 1, 1..<(horizon + 1)))
     }
 
@@ -110,8 +117,10 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         let tt = try t.reshaped([n, 1, 1])
         let xt = try tt * noise + (1 - tt) * actions
         let noisyState = try tile(batch.inputs.state) + keys[2].normal([n, VLAConfig.actionDimension]) * Double(config.stateNoise)
+        // Keys/values are projected once per observation, then shared by the noise draws.
+        let memory = try prefixMemory(prefix).map { (keys: try tile($0.keys), values: try tile($0.values)) }
         let v = try velocity(noisyActions: xt, time: t, state: noisyState, stateMask: tile(batch.inputs.stateMask),
-                             prefix: tile(prefix), prefixMask: tile(prefixMask))
+                             memory: memory, prefixMask: tile(prefixMask))
         let squared = try (v - (noise - actions)).square() * mask
         return try squared.sum() / mask.sum().maximum(1)
     }
@@ -120,12 +129,13 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     public func sampleActions(_ inputs: PolicyInputs, key: RandomKey, steps: Int? = nil) throws -> Tensor {
         let b = inputs.batchSize, horizon = config.horizon, steps = steps ?? config.samplingSteps
         let (prefix, prefixMask) = try encodePrefix(inputs)
+        let memory = try prefixMemory(prefix)
         var x = try key.normal([b, horizon, VLAConfig.actionDimension])
         let dt = 1.0 / Double(steps)
         for i in 0..<steps {
             let t = try Tensor.full([b], value: 1 - Double(i) * dt)
             let v = try velocity(noisyActions: x, time: t, state: inputs.state, stateMask: inputs.stateMask,
-                                 prefix: prefix, prefixMask: prefixMask)
+                                 memory: memory, prefixMask: prefixMask)
             x = try x - v * dt
         }
         return x

@@ -7,8 +7,10 @@ struct VLA: AsyncParsableCommand {
         commandName: "vla",
         abstract: "SwiftVLA: staged VLA training and fleet-scale online post-training.",
         subcommands: [
+            ActorCommand.self,
             Bench.self,
             Demo.self,
+            LearnerCommand.self,
             Sim.self,
             Train.self,
             Eval.self,

@@ -42,6 +42,21 @@ public final class MultiHeadAttention: Module, @unchecked Sendable {
         return try output(attended.transposed([0, 2, 1, 3]).reshaped([s[0], s[1], -1]))
     }
 
+    /// Projects keys and values once (`[B, Lk, keyDims]` → `[B, H, Lk, D]` each), so many query
+    /// sets can attend to the same memory without recomputing them (`attend(queries:memory:)`).
+    public func projectMemory(keys: Tensor, values: Tensor) throws -> (keys: Tensor, values: Tensor) {
+        (try splitHeads(key(keys)), try splitHeads(value(values)))
+    }
+
+    /// Attention of `queries [B, Lq, dims]` to memory projected by `projectMemory`.
+    public func attend(queries: Tensor, memory: (keys: Tensor, values: Tensor), mask: AttentionMask = .none) throws -> Tensor {
+        let q = try splitHeads(query(queries))
+        let attended = try scaledDotProductAttention(
+            queries: q, keys: memory.keys, values: memory.values, scale: 1 / Float(q.dim(3)).squareRoot(), mask: mask)
+        let s = queries.shape
+        return try output(attended.transposed([0, 2, 1, 3]).reshaped([s[0], s[1], -1]))
+    }
+
     /// Self-attention.
     public func callAsFunction(_ x: Tensor, mask: AttentionMask = .none) throws -> Tensor {
         try self(queries: x, keys: x, values: x, mask: mask)

@@ -1,0 +1,13 @@
+import RobotData
+import RobotSim
+import TensorKit
+
+/// The policy an actor runs: observation in, a chunk of native actions out. Used from one
+/// task only (the actor's episode loop), so it need not be Sendable.
+public protocol ActorPolicy: AnyObject {
+    /// Replaces the trainable parameters with a published version. Called only between
+    /// episodes, so one episode is acted by exactly one version.
+    func load(weights: [String: Tensor], version: Int) throws
+    /// Native actions `[H, actionDim]` to execute from this observation (H ≥ 1).
+    func actionChunk(observation: Observation, instruction: String) throws -> [[Float]]
+}

@@ -1,0 +1,136 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import RobotData
+import RobotSim
+
+/// One SOP actor: registers with the learner, runs RobotSim episodes with its `ActorPolicy`
+/// under HG-DAgger operator gating, uploads every finished episode (kept until acked), and
+/// swaps in newer published weights only at episode boundaries, so each episode is acted
+/// by exactly one policy version (recorded in the episode).
+///
+/// Episodes run on a dedicated simulation thread (environment and policy never cross
+/// threads mid-episode); uploads, policy watching and heartbeats run as child tasks.
+public final class FleetActor {
+    public let config: FleetActorConfig
+    public let policy: any ActorPolicy
+
+    public init(config: FleetActorConfig, policy: any ActorPolicy) {
+        self.config = config
+        self.policy = policy
+    }
+
+    public func run() async throws -> FleetActorReport {
+        let started = ContinuousClock.now
+        let host = config.learnerHost, port = config.learnerPort
+        let target: any ResolvableTarget = host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." })
+            ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
+        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext)
+        var report = try await withGRPCClient(transport: transport) { client in
+            let session = ActorSession(client: Swiftvla_Fleet_V1_Fleet.Client(wrapping: client), config: config)
+            let registration = try await session.register()
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await session.uploadLoop() }
+                group.addTask { await session.watchLoop() }
+                group.addTask { await session.heartbeatLoop() }
+                defer { group.cancelAll() }
+                var report = try await episodeLoop(session: session, registration: registration)
+                await session.drain(timeout: config.drainTimeout)
+                let network = session.queue.current
+                report.acked = network.report.acked
+                report.duplicates = network.report.duplicates
+                report.rejected = network.report.rejected
+                report.retries = network.report.retries
+                report.weightFailures = network.report.weightFailures
+                report.unacked = network.pending.count
+                return report
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return report
+    }
+
+    private func episodeLoop(session: ActorSession, registration: Swiftvla_Fleet_V1_RegisterActorResponse) async throws
+        -> FleetActorReport {
+        var report = FleetActorReport()
+        let assignment = registration.assignment
+        guard let task = TaskKind(rawValue: assignment.task) else {
+            throw EnvironmentError.unknownName(assignment.task)
+        }
+        var version = 0
+        // Act from the published start policy, not from whatever the policy was built with.
+        if registration.policyVersion > 0 {
+            let deadline = ContinuousClock.now + .seconds(config.initialPolicyWait)
+            while session.inbox.current == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let thread = SimulationThread(name: "fleet-actor-\(config.actorID)")
+        defer { thread.stop() }
+        var index = 0
+        while index < config.maxEpisodes {
+            let reachedTarget = config.targetPolicyVersion.map { target in report.episodes.contains { $0.policyVersion >= target } } ?? true
+            if index >= config.episodes, reachedTarget { break }
+            try Task.checkCancellation()
+            // Episode boundary: the only place weights change.
+            if let weights = session.inbox.withLock({ w in defer { w = nil }; return w }), weights.version > version {
+                do {
+                    try policy.load(weights: weights.tensors, version: weights.version)
+                    version = weights.version
+                    report.versionsLoaded.append(version)
+                    session.stats.withLock { $0.policyVersion = Int64(version) }
+                } catch {
+                    session.queue.withLock { $0.report.weightFailures += 1 }
+                }
+            }
+            let seed = assignment.seedBase + UInt64(index), episodeVersion = version
+            let lag = max(0, session.latestOffered.current - version)
+            let summary = try await thread.run { [self] in
+                try runEpisode(task: task, seed: seed, version: episodeVersion, lag: lag, session: session)
+            }
+            report.episodes.append(summary)
+            index += 1
+        }
+        return report
+    }
+
+    /// One episode, start to finish, on the actor's simulation thread.
+    private func runEpisode(task: TaskKind, seed: UInt64, version: Int, lag: Int, session: ActorSession) throws
+        -> FleetActorReport.EpisodeSummary {
+        let env = try RobotEnvironment(embodiment: config.embodiment, task: task, seed: seed, config: config.environment)
+        let recorder = EpisodeRecorder(environment: env)
+        var gate = InterventionGate(config: config.gate)
+        var observation = env.reset()
+        recorder.record(observation: observation)
+        var chunk: [[Float]] = []
+        while true {
+            let operatorAction = env.expertAction()
+            if chunk.isEmpty || gate.operatorActive {
+                chunk = (try? policy.actionChunk(observation: observation, instruction: env.instruction)) ?? []
+            }
+            let policyAction = chunk.first
+            let operatorActs = gate.operatorShouldAct(state: observation.state, policyAction: policyAction, operatorAction: operatorAction)
+            let action: [Float]
+            if operatorActs {
+                action = operatorAction
+                chunk = []
+            } else {
+                action = policyAction!
+                chunk.removeFirst()
+            }
+            let result = try env.step(nativeAction: action)
+            recorder.record(action: action, result: result, source: operatorActs ? .operator : .policy)
+            observation = result.observation
+            if result.done { break }
+        }
+        let episode = try recorder.episode(policyVersion: version)
+        session.enqueue(episode)
+        session.stats.withLock { s in
+            s.episodesFinished += 1
+            s.steps += UInt64(episode.stepCount)
+            s.operatorSteps += UInt64(episode.interventionCount)
+            if episode.success { s.successes += 1 }
+        }
+        return .init(id: episode.id, task: task.rawValue, policyVersion: version, policyLag: lag, steps: episode.stepCount,
+                     operatorSteps: episode.interventionCount, success: episode.success, takeovers: gate.takeovers)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import RobotSim
+
+/// Settings of one actor process (one simulated robot).
+public struct FleetActorConfig: Sendable {
+    public var actorID: String
+    public var learnerHost = "127.0.0.1"
+    public var learnerPort: Int
+    public var embodiment: EmbodimentKind
+    /// Tasks this actor can run; the learner assigns one of them.
+    public var tasks: [TaskKind]
+    public var authToken = ""
+    /// Episodes to run at least …
+    public var episodes = 10
+    /// … and, when set, keep going until an episode ran under this policy version or newer,
+    /// up to `maxEpisodes`.
+    public var targetPolicyVersion: Int?
+    public var maxEpisodes = 100
+    public var environment = EnvironmentConfig(imageWidth: 64, imageHeight: 64)
+    public var gate = InterventionGate.Config()
+    public var stepsPerChunk = 16
+    /// Wait this long for the first published weights before acting with the initial ones.
+    public var initialPolicyWait = 10.0
+    public var heartbeatInterval = 1.0
+    public var uploadTimeout = 30.0
+    /// At the end, wait this long for unacknowledged episodes to be acked.
+    public var drainTimeout = 30.0
+
+    public init(actorID: String, learnerPort: Int, embodiment: EmbodimentKind, tasks: [TaskKind]) {
+        self.actorID = actorID
+        self.learnerPort = learnerPort
+        self.embodiment = embodiment
+        self.tasks = tasks
+    }
+}
+
+/// What one actor did.
+public struct FleetActorReport: Sendable {
+    public struct EpisodeSummary: Sendable {
+        public let id: UUID
+        public let task: String
+        public let policyVersion: Int
+        /// Newest version the learner had announced when the episode started, minus the one
+        /// acting: how far behind this episode's policy was.
+        public let policyLag: Int
+        public let steps: Int
+        public let operatorSteps: Int
+        public let success: Bool
+        public let takeovers: [InterventionGate.Reason]
+    }
+
+    public var episodes: [EpisodeSummary] = []
+    /// Versions loaded into the policy, in order.
+    public var versionsLoaded: [Int] = []
+    public var acked = 0
+    public var duplicates = 0
+    /// Uploads the learner refused for good (invalid data), dropped.
+    public var rejected = 0
+    /// Failed attempts that were retried.
+    public var retries = 0
+    /// Episodes still unacknowledged when the actor stopped.
+    public var unacked = 0
+    public var weightFailures = 0
+    public var seconds = 0.0
+}

@@ -1,0 +1,219 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import RobotData
+
+/// The SOP learner: a gRPC server that ingests episodes from actors (validate → persist →
+/// ack → online buffer), a training loop that calls the `LearnerBackend` continuously, and
+/// weight publication to every watching actor every K train steps.
+///
+/// ```swift
+/// let learner = try FleetLearner(config: config, backend: backend)
+/// let port = try await learner.start()   // config.port 0 → an ephemeral port
+/// …
+/// await learner.stop()
+/// ```
+public final class FleetLearner: Sendable {
+    public let config: FleetLearnerConfig
+    public let metrics = FleetMetrics()
+    public let store: EpisodeStore
+    public let broadcaster = PolicyBroadcaster()
+    public let buffer: OnlineBuffer
+    let backend: any LearnerBackend
+
+    struct ActorRecord {
+        var embodiment: String
+        var assignment: Swiftvla_Fleet_V1_TaskAssignment
+        var stats = Swiftvla_Fleet_V1_ActorStats()
+        var lastSeen = Date()
+    }
+
+    private struct Running {
+        var server: GRPCServer<HTTP2ServerTransport.Posix>?
+        var serverTask: Task<Void, any Error>?
+        var trainer: Task<Void, Never>?
+        var port: Int?
+    }
+
+    private let actors = Locked([String: ActorRecord]())
+    private let running = Locked(Running())
+    private let publishing = Locked((version: 0, trainSteps: 0))
+
+    public init(config: FleetLearnerConfig, backend: any LearnerBackend) throws {
+        self.config = config
+        self.backend = backend
+        store = try EpisodeStore(root: config.storeDirectory)
+        buffer = OnlineBuffer(capacity: config.onlineBufferCapacity)
+        // After a restart, number versions above every version that acted in a stored
+        // episode, so actors (which only take newer versions) accept the next publication.
+        let stored = try store.records().map(\.policyVersion).max() ?? 0
+        publishing.withLock { $0.version = stored }
+    }
+
+    /// The bound port once started.
+    public var port: Int? { running.current.port }
+
+    /// Binds, optionally publishes the initial policy, starts serving and training.
+    /// Returns the bound port.
+    @discardableResult
+    public func start() async throws -> Int {
+        let limits = config.limits
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: config.host, port: config.port), transportSecurity: .plaintext,
+            config: .defaults {
+                // The transport's hard cap sits above the service's own (counted) limit.
+                $0.rpc.maxRequestPayloadSize = limits.maxMessageBytes * 2
+            })
+        let server = GRPCServer(transport: transport, services: [FleetService(learner: self)])
+        if config.publishInitialPolicy { try await publish() }
+        let serverTask = Task { try await server.serve() }
+        let port: Int
+        do {
+            guard let ipv4 = try await transport.listeningAddress.ipv4 else {
+                throw RPCError(code: .internalError, message: "learner bound to a non-IPv4 address")
+            }
+            port = ipv4.port
+        } catch {
+            serverTask.cancel()
+            throw error
+        }
+        let trainer = Task { await self.trainingLoop() }
+        running.withLock { $0 = Running(server: server, serverTask: serverTask, trainer: trainer, port: port) }
+        return port
+    }
+
+    /// Stops training, closes watch streams and shuts the server down (in-flight uploads
+    /// finish, up to a 5 s grace period).
+    public func stop() async {
+        let r = running.withLock { r in defer { r = Running() }; return r }
+        r.trainer?.cancel()
+        await r.trainer?.value
+        broadcaster.finish()
+        r.server?.beginGracefulShutdown()
+        if let serverTask = r.serverTask {
+            let watchdog = Task {
+                try await Task.sleep(for: .seconds(5))
+                serverTask.cancel()
+            }
+            _ = await serverTask.result
+            watchdog.cancel()
+        }
+    }
+
+    // MARK: actors
+
+    func register(_ request: Swiftvla_Fleet_V1_RegisterActorRequest) throws -> Swiftvla_Fleet_V1_TaskAssignment {
+        if let token = config.authToken, request.authToken != token { throw IngestError.badToken }
+        guard !request.actorID.isEmpty, request.actorID.utf8.count <= config.limits.maxTextLength else {
+            throw IngestError.badHeader("actor id must be 1…\(config.limits.maxTextLength) bytes")
+        }
+        _ = try config.catalog.spec(for: request.embodiment)
+        let served = config.catalog.tasks[request.embodiment] ?? []
+        let candidates = request.tasks.isEmpty ? served : request.tasks.filter { served.contains($0) }
+        guard !candidates.isEmpty else {
+            throw IngestError.unknownTask(embodiment: request.embodiment, task: request.tasks.joined(separator: ","))
+        }
+        return actors.withLock { actors in
+            if let existing = actors[request.actorID], existing.embodiment == request.embodiment,
+               candidates.contains(existing.assignment.task) {
+                actors[request.actorID]!.lastSeen = Date()
+                return existing.assignment
+            }
+            // Spread actors over tasks: the candidate with the fewest actors so far.
+            let load = Dictionary(grouping: actors.values.filter { $0.embodiment == request.embodiment }, by: \.assignment.task)
+            let task = candidates.min { (load[$0]?.count ?? 0, $0) < (load[$1]?.count ?? 0, $1) }!
+            var assignment = Swiftvla_Fleet_V1_TaskAssignment()
+            assignment.embodiment = request.embodiment
+            assignment.task = task
+            assignment.seedBase = config.seedBase + UInt64(actors.count) * 100_000
+            actors[request.actorID] = ActorRecord(embodiment: request.embodiment, assignment: assignment)
+            metrics.update { $0.actorsRegistered = actors.count }
+            return assignment
+        }
+    }
+
+    func isRegistered(_ actorID: String) -> Bool { actors.withLock { $0[actorID] != nil } }
+
+    /// Records stats; nil for an unknown actor.
+    func heartbeat(_ request: Swiftvla_Fleet_V1_HeartbeatRequest) -> Swiftvla_Fleet_V1_TaskAssignment? {
+        actors.withLock { actors in
+            guard actors[request.actorID] != nil else { return nil }
+            actors[request.actorID]!.stats = request.stats
+            actors[request.actorID]!.lastSeen = Date()
+            return actors[request.actorID]!.assignment
+        }
+    }
+
+    /// Latest stats each actor reported in its heartbeats.
+    public func actorStats() -> [String: Swiftvla_Fleet_V1_ActorStats] {
+        actors.withLock { $0.mapValues(\.stats) }
+    }
+
+    // MARK: ingest and training
+
+    /// Durably stores an accepted episode; false if the id was already stored.
+    func persist(_ episode: Episode) throws -> Bool {
+        do {
+            return try TensorLock.run { try store.insert(episode) }
+        } catch {
+            metrics.update { $0.rejections["store_failure", default: 0] += 1 }
+            throw RPCError(code: .unavailable, message: "learner could not persist the episode: \(error)")
+        }
+    }
+
+    private func trainingLoop() async {
+        var sinceLastPublish = 0
+        var lastPublish = ContinuousClock.now
+        while !Task.isCancelled {
+            for episode in buffer.drain() {
+                do { try await backend.ingest(episode) } catch {
+                    metrics.update { $0.rejections["backend_ingest", default: 0] += 1 }
+                }
+            }
+            let loss: Float?
+            do { loss = try await backend.trainStep() } catch {
+                metrics.update { $0.rejections["train_step", default: 0] += 1 }
+                loss = nil
+            }
+            guard let loss else {
+                try? await Task.sleep(for: .seconds(config.idlePause))
+                continue
+            }
+            publishing.withLock { $0.trainSteps += 1 }
+            metrics.update { $0.trainSteps += 1; $0.lastLoss = loss }
+            sinceLastPublish += 1
+            if sinceLastPublish >= config.publishEveryTrainSteps,
+               ContinuousClock.now - lastPublish >= .seconds(config.minPublishInterval) {
+                do {
+                    try await publish()
+                    sinceLastPublish = 0
+                    lastPublish = .now
+                } catch {
+                    metrics.update { $0.rejections["publish", default: 0] += 1 }
+                }
+            }
+            if config.trainStepPause > 0 { try? await Task.sleep(for: .seconds(config.trainStepPause)) }
+        }
+    }
+
+    /// Exports the backend's trainable weights as the next version and sends it to every
+    /// watcher. Safe to call from outside the loop (e.g. at shutdown).
+    @discardableResult
+    public func publish() async throws -> PolicyPublication {
+        let started = ContinuousClock.now
+        let tensors = try await backend.exportTrainableWeights()
+        let (version, trainSteps) = publishing.withLock { p in p.version += 1; return (p.version, p.trainSteps) }
+        let publication = try PolicyPublication(
+            PolicyWeights(version: version, trainStep: trainSteps, model: backend.modelName, tensors: tensors),
+            chunkBytes: config.weightChunkBytes)
+        let elapsed = ContinuousClock.now - started
+        broadcaster.publish(publication)
+        metrics.update {
+            $0.versionsPublished += 1
+            $0.latestVersion = version
+            $0.lastPublicationBytes = publication.totalBytes
+            $0.lastPublicationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
+        return publication
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+
+/// Settings of a learner process.
+public struct FleetLearnerConfig: Sendable {
+    /// Address to bind; loopback by default.
+    public var host = "127.0.0.1"
+    /// 0 picks a free port (read it back from `FleetLearner.start()`).
+    public var port = 0
+    /// Root of the learner's `EpisodeStore`.
+    public var storeDirectory: URL
+    public var catalog = TaskCatalog.all
+    public var limits = IngestLimits()
+    /// Shared secret actors present at registration (nil: none required).
+    public var authToken: String?
+    /// Publish a new version after this many successful train steps …
+    public var publishEveryTrainSteps = 50
+    /// … but not more often than this (seconds).
+    public var minPublishInterval = 0.0
+    /// Publish the backend's initial weights as version 1 at start, so actors act from the
+    /// start policy rather than waiting for the first training round.
+    public var publishInitialPolicy = true
+    /// Pause between train steps (seconds), to leave CPU to co-located actors.
+    public var trainStepPause = 0.0
+    /// Wait when the backend has nothing to train on (seconds).
+    public var idlePause = 0.02
+    public var weightChunkBytes = 1 << 20
+    public var onlineBufferCapacity = 1_024
+    /// Scene seeds of the n-th registered actor start at seedBase + n · 100 000.
+    public var seedBase: UInt64 = 0
+
+    public init(storeDirectory: URL) { self.storeDirectory = storeDirectory }
+}

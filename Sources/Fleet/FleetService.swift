@@ -1,0 +1,123 @@
+import Foundation
+import GRPCCore
+import RobotData
+
+/// The gRPC face of a `FleetLearner`: validates, persists and acknowledges uploads, streams
+/// policy versions, registers actors. Every refusal is an `IngestError` → a gRPC status,
+/// counted in `FleetMetrics`; the service keeps serving everyone else.
+struct FleetService: Swiftvla_Fleet_V1_Fleet.SimpleServiceProtocol {
+    let learner: FleetLearner
+
+    private var metrics: FleetMetrics { learner.metrics }
+
+    func registerActor(request: Swiftvla_Fleet_V1_RegisterActorRequest, context: ServerContext) async throws
+        -> Swiftvla_Fleet_V1_RegisterActorResponse {
+        do {
+            let assignment = try learner.register(request)
+            var response = Swiftvla_Fleet_V1_RegisterActorResponse()
+            response.assignment = assignment
+            response.policyVersion = Int64(learner.broadcaster.latest?.version ?? 0)
+            response.maxMessageBytes = UInt32(clamping: learner.config.limits.maxMessageBytes)
+            response.maxStepsPerChunk = UInt32(clamping: learner.config.limits.maxStepsPerChunk)
+            return response
+        } catch let error as IngestError {
+            metrics.reject(error, episode: false)
+            throw error.rpcError
+        }
+    }
+
+    func uploadEpisode(request: RPCAsyncSequence<Swiftvla_Fleet_V1_UploadEpisodeRequest, any Error>, context: ServerContext) async throws
+        -> Swiftvla_Fleet_V1_UploadEpisodeAck {
+        let limits = learner.config.limits
+        var assembler: EpisodeAssembler?
+        var duplicateID: UUID?
+        var episode: Episode?
+        do {
+            for try await message in request {
+                let size = EpisodeMessages.approximateBytes(message)
+                metrics.update { $0.bytesReceived += size }
+                guard size <= limits.maxMessageBytes else {
+                    throw IngestError.tooLarge("message of ~\(size) bytes (limit \(limits.maxMessageBytes))")
+                }
+                guard episode == nil else { throw IngestError.protocolViolation("message after the episode end") }
+                switch message.kind {
+                case .header(let header):
+                    guard assembler == nil, duplicateID == nil else { throw IngestError.protocolViolation("second header") }
+                    guard learner.isRegistered(header.actorID) else { throw IngestError.unregisteredActor(header.actorID) }
+                    // A re-sent episode that is already durable: skip validation, just ack.
+                    if let id = UUID(uuidString: header.episodeID), (try? learner.store.contains(id)) == true {
+                        duplicateID = id
+                    } else {
+                        assembler = try EpisodeAssembler(header: header, catalog: learner.config.catalog, limits: limits)
+                    }
+                case .chunk(let chunk):
+                    if duplicateID != nil { continue }
+                    guard assembler != nil else { throw IngestError.protocolViolation("step chunk before the header") }
+                    try assembler!.append(chunk)
+                case .end(let end):
+                    if let id = duplicateID {
+                        metrics.update { $0.episodesDuplicate += 1 }
+                        return Self.ack(id, duplicate: true, steps: Int(end.stepCount))
+                    }
+                    guard let a = assembler else { throw IngestError.protocolViolation("end before the header") }
+                    episode = try a.finish(end)
+                case nil:
+                    throw IngestError.protocolViolation("empty message")
+                }
+            }
+            guard let episode else { throw IngestError.protocolViolation("stream closed before the episode end") }
+            let inserted = try learner.persist(episode)
+            guard inserted else {
+                // Lost a race with a concurrent upload of the same id: stored once either way.
+                metrics.update { $0.episodesDuplicate += 1 }
+                return Self.ack(episode.id, duplicate: true, steps: episode.stepCount)
+            }
+            metrics.update {
+                $0.episodesAccepted += 1
+                $0.stepsAccepted += episode.stepCount
+                $0.operatorStepsAccepted += episode.interventionCount
+                $0.episodesPerVersion[episode.policyVersion, default: 0] += 1
+            }
+            learner.buffer.push(episode)
+            return Self.ack(episode.id, duplicate: false, steps: episode.stepCount)
+        } catch let error as IngestError {
+            metrics.reject(error, episode: true)
+            throw error.rpcError
+        }
+    }
+
+    func watchPolicy(request: Swiftvla_Fleet_V1_WatchPolicyRequest, response: RPCWriter<Swiftvla_Fleet_V1_PolicyUpdate>,
+                     context: ServerContext) async throws {
+        guard learner.isRegistered(request.actorID) else {
+            let error = IngestError.unregisteredActor(request.actorID)
+            metrics.reject(error, episode: false)
+            throw error.rpcError
+        }
+        // Ends when the actor cancels (task cancellation ends the stream) or the learner stops.
+        for await publication in learner.broadcaster.subscribe(knownVersion: Int(request.knownVersion)) {
+            try await response.write(contentsOf: publication.updates)
+        }
+    }
+
+    func heartbeat(request: Swiftvla_Fleet_V1_HeartbeatRequest, context: ServerContext) async throws
+        -> Swiftvla_Fleet_V1_HeartbeatResponse {
+        guard let assignment = learner.heartbeat(request) else {
+            let error = IngestError.unregisteredActor(request.actorID)
+            metrics.reject(error, episode: false)
+            throw error.rpcError
+        }
+        metrics.update { $0.heartbeats += 1 }
+        var response = Swiftvla_Fleet_V1_HeartbeatResponse()
+        response.latestPolicyVersion = Int64(learner.broadcaster.latest?.version ?? 0)
+        response.assignment = assignment
+        return response
+    }
+
+    private static func ack(_ id: UUID, duplicate: Bool, steps: Int) -> Swiftvla_Fleet_V1_UploadEpisodeAck {
+        var ack = Swiftvla_Fleet_V1_UploadEpisodeAck()
+        ack.episodeID = id.uuidString
+        ack.duplicate = duplicate
+        ack.steps = UInt32(clamping: steps)
+        return ack
+    }
+}

@@ -1,0 +1,18 @@
+import Foundation
+
+/// A value behind a lock, shareable across tasks. (Synchronization's `Mutex` needs macOS 15;
+/// the package supports macOS 14.)
+public final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    public init(_ value: Value) { self.value = value }
+
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+
+    public var current: Value { withLock { $0 } }
+}

@@ -1,0 +1,36 @@
+import RobotData
+import RobotSim
+
+/// The embodiment/task pairs a learner serves, with each embodiment's native layout.
+/// Uploads for anything else are rejected as unknown.
+public struct TaskCatalog: Sendable {
+    /// Embodiment name → task names.
+    public let tasks: [String: [String]]
+    public let specs: [String: EmbodimentSpec]
+
+    /// Only the given RobotSim pairs.
+    public init(_ pairs: [(EmbodimentKind, TaskKind)]) {
+        var tasks: [String: [String]] = [:]
+        var specs: [String: EmbodimentSpec] = [:]
+        for (e, t) in pairs where t.embodiments.contains(e) {
+            if tasks[e.rawValue]?.contains(t.rawValue) != true { tasks[e.rawValue, default: []].append(t.rawValue) }
+            specs[e.rawValue] = e.spec
+        }
+        self.tasks = tasks
+        self.specs = specs
+    }
+
+    /// Every pair RobotSim has.
+    public static var all: TaskCatalog {
+        TaskCatalog(TaskKind.allCases.flatMap { t in t.embodiments.map { ($0, t) } })
+    }
+
+    public func spec(for embodiment: String) throws -> EmbodimentSpec {
+        guard let spec = specs[embodiment] else { throw IngestError.unknownEmbodiment(embodiment) }
+        return spec
+    }
+
+    public func contains(embodiment: String, task: String) -> Bool {
+        tasks[embodiment]?.contains(task) == true
+    }
+}

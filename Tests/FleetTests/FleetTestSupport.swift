@@ -1,0 +1,69 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import RobotData
+import RobotSim
+import TensorKit
+@testable import Fleet
+
+typealias FleetClient = Swiftvla_Fleet_V1_Fleet.Client<HTTP2ClientTransport.Posix>
+
+func temporaryDirectory(_ name: String) -> URL {
+    FileManager.default.temporaryDirectory.appendingPathComponent("fleet-tests-\(name)-\(UUID().uuidString)")
+}
+
+/// A learner on an ephemeral loopback port serving arm7 / reach.
+func makeLearner(_ name: String, configure: (inout FleetLearnerConfig) -> Void = { _ in }) throws -> (FleetLearner, BehaviorCloningBackend) {
+    var config = FleetLearnerConfig(storeDirectory: temporaryDirectory(name))
+    config.catalog = TaskCatalog([(.arm7, .reach)])
+    configure(&config)
+    let backend = try BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1, batchSize: 32)
+    return (try FleetLearner(config: config, backend: backend), backend)
+}
+
+/// Runs `body` with a raw client of the learner on `port` (`window`: HTTP/2 receive window).
+func withFleetClient<R: Sendable>(port: Int, window: Int? = nil, _ body: (FleetClient) async throws -> R) async throws -> R {
+    let transport = try HTTP2ClientTransport.Posix(
+        target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
+        config: .defaults { if let window { $0.http2.targetWindowSize = window } })
+    return try await withGRPCClient(transport: transport) { client in
+        try await body(Swiftvla_Fleet_V1_Fleet.Client(wrapping: client))
+    }
+}
+
+func register(_ client: FleetClient, actorID: String, token: String = "") async throws -> Swiftvla_Fleet_V1_RegisterActorResponse {
+    var request = Swiftvla_Fleet_V1_RegisterActorRequest()
+    request.actorID = actorID
+    request.embodiment = "arm7"
+    request.tasks = ["reach"]
+    request.authToken = token
+    return try await client.registerActor(request)
+}
+
+func upload(_ client: FleetClient, _ messages: [Swiftvla_Fleet_V1_UploadEpisodeRequest]) async throws -> Swiftvla_Fleet_V1_UploadEpisodeAck {
+    try await client.uploadEpisode { writer in try await writer.write(contentsOf: messages) }
+}
+
+/// A synthetic, valid arm7 reach episode: `steps` steps, two 4×6 cameras, deterministic
+/// values from `seed`, alternating policy / operator steps.
+func syntheticEpisode(steps: Int = 20, seed: Int = 0) throws -> Episode {
+    let spec = EmbodimentKind.arm7.spec
+    func value(_ t: Int, _ i: Int) -> Float { Float(((t * 31 + i * 7 + seed * 13) % 97)) / 97 - 0.5 }
+    let states = (0..<steps).map { t in (0..<spec.stateDimension).map { value(t, $0) } }
+    let actions = (0..<steps).map { t in (0..<spec.actionDimension).map { value(t + 1, $0) } }
+    let frames = { (k: Int) in CameraFrames(height: 4, width: 6, pixels: (0..<(steps * 4 * 6 * 3)).map { UInt8(($0 * (k + 3) + seed) % 251) }) }
+    return Episode(
+        embodiment: "arm7", task: "reach", instruction: "reach the red block",
+        cameras: ["scene": frames(0), "a_wrist": frames(1)],
+        states: try StepMatrix(states, columns: spec.stateDimension),
+        nativeActions: try StepMatrix(actions, columns: spec.actionDimension),
+        unifiedActions: try StepMatrix(actions.map { try spec.unifiedAction($0) }, columns: UnifiedActionSpace.dimension),
+        actionMask: spec.actionMask, rewards: (0..<steps).map { $0 == steps - 1 ? 1 : 0 },
+        dones: (0..<steps).map { $0 == steps - 1 }, sources: (0..<steps).map { $0 % 2 == 0 ? .policy : .operator },
+        timestamps: (0..<steps).map { Double($0) * 0.05 }, success: true, policyVersion: 1, seed: UInt64(seed))
+}
+
+/// Bit patterns of every tensor (float32), for exact comparisons.
+func bitPatterns(_ tensors: [String: Tensor]) throws -> [String: [UInt32]] {
+    try TensorLock.run { try tensors.mapValues { try $0.toArray(Float.self).map(\.bitPattern) } }
+}

@@ -1,0 +1,64 @@
+import Testing
+@testable import Fleet
+
+extension FleetTests {
+    @Suite struct Gate {
+        func config() -> InterventionGate.Config {
+            var c = InterventionGate.Config()
+            c.deviationThreshold = 0.5
+            c.deviationPatience = 2
+            c.stallWindow = 3
+            c.stallEpsilon = 1e-3
+            c.policyStepBudget = 100
+            c.handBackAfter = 2
+            return c
+        }
+
+        /// One gate decision (a helper: `#expect` cannot call mutating methods).
+        func act(_ gate: inout InterventionGate, _ state: [Float], _ policy: [Float]?, _ op: [Float]) -> Bool {
+            gate.operatorShouldAct(state: state, policyAction: policy, operatorAction: op)
+        }
+
+        @Test func takesOverOnDeviationHandsBackWhenRecoveredThenCatchesAStall() {
+            var gate = InterventionGate(config: config())
+            // (state, policy, operator) → operator acts?
+            let steps: [([Float], [Float], [Float], Bool)] = [
+                ([0], [0], [1], false),    // deviating 1 of 2
+                ([0.1], [0], [1], true),   // deviating 2 of 2 → takeover
+                ([0.2], [0], [1], true),   // operator's 2nd step (minimum not reached)
+                ([0.3], [0], [1], true),   // minimum reached, but the policy still disagrees
+                ([5], [1], [1], false),    // agrees → handed back
+                ([5], [1], [1], false),
+                ([5], [1], [1], false),
+                ([5], [1], [1], true),     // no state change over 3 policy steps → stall
+            ]
+            for (i, (s, p, o, expected)) in steps.enumerated() {
+                #expect(gate.operatorShouldAct(state: s, policyAction: p, operatorAction: o) == expected, "step \(i)")
+            }
+            #expect(gate.takeovers == [.deviation, .stall])
+        }
+
+        @Test func budgetInvalidActionsAndDisabled() {
+            var c = config()
+            c.policyStepBudget = 2
+            var gate = InterventionGate(config: c)
+            do { let r = act(&gate, [0], [1], [1]); #expect(!r) }
+            do { let r = act(&gate, [1], [1], [1]); #expect(!r) }
+            do { let r = act(&gate, [2], [1], [1]); #expect(r) }
+            // Budget spent: the operator keeps control even though the policy agrees.
+            for k in 0..<5 { do { let r = act(&gate, [Float(3 + k)], [1], [1]); #expect(r) } }
+            #expect(gate.takeovers == [.budget])
+
+            var fresh = InterventionGate(config: config())
+            do { let r = act(&fresh, [0], nil, [1]); #expect(r) }
+            fresh.reset()
+            do { let r = act(&fresh, [0], [.nan], [1]); #expect(r) }
+            #expect(fresh.takeovers == [.invalidAction])
+
+            var off = config()
+            off.enabled = false
+            var disabled = InterventionGate(config: off)
+            do { let r = act(&disabled, [0], nil, [1]); #expect(!r) }
+        }
+    }
+}
