@@ -9,6 +9,7 @@ struct VLA: AsyncParsableCommand {
         subcommands: [
             ActorCommand.self,
             Bench.self,
+            DataCommand.self,
             Demo.self,
             LearnerCommand.self,
             Sim.self,

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import RobotData
+import RobotSim
+
+/// `vla data`: DataQA (score, report, filter, calibrate) and optical-flow speed alignment.
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Dataset quality (DataQA) and optical-flow speed alignment.",
+        subcommands: [DataQACommand.self, DataFilterCommand.self, DataAlignCommand.self, DataCalibrateCommand.self]
+    )
+}
+
+/// Loads every readable episode of an `EpisodeStore` directory, reporting damaged ones.
+func loadDataset(_ path: String) throws -> (store: EpisodeStore, episodes: [Episode]) {
+    let url = URL(fileURLWithPath: path)
+    guard FileManager.default.fileExists(atPath: url.appendingPathComponent("index.sqlite").path) else {
+        throw ValidationError("\(path) is not an episode store (no index.sqlite)")
+    }
+    let store = try EpisodeStore(root: url)
+    let (episodes, skipped) = try store.loadAll()
+    for e in skipped { print("skipped: \(e)") }
+    return (store, episodes)
+}
+
+func loadThresholds(_ path: String?) throws -> QualityThresholds {
+    guard let path else { return QualityThresholds() }
+    return try QualityThresholds.load(from: URL(fileURLWithPath: path))
+}
+
+struct DataQACommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qa", abstract: "Score every episode; write quality.csv, quality.json and report.html.")
+
+    @Argument(help: "Episode store directory.") var dataset: String
+    @Option(help: "Output directory.") var out: String
+    @Option(help: "Thresholds file (flat YAML key: value, or .json); defaults if omitted.") var thresholds: String?
+    @Flag(help: "Do not write quality scores into the store's index.") var noStoreScores = false
+
+    func run() throws {
+        let (store, episodes) = try loadDataset(dataset)
+        let t = try loadThresholds(thresholds)
+        let table = DataQA(thresholds: t).assess(episodes)
+        if !noStoreScores { for q in table { try store.setQualityScore(q.score, for: q.id) } }
+        let report = QAReport(dataset: dataset, thresholds: t, table: table)
+        let worst = Set(report.worst.map(\.id))
+        try report.write(to: URL(fileURLWithPath: out),
+                         episodes: Dictionary(uniqueKeysWithValues: episodes.filter { worst.contains($0.id) }.map { ($0.id, $0) }))
+        let kept = table.filter { $0.failures.isEmpty }.count
+        print("\(table.count) episodes, \(kept) pass every threshold; wrote \(out)/quality.csv, quality.json, report.html")
+    }
+}
+
+struct DataFilterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "filter", abstract: "Apply thresholds; write a filtered view (episode ids + thresholds), no frames copied.")
+
+    @Argument(help: "Episode store directory.") var dataset: String
+    @Option(help: "Thresholds file (flat YAML key: value, or .json).") var thresholds: String
+    @Option(help: "Output view file (JSON).") var out: String
+
+    func run() throws {
+        let (_, episodes) = try loadDataset(dataset)
+        let t = try loadThresholds(thresholds)
+        let view = FilteredView(dataset: dataset, thresholds: t, table: DataQA(thresholds: t).assess(episodes))
+        try view.write(to: URL(fileURLWithPath: out))
+        print("kept \(view.episodeIDs.count) of \(episodes.count) episodes; wrote \(out)")
+    }
+}
+
+struct DataAlignCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "align", abstract: "Measure optical-flow speed and resample episodes to a common speed into a new store.")
+
+    @Argument(help: "Episode store directory.") var dataset: String
+    @Option(help: "Output episode store for the aligned episodes.") var out: String
+    @Option(help: "Target speed (pixels/step); default: the median speed of each embodiment.") var target: Float?
+    @Option(help: "Camera that defines speed (default: mean over cameras).") var camera: String?
+    @Option(help: "Frame pairs measured per episode (default: all).") var maxPairs: Int?
+
+    func run() throws {
+        let (_, episodes) = try loadDataset(dataset)
+        let aligner = SpeedAlignment(camera: camera, maxPairs: maxPairs)
+        let measured = try episodes.map { try aligner.measured($0) }
+        let speeds = try SpeedAlignment.groupSpeeds(measured, by: \.embodiment)
+        let output = try EpisodeStore(root: URL(fileURLWithPath: out))
+        var rows: [[String: Any]] = []
+        for e in measured {
+            let goal = target ?? speeds[e.embodiment]!
+            let (aligned, original, step) = try aligner.align(e, to: goal)
+            try output.insert(aligned)
+            rows.append(["id": e.id.uuidString, "embodiment": e.embodiment, "original_speed": Double(original),
+                         "target": Double(goal), "aligned_speed": Double(aligned.speed ?? 0), "step": step,
+                         "original_steps": e.stepCount, "aligned_steps": aligned.stepCount])
+        }
+        let report: [String: Any] = ["dataset": dataset, "embodiment_speeds": speeds.mapValues(Double.init), "episodes": rows]
+        let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: out).appendingPathComponent("alignment.json"), options: .atomic)
+        for (e, v) in speeds.sorted(by: { $0.key < $1.key }) { print("\(e): median speed \(String(format: "%.3f", v)) px/step") }
+        print("aligned \(rows.count) episodes into \(out) (report: \(out)/alignment.json)")
+    }
+}
+
+struct DataCalibrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "Record clean and imperfect-operator sim episodes, print their metrics and write calibrated thresholds.")
+
+    @Option(help: "Seeds per (task, operator).") var episodes: Int = 4
+    @Option(help: "Tasks (comma separated).") var tasks: String = "pick_place,push"
+    @Option(help: "Embodiment.") var embodiment: String = "arm7"
+    @Option(help: "Image side in pixels.") var size: Int = 48
+    @Option(help: "Output thresholds file (flat YAML).") var out: String
+    @Option(help: "Also write both datasets into this episode store.") var store: String?
+
+    func run() throws {
+        guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
+        let kinds = try tasks.split(separator: ",").map { name -> TaskKind in
+            guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
+            return t
+        }
+        let output = try store.map { try EpisodeStore(root: URL(fileURLWithPath: $0)) }
+        var clean: [Episode] = [], imperfect: [Episode] = []
+        for t in kinds {
+            for seed in 0..<UInt64(episodes) {
+                for sloppy in [false, true] {
+                    let env = try RobotEnvironment(embodiment: e, task: t, seed: seed, config: EnvironmentConfig(imageWidth: size, imageHeight: size))
+                    let recorder = EpisodeRecorder(environment: env)
+                    try SimRunner.runExpert(env, profile: sloppy ? .imperfect(seed: seed) : .clean, recorder: recorder)
+                    let episode = try recorder.episode()
+                    try output?.insert(episode)
+                    if sloppy { imperfect.append(episode) } else { clean.append(episode) }
+                }
+            }
+        }
+        let table = DataQA().assess(clean + imperfect)
+        let cleanQ = Array(table.prefix(clean.count)), sloppyQ = Array(table.suffix(imperfect.count))
+        let thresholds = QualityThresholds.calibrated(clean: cleanQ, imperfect: sloppyQ)
+        func describe(_ name: String, _ key: (EpisodeQuality) -> Double) {
+            let c = cleanQ.map(key), s = sloppyQ.map(key)
+            print(String(format: "| %@ | %.4g | %.4g | %.4g | %.4g | %.4g | %.4g |", name, c.min()!, DataQA.median(c), c.max()!,
+                         s.min()!, DataQA.median(s), s.max()!))
+        }
+        print("| metric | clean min | clean median | clean max | imperfect min | imperfect median | imperfect max |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        describe("tremor") { $0.tremor }
+        describe("sharpness") { $0.sharpness }
+        describe("stateDiversity") { $0.stateDiversity }
+        describe("visualDiversity") { $0.visualDiversity }
+        describe("idleFraction") { $0.idleFraction }
+        describe("durationZ") { $0.durationZ }
+        describe("frozenFraction") { $0.frozenFraction }
+        describe("gripperChatter") { Double($0.gripperChatter) }
+        describe("steps") { Double($0.steps) }
+        let rescored = (cleanQ + sloppyQ).map { q -> (Double, Bool) in (thresholds.score(q), thresholds.failures(q).isEmpty) }
+        let cleanKept = rescored.prefix(clean.count).filter(\.1).count, sloppyKept = rescored.suffix(imperfect.count).filter(\.1).count
+        print("with these thresholds: clean kept \(cleanKept)/\(clean.count), imperfect kept \(sloppyKept)/\(imperfect.count)")
+        try Data(thresholds.yaml.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+        print(thresholds.yaml)
+    }
+}
