@@ -1,6 +1,7 @@
 import Foundation
 import RobotData
 import TensorKit
+import Training
 
 /// HG-DAgger's simplest learner: behaviour cloning (MSE) of a `LinearPolicy` on the steps an
 /// operator or a demonstration chose, from offline demos plus every online episode. Policy
@@ -85,18 +86,5 @@ public actor BehaviorCloningBackend: LearnerBackend {
 
     public func exportTrainableWeights() async throws -> [String: Tensor] {
         model.trainableParameters()
-    }
-}
-
-/// A small seeded generator (SplitMix64) so sampling is reproducible from the seed.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
