@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include "CMuJoCo.h"
 
 #include <GL/osmesa.h>
@@ -31,6 +32,13 @@ struct cmj_renderer {
   int scratch_size;
 };
 
+// OSMesa binds a context to the calling thread. Renderers are used from many threads
+// (Swift tasks hop threads, tests run in parallel), and a context left current on one
+// thread while another thread uses or frees it hangs or crashes llvmpipe. So every GL entry
+// point below holds one process-wide lock and unbinds the context before releasing it.
+static pthread_mutex_t gl_lock = PTHREAD_MUTEX_INITIALIZER;
+static void release_current(void) { OSMesaMakeCurrent(NULL, NULL, 0, 0, 0); }
+
 static int make_current(cmj_renderer* r) {
   return OSMesaMakeCurrent(r->gl, r->buffer, GL_UNSIGNED_BYTE, r->buffer_width,
                            r->buffer_height) ? 0 : -1;
@@ -43,18 +51,22 @@ cmj_renderer* cmj_renderer_create(const mjModel* model, int max_width, int max_h
   if (!r) return NULL;
   r->buffer_width = max_width > 800 ? max_width : 800;
   r->buffer_height = max_height > 800 ? max_height : 800;
+  pthread_mutex_lock(&gl_lock);
   r->gl = OSMesaCreateContextExt(OSMESA_RGBA, 24, 8, 8, NULL);
   if (!r->gl) {
     if (error) snprintf(error, (size_t)error_size, "OSMesaCreateContextExt failed");
     free(r);
+    pthread_mutex_unlock(&gl_lock);
     return NULL;
   }
   r->buffer = (unsigned char*)calloc((size_t)r->buffer_width * r->buffer_height * 4, 1);
   if (!r->buffer || make_current(r) != 0) {
     if (error) snprintf(error, (size_t)error_size, "OSMesaMakeCurrent failed");
+    release_current();
     OSMesaDestroyContext(r->gl);
     free(r->buffer);
     free(r);
+    pthread_mutex_unlock(&gl_lock);
     return NULL;
   }
   mjv_defaultScene(&r->scene);
@@ -68,16 +80,20 @@ cmj_renderer* cmj_renderer_create(const mjModel* model, int max_width, int max_h
     if (error) snprintf(error, (size_t)error_size, "offscreen framebuffer not available");
   }
   cmj_renderer_set_fast(r, 1);
+  release_current();
+  pthread_mutex_unlock(&gl_lock);
   return r;
 }
 
 void cmj_renderer_destroy(cmj_renderer* r) {
   if (!r) return;
+  pthread_mutex_lock(&gl_lock);
   make_current(r);
   mjr_freeContext(&r->context);
   mjv_freeScene(&r->scene);
-  OSMesaMakeCurrent(NULL, NULL, 0, 0, 0);
+  release_current();
   OSMesaDestroyContext(r->gl);
+  pthread_mutex_unlock(&gl_lock);
   free(r->buffer);
   free(r->scratch);
   free(r);
@@ -95,7 +111,11 @@ int cmj_renderer_render(cmj_renderer* r, const mjModel* m, mjData* d, int camera
   if (width <= 0 || height <= 0 || width > r->context.offWidth ||
       height > r->context.offHeight)
     return -2;
-  if (make_current(r) != 0) return -1;
+  pthread_mutex_lock(&gl_lock);
+  if (make_current(r) != 0) {
+    pthread_mutex_unlock(&gl_lock);
+    return -1;
+  }
   mjr_setBuffer(mjFB_OFFSCREEN, &r->context);
   if (camera_id >= 0) {
     r->camera.type = mjCAMERA_FIXED;
@@ -113,13 +133,22 @@ int cmj_renderer_render(cmj_renderer* r, const mjModel* m, mjData* d, int camera
     r->scratch_size = row * height;
   }
   mjr_readPixels(r->scratch, NULL, viewport, &r->context);
+  release_current();
+  pthread_mutex_unlock(&gl_lock);
   for (int y = 0; y < height; y++)
     memcpy(rgb + (size_t)y * row, r->scratch + (size_t)(height - 1 - y) * row, (size_t)row);
   return 0;
 }
 
 const char* cmj_renderer_gl_info(cmj_renderer* r) {
-  if (make_current(r) != 0) return "";
-  const GLubyte* s = glGetString(GL_RENDERER);
-  return s ? (const char*)s : "";
+  static char info[256];
+  pthread_mutex_lock(&gl_lock);
+  info[0] = 0;
+  if (make_current(r) == 0) {
+    const GLubyte* s = glGetString(GL_RENDERER);
+    if (s) snprintf(info, sizeof info, "%s", (const char*)s);
+    release_current();
+  }
+  pthread_mutex_unlock(&gl_lock);
+  return info;
 }

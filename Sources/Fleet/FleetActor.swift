@@ -64,7 +64,7 @@ public final class FleetActor {
             let deadline = ContinuousClock.now + .seconds(config.initialPolicyWait)
             while session.inbox.current == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         }
-        let thread = SimulationThread(name: "fleet-actor-\(config.actorID)")
+        let thread = WorkerThread(name: "fleet-actor-\(config.actorID)")
         defer { thread.stop() }
         var index = 0
         while index < config.maxEpisodes {

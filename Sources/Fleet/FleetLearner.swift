@@ -77,7 +77,13 @@ public final class FleetLearner: Sendable {
             serverTask.cancel()
             throw error
         }
-        let trainer = Task { await self.trainingLoop() }
+        // The loop (and the backend actor's steps) run on their own thread, never on the
+        // cooperative pool that serves gRPC (see `WorkerThread`).
+        let trainingThread = WorkerThread(name: "fleet-learner-train")
+        let trainer = Task(executorPreference: trainingThread) {
+            await self.trainingLoop()
+            trainingThread.stop()
+        }
         running.withLock { $0 = Running(server: server, serverTask: serverTask, trainer: trainer, port: port) }
         return port
     }

@@ -7,7 +7,7 @@ import VLAModel
 /// observation at t and the unified action chunk t ..< t+H (steps past the episode's end are
 /// padding, masked out of the loss together with the embodiment's unused slots).
 public final class DemonstrationDataset: @unchecked Sendable {
-    public let episodes: [Episode]
+    public private(set) var episodes: [Episode] = []
     public let specs: [String: EmbodimentSpec]
     public let stats: NormalizationStats
     public let config: VLAConfig
@@ -15,42 +15,63 @@ public final class DemonstrationDataset: @unchecked Sendable {
     public private(set) var index: [(episode: Int, step: Int)] = []
     /// Per-sample weight (e.g. operator steps weighted up in HG-DAgger).
     public private(set) var weights: [Double] = []
+    private var cumulativeWeights: [Double] = []
 
     /// `stepWeight(episode, t)` returns how much a step counts (0 drops it).
     public init(episodes: [Episode], specs: [String: EmbodimentSpec], config: VLAConfig,
                 stats: NormalizationStats? = nil, stepWeight: ((Episode, Int) -> Double)? = nil) throws {
-        for e in episodes where specs[e.embodiment] == nil { throw PolicyError.unknownEmbodiment(e.embodiment) }
-        for e in episodes {
+        self.specs = specs
+        self.config = config
+        self.stats = stats ?? NormalizationStats(episodes: episodes)
+        try append(episodes, stepWeight: stepWeight)
+    }
+
+    /// Adds episodes (e.g. online ones as they land) without re-indexing the existing ones.
+    /// Statistics stay those given at init.
+    public func append(_ new: [Episode], stepWeight: ((Episode, Int) -> Double)? = nil) throws {
+        for e in new where specs[e.embodiment] == nil { throw PolicyError.unknownEmbodiment(e.embodiment) }
+        for e in new {
             for (name, frames) in e.cameras where frames.height != config.imageSize || frames.width != config.imageSize {
                 throw PolicyError.badObservation("episode \(e.id) camera \(name) is \(frames.width)×\(frames.height), model expects \(config.imageSize)")
             }
         }
-        self.episodes = episodes
-        self.specs = specs
-        self.config = config
-        self.stats = stats ?? NormalizationStats(episodes: episodes)
-        for (i, e) in episodes.enumerated() {
+        for e in new {
+            let i = episodes.count
+            episodes.append(e)
             for t in 0..<e.stepCount {
                 let w = stepWeight?(e, t) ?? 1
-                if w > 0 { index.append((i, t)); weights.append(w) }
+                if w > 0 {
+                    index.append((i, t))
+                    weights.append(w)
+                    cumulativeWeights.append((cumulativeWeights.last ?? 0) + w)
+                }
             }
         }
     }
 
     public var count: Int { index.count }
 
-    /// A batch of `size` samples drawn with replacement in proportion to the weights.
+    /// A batch of `size` samples drawn with replacement in proportion to the weights
+    /// (binary search over the cumulative weights: O(log N) per sample).
     public func sampleBatch(size: Int, generator: inout SplitMix64) throws -> PolicyBatch {
-        guard !index.isEmpty else { throw PolicyError.badObservation("dataset has no steps") }
-        let total = weights.reduce(0, +)
-        var picks: [(Int, Int)] = []
+        try batch(samplePicks(size: size, generator: &generator))
+    }
+
+    /// The (episode, step) pairs `sampleBatch` would draw.
+    public func samplePicks(size: Int, generator: inout SplitMix64) throws -> [(episode: Int, step: Int)] {
+        guard let total = cumulativeWeights.last else { throw PolicyError.badObservation("dataset has no steps") }
+        var picks: [(episode: Int, step: Int)] = []
         for _ in 0..<size {
-            var r = generator.nextDouble() * total
-            var k = 0
-            while k < weights.count - 1 && r >= weights[k] { r -= weights[k]; k += 1 }
-            picks.append(index[k])
+            let r = generator.nextDouble() * total
+            // First k with cumulative[k] > r.
+            var low = 0, high = cumulativeWeights.count - 1
+            while low < high {
+                let mid = (low + high) / 2
+                if cumulativeWeights[mid] > r { high = mid } else { low = mid + 1 }
+            }
+            picks.append(index[low])
         }
-        return try batch(picks)
+        return picks
     }
 
     /// The batch for explicit (episode, step) pairs.

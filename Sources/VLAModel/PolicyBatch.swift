@@ -34,3 +34,14 @@ public struct PolicyBatch: @unchecked Sendable {
         self.inputs = inputs; self.actions = actions; self.actionMask = actionMask
     }
 }
+
+extension PolicyBatch {
+    /// Joins batches along the batch axis (e.g. an online and an offline share of one step).
+    public static func concatenated(_ parts: [PolicyBatch]) throws -> PolicyBatch {
+        func join(_ pick: (PolicyBatch) -> Tensor) throws -> Tensor { try TensorKit.concatenated(parts.map(pick), axis: 0) }
+        let inputs = PolicyInputs(
+            images: try join(\.inputs.images), cameraMask: try join(\.inputs.cameraMask), tokens: try join(\.inputs.tokens),
+            tokenMask: try join(\.inputs.tokenMask), state: try join(\.inputs.state), stateMask: try join(\.inputs.stateMask))
+        return PolicyBatch(inputs: inputs, actions: try join(\.actions), actionMask: try join(\.actionMask))
+    }
+}

@@ -23,7 +23,7 @@ actor StaticBackend: LearnerBackend {
 }
 
 extension FleetTests {
-    @Suite(.serialized)
+    @Suite(.serialized)   // .stopsLearners and the time limit come from FleetTests
     struct Resilience {
         @Test func aHalfOpenUploadDoesNotStallOtherActors() async throws {
             let (learner, _) = try makeLearner("halfopen") { $0.publishInitialPolicy = false }
@@ -66,7 +66,7 @@ extension FleetTests {
             var config = FleetLearnerConfig(storeDirectory: temporaryDirectory("slowwatch"))
             config.catalog = TaskCatalog([(.arm7, .reach)])
             config.weightChunkBytes = 16 * 1024
-            let learner = try FleetLearner(config: config, backend: StaticBackend(count: 128 * 1024))
+            let learner = try trackedLearner(config: config, backend: StaticBackend(count: 128 * 1024))
             let port = try await learner.start()   // version 1
             let slowVersions = Locked([Int]())
             let slowStarted = Locked(false)
@@ -123,7 +123,7 @@ extension FleetTests {
             var config = FleetLearnerConfig(storeDirectory: directory)
             config.catalog = TaskCatalog([(.arm7, .reach)])
             let episode = try syntheticEpisode(seed: 4)   // acted by version 1
-            let first = try FleetLearner(config: config, backend: BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1))
+            let first = try trackedLearner(config: config, backend: BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1))
             let port = try await first.start()
             let ack = try await withFleetClient(port: port) { client in
                 _ = try await register(client, actorID: "a1")
@@ -132,7 +132,7 @@ extension FleetTests {
             #expect(!ack.duplicate)
             await first.stop()
 
-            let second = try FleetLearner(config: config, backend: BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1))
+            let second = try trackedLearner(config: config, backend: BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1))
             let port2 = try await second.start()
             #expect(second.store.count == 1)
             #expect(second.broadcaster.latest?.version == 2)
@@ -155,7 +155,7 @@ extension FleetTests {
             var config = FleetLearnerConfig(storeDirectory: temporaryDirectory("resend"))
             config.catalog = TaskCatalog([(.arm7, .reach)])
             config.publishEveryTrainSteps = 1_000_000
-            let first = try FleetLearner(config: config, backend: BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1))
+            let first = try trackedLearner(config: config, backend: BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1))
             let port = try await first.start()
             var actorConfig = FleetActorConfig(actorID: "robot", learnerPort: port, embodiment: .arm7, tasks: [.reach])
             actorConfig.episodes = 10
@@ -170,7 +170,7 @@ extension FleetTests {
             let landedBefore = first.store.count
             try await Task.sleep(for: .milliseconds(300))
             config.port = port
-            let second = try FleetLearner(config: config, backend: BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1))
+            let second = try trackedLearner(config: config, backend: BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1))
             _ = try await second.start()
             let report = try await actor.value
             #expect(report.episodes.count == 10)

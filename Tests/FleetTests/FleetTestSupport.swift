@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import Testing
 import GRPCNIOTransportHTTP2
 import RobotData
 import RobotSim
@@ -18,7 +19,7 @@ func makeLearner(_ name: String, configure: (inout FleetLearnerConfig) -> Void =
     config.catalog = TaskCatalog([(.arm7, .reach)])
     configure(&config)
     let backend = try BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1, batchSize: 32)
-    return (try FleetLearner(config: config, backend: backend), backend)
+    return (try trackedLearner(config: config, backend: backend), backend)
 }
 
 /// Runs `body` with a raw client of the learner on `port` (`window`: HTTP/2 receive window).
@@ -66,4 +67,45 @@ func syntheticEpisode(steps: Int = 20, seed: Int = 0) throws -> Episode {
 /// Bit patterns of every tensor (float32), for exact comparisons.
 func bitPatterns(_ tensors: [String: Tensor]) throws -> [String: [UInt32]] {
     try TensorLock.run { try tensors.mapValues { try $0.toArray(Float.self).map(\.bitPattern) } }
+}
+
+/// Stops every learner a test created, on every path out of the test. A learner left
+/// running keeps training on MLX's threads, and the test process then never exits.
+final class LearnerJanitor: @unchecked Sendable {
+    @TaskLocal static var current: LearnerJanitor?
+    private let lock = NSLock()
+    private var learners: [FleetLearner] = []
+
+    func track(_ learner: FleetLearner) { lock.withLock { learners.append(learner) } }
+
+    func stopAll() async {
+        for learner in lock.withLock({ learners }) { await learner.stop() }
+    }
+}
+
+/// Suite trait: each test runs with a `LearnerJanitor` that stops its learners afterwards.
+struct StopsLearners: SuiteTrait, TestTrait, TestScoping {
+    var isRecursive: Bool { true }
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        guard testCase != nil || !test.isSuite else { return try await function() }
+        let janitor = LearnerJanitor()
+        do {
+            try await LearnerJanitor.$current.withValue(janitor) { try await function() }
+        } catch {
+            await janitor.stopAll()
+            throw error
+        }
+        await janitor.stopAll()
+    }
+}
+
+extension Trait where Self == StopsLearners {
+    static var stopsLearners: StopsLearners { StopsLearners() }
+}
+
+/// A learner that the running test's janitor stops when the test ends.
+func trackedLearner(config: FleetLearnerConfig, backend: any LearnerBackend) throws -> FleetLearner {
+    let learner = try FleetLearner(config: config, backend: backend)
+    LearnerJanitor.current?.track(learner)
+    return learner
 }

@@ -7,7 +7,7 @@ import TensorKit
 @testable import Fleet
 
 /// One serialized suite: the tests share MLX (see `TensorLock`) and two cores.
-@Suite(.serialized)
+@Suite(.serialized, .stopsLearners, .timeLimit(.minutes(5)))
 struct FleetTests {
     // MARK: checksum and weight transfer
 

@@ -55,6 +55,31 @@ struct TrainingPipelineTests {
         #expect(second == [Float](repeating: slots, count: c.horizon))
     }
 
+    @Test func weightedSamplingFollowsTheWeightsIncludingAppendedEpisodes() throws {
+        let c = smallConfig()
+        let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        var e = try #require(episodes.first)
+        // Operator steps weigh 3, policy steps 1, the first 10 steps 0 (dropped).
+        e.sources = (0..<e.stepCount).map { $0 % 2 == 0 ? .operator : .policy }
+        let weight = { (e: Episode, t: Int) -> Double in t < 10 ? 0 : (e.sources[t] == .operator ? 3 : 1) }
+        let dataset = try DemonstrationDataset(episodes: [e], specs: DemoCollector.specs, config: c, stepWeight: weight)
+        #expect(dataset.count == e.stepCount - 10)
+        var g = SplitMix64(seed: 1)
+        let n = 20_000
+        let picks = try dataset.samplePicks(size: n, generator: &g)
+        #expect(picks.allSatisfy { $0.step >= 10 })
+        // P(operator) = 3·n_op / (3·n_op + n_pol); binomial 4σ bound.
+        let operators = (10..<e.stepCount).filter { $0 % 2 == 0 }.count, policies = e.stepCount - 10 - operators
+        let p = 3.0 * Double(operators) / (3.0 * Double(operators) + Double(policies))
+        let observed = Double(picks.filter { $0.step % 2 == 0 }.count) / Double(n)
+        #expect(Swift.abs(observed - p) < 4 * (p * (1 - p) / Double(n)).squareRoot(), "\(observed) vs \(p)")
+        // An appended copy with equal weights takes half the mass.
+        try dataset.append([e], stepWeight: weight)
+        #expect(dataset.episodes.count == 2 && dataset.count == 2 * (e.stepCount - 10))
+        let second = Double(try dataset.samplePicks(size: n, generator: &g).filter { $0.episode == 1 }.count) / Double(n)
+        #expect(Swift.abs(second - 0.5) < 4 * (0.25 / Double(n)).squareRoot(), "\(second)")
+    }
+
     @Test func trainingReducesLossAndCheckpointsRestoreExactly() throws {
         let c = smallConfig()
         let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_002, 10_003], imageSize: c.imageSize)

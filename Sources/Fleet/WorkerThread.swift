@@ -1,12 +1,13 @@
 import Foundation
 
-/// One OS thread that runs an actor's simulation jobs one at a time.
+/// One OS thread that runs jobs one at a time, usable as a `TaskExecutor`.
 ///
-/// RobotSim's renderer keeps its OSMesa context current on the thread that last rendered, so
-/// an environment must be created, rendered and destroyed on one thread; Swift tasks hop
-/// between threads at every `await`. Running each actor's episodes here also keeps the
-/// CPU-bound physics off the cooperative pool that serves gRPC and the learner.
-final class SimulationThread: @unchecked Sendable {
+/// Long blocking work must stay off Swift's cooperative pool, which has one thread per core
+/// (two here) and also serves gRPC: a learner's training step (seconds of MLX work under
+/// `TensorLock`) on that pool starves every other task. So each actor's simulation runs on
+/// its own `WorkerThread` (RobotSim's OSMesa context also wants one thread per environment),
+/// and the learner's training loop runs on one as its task executor.
+final class WorkerThread: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [() -> Void] = []
     private var stopped = false
@@ -32,17 +33,24 @@ final class SimulationThread: @unchecked Sendable {
         }
     }
 
+    private func submit(_ job: @escaping () -> Void) {
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Runs `body` on the thread and returns its result to the awaiting task.
     func run<T: Sendable>(_ body: @escaping () throws -> T) async throws -> T {
         let job = UncheckedBox(body)
         return try await withCheckedThrowingContinuation { continuation in
-            condition.lock()
-            jobs.append {
-                do { continuation.resume(returning: try job.value()) } catch { continuation.resume(throwing: error) }
-            }
-            condition.signal()
-            condition.unlock()
+            submit { do { continuation.resume(returning: try job.value()) } catch { continuation.resume(throwing: error) } }
         }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        submit { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 
     /// Lets the thread exit after its queued jobs.
@@ -54,7 +62,7 @@ final class SimulationThread: @unchecked Sendable {
     }
 }
 
-/// Carries a non-Sendable value to the simulation thread; the caller awaits the job, so the
+/// Carries a non-Sendable value to a worker thread; the caller awaits the job, so the
 /// value is never used from two threads at once.
 struct UncheckedBox<Value>: @unchecked Sendable {
     let value: Value

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import RobotData
+import RobotSim
+import TensorKit
+@testable import Fleet
+import Training
+import VLAModel
+
+@Suite("Fleet with the flow-matching VLA", .stopsLearners, .timeLimit(.minutes(10)))
+struct FleetVLATests {
+    @Test func hgDaggerLoopTrainsTheVLAOnOperatorStepsAndActorsSwapVersions() async throws {
+        var model = VLAConfig()
+        model.imageSize = 16
+        model.dims = 32
+        model.heads = 2
+        model.backboneLayers = 1
+        model.expertLayers = 1
+        model.horizon = 4
+        model.executeSteps = 2
+        model.noiseDraws = 1
+        let offline = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_010, 10_011], imageSize: 16)
+        let stats = NormalizationStats(episodes: offline)
+        let learnerPolicy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)), stats: stats)
+        var schedule = TrainingSchedule()
+        schedule.batchSize = 8
+        schedule.warmupSteps = 2
+        schedule.totalSteps = 10_000
+        let trainer = BehaviorCloningTrainer(policy: learnerPolicy, schedule: schedule, seed: 2)
+        let backend = try HGDAggerBackend(trainer: trainer, offline: offline, specs: DemoCollector.specs, seed: 3)
+
+        var config = FleetLearnerConfig(storeDirectory: temporaryDirectory("vla-loop"))
+        config.catalog = TaskCatalog([(.arm7, .reach)])
+        config.publishEveryTrainSteps = 3
+        config.minPublishInterval = 0.2
+        let learner = try trackedLearner(config: config, backend: backend)
+        let port = try await learner.start()
+
+        func actorConfig(_ id: String) -> FleetActorConfig {
+            var c = FleetActorConfig(actorID: id, learnerPort: port, embodiment: .arm7, tasks: [.reach])
+            c.episodes = 2
+            c.targetPolicyVersion = 2
+            c.maxEpisodes = 6
+            var env = EnvironmentConfig(imageWidth: 16, imageHeight: 16)
+            env.stepLimit = 20
+            c.environment = env
+            c.gate.policyStepBudget = 8
+            c.gate.handBackAfter = 4
+            c.heartbeatInterval = 0.2
+            return c
+        }
+        // Every actor starts from the same pretrained weights the learner holds.
+        async let first = FleetActor(config: actorConfig("vla-1"), policy: VLAActorPolicy(
+            policy: VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)), stats: stats),
+            embodiment: EmbodimentKind.arm7.spec, seed: 4)).run()
+        async let second = FleetActor(config: actorConfig("vla-2"), policy: VLAActorPolicy(
+            policy: VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)), stats: stats),
+            embodiment: EmbodimentKind.arm7.spec, seed: 5)).run()
+        let reports = try await [first, second]
+        await learner.stop()
+
+        let m = learner.metrics.snapshot()
+        for report in reports {
+            #expect(report.unacked == 0 && report.rejected == 0)
+            let versions = report.episodes.map(\.policyVersion)
+            #expect(versions == versions.sorted(), "versions \(versions)")
+            #expect(versions.last! >= 2, "versions \(versions)")
+        }
+        // The learner imitated operator takeovers from the online episodes.
+        #expect(m.operatorStepsAccepted > 0)
+        #expect(await backend.onlineEpisodeCount == learner.store.count)
+        #expect(await backend.stepsTrained == m.trainSteps && m.trainSteps >= 6)
+        // Published weights are the learner's trained parameters (they moved from the start).
+        let start = try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)).parameters()["velocityHead.weight"]!
+        let trained = learnerPolicy.model.parameters()["velocityHead.weight"]!
+        #expect(try start.toArray(Float.self) != trained.toArray(Float.self))
+    }
+}
