@@ -88,8 +88,8 @@ public final class FleetLearner: Sendable {
         return port
     }
 
-    /// Stops training, closes watch streams and shuts the server down (in-flight uploads
-    /// finish, up to a 5 s grace period).
+    /// Stops training, closes watch streams, shuts the server down (in-flight uploads
+    /// finish, up to a 5 s grace period) and passes the last buffered episodes to the backend.
     public func stop() async {
         let r = running.withLock { r in defer { r = Running() }; return r }
         r.trainer?.cancel()
@@ -103,6 +103,13 @@ public final class FleetLearner: Sendable {
             }
             _ = await serverTask.result
             watchdog.cancel()
+        }
+        // Hand the backend what landed since the loop's last drain, so on return it has
+        // ingested every accepted episode.
+        for episode in buffer.drain() {
+            do { try await backend.ingest(episode) } catch {
+                metrics.update { $0.rejections["backend_ingest", default: 0] += 1 }
+            }
         }
     }
 

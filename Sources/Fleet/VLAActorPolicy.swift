@@ -41,54 +41,89 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
 
 /// HG-DAgger on the fleet: flow-matching behaviour cloning on offline demos plus the
 /// operator-labelled steps of online episodes (policy steps get `policyStepWeight`, 0 by
-/// default). Each batch mixes online and offline samples at `onlineFraction` once online
-/// data exists. Normalization statistics stay those of the offline data the policy was
-/// pretrained with.
+/// default). Batches follow SOP's sampling rule (`AdaptiveMix`): each sample's task is
+/// uniform over the tasks with data, and within a task it is online with probability ω_on,
+/// driven by the two sources' recent training losses. Normalization statistics stay those
+/// of the offline data the policy was pretrained with.
 public actor HGDAggerBackend: LearnerBackend {
     public nonisolated let modelName = VLAActorPolicy.modelName
     public let trainer: BehaviorCloningTrainer
     public let specs: [String: EmbodimentSpec]
-    public let onlineFraction: Double
     public let policyStepWeight: Double
-    private let offline: DemonstrationDataset
-    private let online: DemonstrationDataset
+    public private(set) var mix: AdaptiveMix
+    /// Per task key ("embodiment/task"): offline demos and online episodes.
+    private var offline: [String: DemonstrationDataset] = [:]
+    private var online: [String: DemonstrationDataset] = [:]
     private var generator: SplitMix64
     public private(set) var stepsTrained = 0
+    public private(set) var onlineEpisodeCount = 0
+    /// Samples drawn per source so far.
+    public private(set) var samplesDrawn = (online: 0, offline: 0)
 
     public init(trainer: BehaviorCloningTrainer, offline: [Episode], specs: [String: EmbodimentSpec],
-                onlineFraction: Double = 0.5, policyStepWeight: Double = 0, seed: UInt64) throws {
+                mix: AdaptiveMix = AdaptiveMix(), policyStepWeight: Double = 0, seed: UInt64) throws {
         self.trainer = trainer
         self.specs = specs
-        self.onlineFraction = onlineFraction
+        self.mix = mix
         self.policyStepWeight = policyStepWeight
         let policy = trainer.policy
-        self.offline = try TensorLock.run {
-            try DemonstrationDataset(episodes: offline, specs: specs, config: policy.model.config, stats: policy.stats)
+        for (key, episodes) in Dictionary(grouping: offline, by: Self.taskKey) {
+            self.offline[key] = try TensorLock.run {
+                try DemonstrationDataset(episodes: episodes, specs: specs, config: policy.model.config, stats: policy.stats)
+            }
         }
-        online = try DemonstrationDataset(episodes: [], specs: specs, config: policy.model.config, stats: policy.stats)
         generator = SplitMix64(seed: seed)
     }
 
-    public var onlineEpisodeCount: Int { online.episodes.count }
+    static func taskKey(_ e: Episode) -> String { "\(e.embodiment)/\(e.task)" }
+
+    /// ω_on per task key, as the sampler currently uses it.
+    public var onlineShares: [String: Double] {
+        Dictionary(uniqueKeysWithValues: Set(offline.keys).union(online.keys).map { ($0, mix.onlineShare(task: $0)) })
+    }
 
     public func ingest(_ episode: Episode) async throws {
         guard specs[episode.embodiment] != nil, trainer.policy.stats.actions[episode.embodiment] != nil else { return }
-        let weight = policyStepWeight
-        try online.append([episode]) { e, t in e.sources[t] == .policy ? weight : 1 }
+        let key = Self.taskKey(episode), weight = policyStepWeight
+        if online[key] == nil {
+            let policy = trainer.policy
+            online[key] = try DemonstrationDataset(episodes: [], specs: specs, config: policy.model.config, stats: policy.stats)
+        }
+        try online[key]!.append([episode]) { e, t in e.sources[t] == .policy ? weight : 1 }
+        onlineEpisodeCount += 1
     }
 
     public func trainStep() async throws -> Float? {
-        let size = trainer.schedule.batchSize
-        let onlineCount = online.count > 0 ? Int((Double(size) * onlineFraction).rounded()) : 0
-        let (offline, online, trainer) = (self.offline, self.online, self.trainer)
+        let tasks = Set(offline.filter { $0.value.count > 0 }.keys).union(online.filter { $0.value.count > 0 }.keys).sorted()
+        guard !tasks.isEmpty else { return nil }
+        // Draw (task, source) for every sample, then one sub-batch per pair.
+        var counts: [String: (online: Int, offline: Int)] = [:]
+        for _ in 0..<trainer.schedule.batchSize {
+            let task = tasks[Int(generator.next() % UInt64(tasks.count))]
+            let hasOnline = (online[task]?.count ?? 0) > 0, hasOffline = (offline[task]?.count ?? 0) > 0
+            let useOnline = hasOnline && (!hasOffline || generator.nextDouble() < mix.onlineShare(task: task))
+            if useOnline { counts[task, default: (0, 0)].online += 1 } else { counts[task, default: (0, 0)].offline += 1 }
+        }
+        var plan: [(task: String, online: Bool, dataset: DemonstrationDataset, size: Int)] = []
+        for task in tasks {
+            guard let c = counts[task] else { continue }
+            if c.online > 0 { plan.append((task, true, online[task]!, c.online)) }
+            if c.offline > 0 { plan.append((task, false, offline[task]!, c.offline)) }
+        }
         var generator = self.generator
-        let loss: Float = try TensorLock.run {
-            var parts: [PolicyBatch] = []
-            if size - onlineCount > 0 { parts.append(try offline.sampleBatch(size: size - onlineCount, generator: &generator)) }
-            if onlineCount > 0 { parts.append(try online.sampleBatch(size: onlineCount, generator: &generator)) }
-            return try trainer.trainStep(parts.count == 1 ? parts[0] : PolicyBatch.concatenated(parts))
+        let trainer = self.trainer
+        let (loss, perSample) = try TensorLock.run {
+            let parts = try plan.map { try $0.dataset.sampleBatch(size: $0.size, generator: &generator) }
+            return try trainer.trainStepWithSampleLosses(parts.count == 1 ? parts[0] : PolicyBatch.concatenated(parts))
         }
         self.generator = generator
+        var offset = 0
+        for part in plan {
+            let losses = perSample[offset..<(offset + part.size)]
+            mix.record(task: part.task, online: part.online, loss: Double(losses.reduce(0, +)) / Double(part.size))
+            offset += part.size
+            if part.online { samplesDrawn.online += part.size } else { samplesDrawn.offline += part.size }
+        }
         stepsTrained += 1
         return loss
     }

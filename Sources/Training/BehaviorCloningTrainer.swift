@@ -38,7 +38,10 @@ public final class BehaviorCloningTrainer: @unchecked Sendable {
         let holder = BatchHolder()
         self.holder = holder
         lossAndGrad = valueAndGrad(model: policy.model) { m in
-            try m.loss(holder.batch!, key: holder.key)
+            let (loss, perSample) = try m.lossTerms(holder.batch!, key: holder.key)
+            // Kept for `trainStepWithSampleLosses`: evaluated with the update, no second pass.
+            holder.perSample = perSample
+            return loss
         }
     }
     private let holder: BatchHolder
@@ -46,16 +49,23 @@ public final class BehaviorCloningTrainer: @unchecked Sendable {
     /// One update on `batch`; returns the loss before the update.
     @discardableResult
     public func trainStep(_ batch: PolicyBatch) throws -> Float {
+        try trainStepWithSampleLosses(batch).loss
+    }
+
+    /// One update; returns the batch loss and each sample's own loss before the update.
+    public func trainStepWithSampleLosses(_ batch: PolicyBatch) throws -> (loss: Float, perSample: [Float]) {
         holder.batch = batch
         // A fresh, reproducible key per step: the run is a function of the seed.
         holder.key = RandomKey(seed: seed &* 1_000_003 &+ UInt64(step))
         optimizer.learningRate = lrSchedule(step)
         let (loss, grads) = try lossAndGrad(policy.model)
+        let perSample = holder.perSample!
         let (clipped, _) = try clipGradNorm(grads, maxNorm: schedule.gradientClip)
-        try optimizer.step(model: policy.model, gradients: clipped, alsoEvaluate: [loss])
+        try optimizer.step(model: policy.model, gradients: clipped, alsoEvaluate: [loss, perSample])
         holder.batch = nil
+        holder.perSample = nil
         step += 1
-        return try loss.item()
+        return (try loss.item(), try perSample.toArray(Float.self))
     }
 
     /// Restores model, optimizer and step from a checkpoint written by `VLAPolicy.save`.
@@ -69,4 +79,5 @@ public final class BehaviorCloningTrainer: @unchecked Sendable {
 final class BatchHolder: @unchecked Sendable {
     var batch: PolicyBatch?
     var key = RandomKey(seed: 0)
+    var perSample: Tensor?
 }

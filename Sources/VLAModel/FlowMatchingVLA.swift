@@ -101,6 +101,13 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     /// Masked flow-matching loss: ‖m ⊙ (v̂ − (ε − a))‖² / Σm, averaged over `noiseDraws`
     /// draws of (t, ε) per observation that share one backbone pass.
     public func loss(_ batch: PolicyBatch, key: RandomKey) throws -> Tensor {
+        try lossTerms(batch, key: key).loss
+    }
+
+    /// The batch loss and, per observation, the same masked mean over its own entries `[B]`
+    /// (what a sampler needs to compare data sources; the batch loss weights observations by
+    /// their number of valid entries).
+    public func lossTerms(_ batch: PolicyBatch, key: RandomKey) throws -> (loss: Tensor, perSample: Tensor) {
         let b = batch.inputs.batchSize, draws = config.noiseDraws, horizon = config.horizon
         var (prefix, prefixMask) = try encodePrefix(batch.inputs)
         if config.insulateBackbone { prefix = try prefix.stopGradient() }
@@ -122,7 +129,10 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         let v = try velocity(noisyActions: xt, time: t, state: noisyState, stateMask: tile(batch.inputs.stateMask),
                              memory: memory, prefixMask: tile(prefixMask))
         let squared = try (v - (noise - actions)).square() * mask
-        return try squared.sum() / mask.sum().maximum(1)
+        // Rows are draw-major (tiling concatenates whole copies): row d·B + i is observation i.
+        let perSample = try squared.reshaped([draws, b, -1]).sum(axes: [0, 2])
+            / mask.reshaped([draws, b, -1]).sum(axes: [0, 2]).maximum(1)
+        return (try squared.sum() / mask.sum().maximum(1), perSample)
     }
 
     /// Samples standardized unified action chunks `[B, H, 64]` by Euler integration from noise.

@@ -70,6 +70,11 @@ struct FleetVLATests {
         #expect(m.operatorStepsAccepted > 0)
         #expect(await backend.onlineEpisodeCount == learner.store.count)
         #expect(await backend.stepsTrained == m.trainSteps && m.trainSteps >= 6)
+        // SOP's adaptive mix drew from both sources, with ω_on inside its bounds.
+        let drawn = await backend.samplesDrawn
+        #expect(drawn.online > 0 && drawn.offline > 0, "\(drawn)")
+        let shares = await backend.onlineShares
+        #expect(shares.keys.sorted() == ["arm7/reach"] && shares.values.allSatisfy { (0.2...0.8).contains($0) })
         // Published weights are the learner's trained parameters (they moved from the start).
         let start = try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)).parameters()["velocityHead.weight"]!
         let trained = learnerPolicy.model.parameters()["velocityHead.weight"]!

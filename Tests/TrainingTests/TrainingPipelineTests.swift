@@ -80,6 +80,53 @@ struct TrainingPipelineTests {
         #expect(Swift.abs(second - 0.5) < 4 * (0.25 / Double(n)).squareRoot(), "\(second)")
     }
 
+    @Test func adaptiveMixFollowsSOPsRuleOverASlidingWindow() {
+        var mix = AdaptiveMix(alpha: 2, window: 3, bounds: 0.2...0.8)
+        #expect(mix.onlineShare(task: "arm7/reach") == 0.5)   // no losses yet
+        mix.record(task: "arm7/reach", online: true, loss: 0.5)
+        mix.record(task: "arm7/reach", online: false, loss: 0.4)
+        // exp(2·0.5) / (exp(2·0.5) + exp(0.4)) = 1 / (1 + e^−0.6) = 0.645656
+        #expect(Swift.abs(mix.onlineShare(task: "arm7/reach") - 0.645656) < 1e-6)
+        // The window keeps the last 3 steps: online mean (2 + 3 + 4) / 3 = 3 → share 0.99 → clipped.
+        for loss in [1.0, 2, 3, 4] { mix.record(task: "arm7/reach", online: true, loss: loss) }
+        #expect(mix.meanLosses(task: "arm7/reach").online == 3)
+        #expect(mix.onlineShare(task: "arm7/reach") == 0.8)
+        // Offline much worse: exp(0.2) / (exp(0.2) + exp(5)) = 0.0082 → clipped to 0.2.
+        mix.record(task: "arm6/push", online: true, loss: 0.1)
+        mix.record(task: "arm6/push", online: false, loss: 5)
+        #expect(mix.onlineShare(task: "arm6/push") == 0.2)
+        mix.record(task: "arm6/push", online: false, loss: .nan)   // ignored
+        #expect(mix.meanLosses(task: "arm6/push").offline == 5)
+        #expect(mix.onlineShares.count == 2)
+    }
+
+    @Test func perSampleLossesRecombineIntoTheBatchLoss() throws {
+        let c = smallConfig()
+        let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_002], imageSize: c.imageSize)
+        let dataset = try DemonstrationDataset(episodes: episodes, specs: DemoCollector.specs, config: c)
+        let model = try FlowMatchingVLA(config: c, key: RandomKey(seed: 1))
+        let e = episodes[0]
+        // The last step's chunk is mostly padding, so samples have different valid counts.
+        let batch = try dataset.batch([(0, 0), (0, e.stepCount - 1), (0, 5)])
+        let key = RandomKey(seed: 5)
+        let (loss, perSample) = try model.lossTerms(batch, key: key)
+        let ps: [Float] = try perSample.toArray()
+        let mask: [Float] = try batch.actionMask.toArray()
+        let perRow = mask.count / 3
+        let valid = (0..<3).map { i in Double(mask[(i * perRow)..<((i + 1) * perRow)].reduce(0, +)) * Double(c.noiseDraws) }
+        // Σ_i l_i·n_i / Σ_i n_i is the batch loss (n_i: valid entries of sample i over all draws).
+        let recombined = zip(ps, valid).map { Double($0) * $1 }.reduce(0, +) / valid.reduce(0, +)
+        #expect(Swift.abs(recombined - Double(try loss.item())) < 1e-4 * recombined)
+        // The trainer reports the values from inside its differentiated pass; they equal
+        // lossTerms on the trainer's step-0 key (seed·1_000_003 + 0 = 0).
+        let policy = VLAPolicy(model: model, stats: dataset.stats)
+        let trainer = BehaviorCloningTrainer(policy: policy, schedule: TrainingSchedule(), seed: 0)
+        let stepKey = RandomKey(seed: 0)
+        let expected: [Float] = try model.lossTerms(batch, key: stepKey).perSample.toArray()
+        let (_, reported) = try trainer.trainStepWithSampleLosses(batch)
+        for (a, b) in zip(reported, expected) { #expect(Swift.abs(a - b) < 1e-5 * Swift.max(1, Swift.abs(b))) }
+    }
+
     @Test func trainingReducesLossAndCheckpointsRestoreExactly() throws {
         let c = smallConfig()
         let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_002, 10_003], imageSize: c.imageSize)
