@@ -104,7 +104,11 @@ public final class FleetActor {
         var chunk: [[Float]] = []
         while true {
             let operatorAction = env.expertAction()
-            if chunk.isEmpty || gate.operatorActive {
+            if gate.operatorActive {
+                // A fresh proposal only when the gate could hand back (the operator acts anyway).
+                chunk = gate.needsPolicyProposal
+                    ? (try? policy.actionChunk(observation: observation, instruction: env.instruction)) ?? [] : []
+            } else if chunk.isEmpty {
                 chunk = (try? policy.actionChunk(observation: observation, instruction: env.instruction)) ?? []
             }
             let policyAction = chunk.first
@@ -131,6 +135,7 @@ public final class FleetActor {
             if episode.success { s.successes += 1 }
         }
         return .init(id: episode.id, task: task.rawValue, policyVersion: version, policyLag: lag, steps: episode.stepCount,
-                     operatorSteps: episode.interventionCount, success: episode.success, takeovers: gate.takeovers)
+                     operatorSteps: episode.interventionCount, success: episode.success, takeovers: gate.takeovers,
+                     finished: Date())
     }
 }

@@ -47,6 +47,7 @@ public struct FleetActorReport: Sendable {
         public let operatorSteps: Int
         public let success: Bool
         public let takeovers: [InterventionGate.Reason]
+        public let finished: Date
     }
 
     public var episodes: [EpisodeSummary] = []

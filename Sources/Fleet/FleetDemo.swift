@@ -7,126 +7,158 @@ import VLAModel
 
 /// The main job (`vla demo`): pretrain a small VLA on scripted demos (cached), measure it,
 /// post-train it online with a learner and several actors on loopback (HG-DAgger: the
-/// scripted operator takes over when the policy strays), and measure it again on the same
-/// held-out seeds.
+/// scripted operator takes over when the policy strays; SOP's adaptive online/offline mix),
+/// and measure it again on the same held-out seeds. Writes `report.json` and `report.html`.
 public struct FleetDemo: Sendable {
     public var output: URL
     public var embodiment: EmbodimentKind = .arm7
-    public var task: TaskKind = .reach
+    public var tasks: [TaskKind] = [.reach]
     public var actors = 4
     public var pretrainDemos = 30
     public var pretrainSteps = 300
+    public var pretrainBatchSize = 32
     public var episodesPerActor = 6
     public var evaluationSeeds = 20
     public var model = VLAConfig()
+    public var postTraining = TrainingSchedule.postTraining
     public var seed: UInt64 = 0
 
     public init(output: URL) { self.output = output }
 
-    public struct Report: Codable, Sendable {
-        public var before: Double
-        public var beforeInterval: [Double]
-        public var after: Double
-        public var afterInterval: [Double]
-        public var evaluationEpisodes: Int
-        public var fleetEpisodes: Int
-        public var operatorStepFraction: Double
-        public var fleetSuccessRate: Double
-        public var trainSteps: Int
-        public var versionsPublished: Int
-        public var fleetSeconds: Double
-    }
-
-    public func run(log: @escaping @Sendable (String) -> Void) async throws -> Report {
+    public func run(log: @escaping @Sendable (String) -> Void) async throws -> FleetDemoReport {
+        var report = FleetDemoReport()
+        // Locals, so the actor tasks below do not capture self.
+        let (model, embodiment, tasks, episodes) = (self.model, self.embodiment, self.tasks, self.episodesPerActor)
+        report.settings = [
+            "embodiment": embodiment.rawValue, "tasks": tasks.map(\.rawValue).joined(separator: ","),
+            "actors": "\(actors)", "pretrain demos per task": "\(pretrainDemos)",
+            "pretrain steps": "\(pretrainSteps)", "episodes per actor": "\(episodesPerActor)",
+            "held-out seeds per task": "\(evaluationSeeds)", "post-training batch": "\(postTraining.batchSize)",
+            "post-training learning rate": "\(postTraining.learningRate)", "seed": "\(seed)",
+        ]
         // 1. Pretrain (resumes or returns at once when the cached run is complete).
         var pretrain = BehaviorCloningRun(output: output.appendingPathComponent("pretrain"))
         pretrain.embodiments = [embodiment]
-        pretrain.tasks = [task]
+        pretrain.tasks = tasks
         pretrain.demosPerPair = pretrainDemos
         pretrain.model = model
         pretrain.schedule.totalSteps = pretrainSteps
+        pretrain.schedule.batchSize = pretrainBatchSize
         pretrain.seed = seed
         try FileManager.default.createDirectory(at: pretrain.output, withIntermediateDirectories: true)
-        log("== pretraining on \(pretrainDemos) scripted demos (\(embodiment.rawValue)/\(task.rawValue))")
+        log("== pretraining on \(pretrainDemos) scripted demos per task (\(embodiment.rawValue): \(tasks.map(\.rawValue).joined(separator: ", ")))")
         let pretrained = try pretrain.run(log: log)
         let checkpoint = pretrain.output.appendingPathComponent("checkpoint")
 
-        // 2. Held-out evaluation before the fleet.
+        // 2. Held-out evaluation before the fleet (seeds 0 ..< n; demos use seeds ≥ 10 000).
         let seeds = Array(UInt64(0)..<UInt64(evaluationSeeds))
-        log("== evaluating the pretrained policy on \(evaluationSeeds) held-out seeds")
-        let before = try PolicyEvaluator.evaluate(policy: pretrained, embodiment: embodiment, task: task, seeds: seeds)
-        log("pretrained: \(before.success)")
+        log("== evaluating the pretrained policy on \(evaluationSeeds) held-out seeds per task")
+        report.before = try evaluate(pretrained, seeds: seeds, label: "pretrained", log: log)
 
         // 3. Fleet post-training: learner + actors on loopback.
-        let demos = try EpisodeStore(root: pretrain.output.appendingPathComponent("demos"))
-            .loadAll(matching: EpisodeQuery(task: task.rawValue, embodiment: embodiment.rawValue, source: .demo, success: true)).episodes
-        var schedule = TrainingSchedule()
-        schedule.learningRate = 1e-4
-        schedule.warmupSteps = 1
-        schedule.totalSteps = 1_000_000
-        schedule.batchSize = 16
-        let trainer = BehaviorCloningTrainer(policy: pretrained, schedule: schedule, seed: seed &+ 1)
+        let demoStore = try EpisodeStore(root: pretrain.output.appendingPathComponent("demos"))
+        var demos: [Episode] = []
+        for task in tasks {
+            demos += try demoStore.loadAll(matching: EpisodeQuery(task: task.rawValue, embodiment: embodiment.rawValue,
+                                                                  source: .demo, success: true)).episodes
+                .filter { $0.cameras.values.first?.width == model.imageSize }.prefix(pretrainDemos)
+        }
+        let trainer = BehaviorCloningTrainer(policy: pretrained, schedule: postTraining, seed: seed &+ 1)
         let backend = try HGDAggerBackend(trainer: trainer, offline: demos, specs: DemoCollector.specs, seed: seed &+ 2)
         let fleetRun = output.appendingPathComponent("fleet-\(Int(Date().timeIntervalSince1970))")
         var config = FleetLearnerConfig(storeDirectory: fleetRun)
-        config.catalog = TaskCatalog([(embodiment, task)])
+        config.catalog = TaskCatalog(tasks.map { (embodiment, $0) })
         config.publishEveryTrainSteps = 10
         let learner = try FleetLearner(config: config, backend: backend)
         let port = try await learner.start()
         log("== fleet: learner on 127.0.0.1:\(port), \(actors) actors × \(episodesPerActor) episodes")
         let started = Date()
-        let (model, embodiment, task, episodes) = (self.model, self.embodiment, self.task, self.episodesPerActor)
-        let reports = try await withThrowingTaskGroup(of: FleetActorReport.self) { group in
-            for i in 0..<actors {
-                group.addTask {
-                    var c = FleetActorConfig(actorID: "demo-actor-\(i)", learnerPort: port, embodiment: embodiment, tasks: [task])
-                    c.episodes = episodes
-                    c.maxEpisodes = episodes
-                    c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
-                    c.stepsPerChunk = 16
-                    // A watchful operator: the small pretrained policy rarely finishes alone,
-                    // so takeovers (the HG-DAgger labels) come early and often.
-                    c.gate.deviationThreshold = 0.3
-                    c.gate.policyStepBudget = 40
-                    c.gate.handBackAfter = 10
-                    let (policy, _) = try VLAPolicy.load(from: checkpoint)
-                    let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i))
-                    let report = try await FleetActor(config: c, policy: actorPolicy).run()
-                    let ok = report.episodes.filter(\.success).count
-                    log("actor \(i): \(report.episodes.count) episodes, \(ok) successes, versions \(report.episodes.map(\.policyVersion))")
-                    return report
+        let reports: [(String, FleetActorReport)]
+        do {
+            reports = try await withThrowingTaskGroup(of: (String, FleetActorReport).self) { group in
+                for i in 0..<actors {
+                    group.addTask {
+                        let id = "demo-actor-\(i)"
+                        var c = FleetActorConfig(actorID: id, learnerPort: port, embodiment: embodiment, tasks: tasks)
+                        c.episodes = episodes
+                        c.maxEpisodes = episodes
+                        c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
+                        c.stepsPerChunk = 16
+                        // A watchful operator: the small pretrained policy rarely finishes alone,
+                        // so takeovers (the HG-DAgger labels) come early and often.
+                        c.gate.deviationThreshold = 0.3
+                        c.gate.policyStepBudget = 40
+                        c.gate.handBackAfter = 10
+                        let (policy, _) = try VLAPolicy.load(from: checkpoint)
+                        let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i))
+                        let report = try await FleetActor(config: c, policy: actorPolicy).run()
+                        let ok = report.episodes.filter(\.success).count
+                        let help = report.episodes.reduce(0) { $0 + $1.operatorSteps }, steps = report.episodes.reduce(0) { $0 + $1.steps }
+                        let task = report.episodes.first?.task ?? "-"
+                        log("actor \(i) (\(task)): \(report.episodes.count) episodes, \(ok) successes, "
+                            + String(format: "operator steps %.0f%%, ", 100 * Double(help) / Double(max(1, steps)))
+                            + "versions \(report.episodes.map(\.policyVersion))")
+                        return (id, report)
+                    }
                 }
+                var all: [(String, FleetActorReport)] = []
+                for try await r in group { all.append(r) }
+                return all
             }
-            var all: [FleetActorReport] = []
-            for try await r in group { all.append(r) }
-            return all
+        } catch {
+            await learner.stop()
+            throw error
         }
-        let fleetSeconds = Date().timeIntervalSince(started)
+        report.fleetSeconds = Date().timeIntervalSince(started)
         await learner.stop()
         let metrics = learner.metrics.snapshot()
-        let summaries = reports.flatMap(\.episodes)
-        let steps = summaries.reduce(0) { $0 + $1.steps }, operatorSteps = summaries.reduce(0) { $0 + $1.operatorSteps }
-        log(String(format: "fleet: %d episodes in %.0f s, %d train steps, %d versions, operator steps %.0f%%",
-                   summaries.count, fleetSeconds, metrics.trainSteps, metrics.versionsPublished,
-                   100 * Double(operatorSteps) / Double(max(1, steps))))
+        report.trainSteps = metrics.trainSteps
+        report.versionsPublished = metrics.versionsPublished
+        report.publicationBytes = metrics.lastPublicationBytes
+        report.onlineShares = await backend.onlineShares
+        report.episodes = reports.flatMap { actor, r in
+            r.episodes.map {
+                FleetDemoReport.Episode(actor: actor, task: $0.task, policyVersion: $0.policyVersion, policyLag: $0.policyLag,
+                                        steps: $0.steps, operatorSteps: $0.operatorSteps, success: $0.success,
+                                        finishedAt: $0.finished.timeIntervalSince(started))
+            }
+        }.sorted { $0.finishedAt < $1.finishedAt }
+        log(String(format: "fleet: %d episodes in %.0f s (%.3f/s), %d train steps, %d versions, operator steps %.0f%%, mean policy lag %.2f",
+                   report.episodes.count, report.fleetSeconds, report.episodesPerSecond, report.trainSteps,
+                   report.versionsPublished, 100 * report.interventionRate, report.meanPolicyLag))
 
         // 4. The same held-out evaluation after the fleet.
         log("== evaluating the post-trained policy on the same seeds")
-        let after = try TensorLock.run {
-            try PolicyEvaluator.evaluate(policy: trainer.policy, embodiment: embodiment, task: task, seeds: seeds)
-        }
-        log("post-trained: \(after.success)")
+        report.after = try TensorLock.run { try evaluate(trainer.policy, seeds: seeds, label: "post-trained", log: log) }
         try trainer.policy.save(to: output.appendingPathComponent("post-trained"), optimizer: trainer.optimizer, step: trainer.step)
-        let report = Report(
-            before: before.success.rate, beforeInterval: [before.success.interval95.low, before.success.interval95.high],
-            after: after.success.rate, afterInterval: [after.success.interval95.low, after.success.interval95.high],
-            evaluationEpisodes: evaluationSeeds, fleetEpisodes: summaries.count,
-            operatorStepFraction: Double(operatorSteps) / Double(max(1, steps)),
-            fleetSuccessRate: Double(summaries.filter(\.success).count) / Double(max(1, summaries.count)),
-            trainSteps: metrics.trainSteps, versionsPublished: metrics.versionsPublished, fleetSeconds: fleetSeconds)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(report).write(to: output.appendingPathComponent("report.json"), options: .atomic)
+        try Data(report.html().utf8).write(to: output.appendingPathComponent("report.html"), options: .atomic)
         return report
+    }
+
+    private func evaluate(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {
+        try tasks.map { task in
+            let r = try PolicyEvaluator.evaluate(policy: policy, embodiment: embodiment, task: task, seeds: seeds).success
+            log("\(label) \(embodiment.rawValue)/\(task.rawValue): \(r)")
+            return FleetDemoReport.Evaluation(embodiment: embodiment.rawValue, task: task.rawValue, episodes: r.episodes,
+                                              successes: r.successes, rate: r.rate,
+                                              interval: [r.interval95.low, r.interval95.high])
+        }
+    }
+}
+
+extension TrainingSchedule {
+    /// Post-training on the fleet: a lower constant rate than pretraining, no decay (the
+    /// learner runs until stopped).
+    public static var postTraining: TrainingSchedule {
+        var s = TrainingSchedule()
+        s.learningRate = 1e-4
+        s.warmupSteps = 1
+        s.totalSteps = 1_000_000
+        s.decayFraction = 0
+        s.batchSize = 16
+        return s
     }
 }

@@ -34,6 +34,13 @@ public struct InterventionGate: Sendable {
 
     public init(config: Config = Config()) { self.config = config }
 
+    /// Whether the next decision looks at the policy's proposal: always while the policy
+    /// drives; during a takeover only once handing back is possible (saves inference).
+    public var needsPolicyProposal: Bool {
+        !config.enabled || !operatorActive
+            || (operatorSteps >= config.handBackAfter && policySteps < config.policyStepBudget)
+    }
+
     public mutating func reset() {
         operatorActive = false
         takeovers = []

@@ -32,7 +32,11 @@ extension FleetTests {
                 ([5], [1], [1], false),
                 ([5], [1], [1], true),     // no state change over 3 policy steps → stall
             ]
+            // Before each decision: does it look at the policy's proposal? Not until the
+            // operator has acted handBackAfter = 2 steps (so not at step 2).
+            let asks = [true, true, false, true, true, true, true, true]
             for (i, (s, p, o, expected)) in steps.enumerated() {
+                #expect(gate.needsPolicyProposal == asks[i], "step \(i)")
                 #expect(gate.operatorShouldAct(state: s, policyAction: p, operatorAction: o) == expected, "step \(i)")
             }
             #expect(gate.takeovers == [.deviation, .stall])

@@ -1,0 +1,172 @@
+import Foundation
+
+/// What `vla demo` measured: held-out success before and after post-training, and every
+/// fleet episode (who ran it, under which policy version, how much the operator helped).
+/// Written as `report.json` and as a self-contained `report.html`.
+public struct FleetDemoReport: Codable, Sendable {
+    public struct Evaluation: Codable, Sendable {
+        public var embodiment: String
+        public var task: String
+        public var episodes: Int
+        public var successes: Int
+        public var rate: Double
+        /// Wilson 95% interval.
+        public var interval: [Double]
+    }
+
+    public struct Episode: Codable, Sendable {
+        public var actor: String
+        public var task: String
+        public var policyVersion: Int
+        public var policyLag: Int
+        public var steps: Int
+        public var operatorSteps: Int
+        public var success: Bool
+        /// Seconds from the fleet's start to the episode's end.
+        public var finishedAt: Double
+    }
+
+    /// Fleet episodes that ran under one policy version of one task.
+    public struct VersionRow: Codable, Sendable, Equatable {
+        public var version: Int
+        public var episodes: Int
+        public var successRate: Double
+        /// Operator steps / all steps.
+        public var interventionRate: Double
+    }
+
+    public var settings: [String: String] = [:]
+    public var before: [Evaluation] = []
+    public var after: [Evaluation] = []
+    public var episodes: [Episode] = []
+    public var fleetSeconds = 0.0
+    public var trainSteps = 0
+    public var versionsPublished = 0
+    public var publicationBytes = 0
+    /// SOP's ω_on per task at the end.
+    public var onlineShares: [String: Double] = [:]
+
+    public init() {}
+
+    public var tasks: [String] { Array(Set(episodes.map(\.task)).union(before.map(\.task))).sorted() }
+    public var episodesPerSecond: Double { fleetSeconds > 0 ? Double(episodes.count) / fleetSeconds : 0 }
+    public var meanPolicyLag: Double {
+        episodes.isEmpty ? 0 : Double(episodes.reduce(0) { $0 + $1.policyLag }) / Double(episodes.count)
+    }
+    public var interventionRate: Double {
+        let steps = episodes.reduce(0) { $0 + $1.steps }
+        return steps > 0 ? Double(episodes.reduce(0) { $0 + $1.operatorSteps }) / Double(steps) : 0
+    }
+
+    /// Per policy version of `task`: episodes, success and intervention rates.
+    public func byVersion(task: String) -> [VersionRow] {
+        Dictionary(grouping: episodes.filter { $0.task == task }, by: \.policyVersion).keys.sorted().map { v in
+            let group = episodes.filter { $0.task == task && $0.policyVersion == v }
+            return Self.row(version: v, group)
+        }
+    }
+
+    /// Per wall-time bin of `task` (`bins` equal slices of the fleet's run; `version` holds
+    /// the bin index).
+    public func byTime(task: String, bins: Int = 8) -> [(start: Double, row: VersionRow)] {
+        guard fleetSeconds > 0, bins > 0 else { return [] }
+        let width = fleetSeconds / Double(bins)
+        let mine = episodes.filter { $0.task == task }
+        return (0..<bins).compactMap { b in
+            let group = mine.filter { min(bins - 1, Int($0.finishedAt / width)) == b }
+            return group.isEmpty ? nil : (Double(b) * width, Self.row(version: b, group))
+        }
+    }
+
+    static func row(version: Int, _ group: [Episode]) -> VersionRow {
+        let steps = group.reduce(0) { $0 + $1.steps }, op = group.reduce(0) { $0 + $1.operatorSteps }
+        return VersionRow(version: version, episodes: group.count,
+                          successRate: Double(group.filter(\.success).count) / Double(max(1, group.count)),
+                          interventionRate: steps > 0 ? Double(op) / Double(steps) : 0)
+    }
+
+    // MARK: HTML
+
+    public func html() -> String {
+        var page = """
+        <!doctype html><html><head><meta charset="utf-8"><title>SwiftVLA fleet report</title>
+        <style>body{font:14px system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
+        table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+        th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.note{color:#666}</style></head><body>
+        <h1>SwiftVLA fleet post-training</h1>
+        """
+        page += "<h2>Held-out success (policy alone, no operator)</h2><table><tr><th>task</th><th>before</th><th>after</th><th>change</th></tr>"
+        for b in before {
+            let a = after.first { $0.task == b.task && $0.embodiment == b.embodiment }
+            page += "<tr><td>\(Self.escape(b.embodiment))/\(Self.escape(b.task))</td><td>\(Self.rate(b))</td>"
+            page += "<td>\(a.map(Self.rate) ?? "–")</td><td>\(a.map { Self.signedPoints($0.rate - b.rate) } ?? "–")</td></tr>"
+        }
+        page += "</table>"
+        page += "<h2>Fleet</h2><table>"
+        let facts: [(String, String)] = [
+            ("episodes", "\(episodes.count)"),
+            ("wall time", String(format: "%.0f s", fleetSeconds)),
+            ("episodes / s", String(format: "%.3f", episodesPerSecond)),
+            ("learner train steps", "\(trainSteps)"),
+            ("policy versions published", "\(versionsPublished)"),
+            ("weights per version", String(format: "%.2f MB", Double(publicationBytes) / 1e6)),
+            ("mean policy lag (versions)", String(format: "%.2f", meanPolicyLag)),
+            ("operator steps", String(format: "%.1f%%", 100 * interventionRate)),
+        ] + onlineShares.sorted { $0.key < $1.key }.map { ("ω_on " + $0.key, String(format: "%.2f", $0.value)) }
+        for (k, v) in facts { page += "<tr><td>\(Self.escape(k))</td><td>\(Self.escape(v))</td></tr>" }
+        page += "</table>"
+        page += "<p class=note>Fleet episodes include the operator's takeovers, so their success is not the policy's alone; the held-out table above is.</p>"
+        for task in tasks {
+            let versions = byVersion(task: task)
+            page += "<h3>\(Self.escape(task)): per policy version</h3>"
+            page += Self.chart(x: versions.map { Double($0.version) }, xLabel: "policy version", rows: versions.map { $0 })
+            let time = byTime(task: task)
+            page += "<h3>\(Self.escape(task)): over wall time</h3>"
+            page += Self.chart(x: time.map(\.start), xLabel: "seconds since the fleet started", rows: time.map(\.row))
+        }
+        if !settings.isEmpty {
+            page += "<h2>Settings</h2><table>"
+            for (k, v) in settings.sorted(by: { $0.key < $1.key }) { page += "<tr><td>\(Self.escape(k))</td><td>\(Self.escape(v))</td></tr>" }
+            page += "</table>"
+        }
+        return page + "</body></html>\n"
+    }
+
+    public static func rate(_ e: Evaluation) -> String {
+        String(format: "%.0f%% [%.0f–%.0f] (%d/%d)", 100 * e.rate, 100 * e.interval[0], 100 * e.interval[1], e.successes, e.episodes)
+    }
+
+    public static func signedPoints(_ d: Double) -> String { String(format: "%+.0f points", 100 * d) }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    /// An inline SVG: success rate (green) and intervention rate (orange), 0–100%, against x.
+    static func chart(x: [Double], xLabel: String, rows: [VersionRow]) -> String {
+        guard !x.isEmpty else { return "<p class=note>no episodes</p>" }
+        let w = 640.0, h = 220.0, left = 48.0, bottom = 36.0, top = 12.0, right = 12.0
+        let lo = x.min()!, hi = max(x.max()!, lo + 1)
+        func px(_ v: Double) -> Double { left + (v - lo) / (hi - lo) * (w - left - right) }
+        func py(_ r: Double) -> Double { top + (1 - r) * (h - top - bottom) }
+        var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='\(Int(w))' height='\(Int(h))' font-size='11'>"
+        for r in [0.0, 0.5, 1.0] {
+            svg += String(format: "<line x1='%.1f' x2='%.1f' y1='%.1f' y2='%.1f' stroke='#ddd'/>", left, w - right, py(r), py(r))
+            svg += String(format: "<text x='%.1f' y='%.1f' text-anchor='end'>%.0f%%</text>", left - 4, py(r) + 4, 100 * r)
+        }
+        svg += String(format: "<text x='%.1f' y='%.1f' text-anchor='middle'>", (left + w - right) / 2, h - 6) + escape(xLabel) + "</text>"
+        svg += String(format: "<text x='%.1f' y='%.1f'>%.0f</text><text x='%.1f' y='%.1f' text-anchor='end'>%.0f</text>",
+                      left, h - bottom + 14, lo, w - right, h - bottom + 14, x.max()!)
+        for (color, name, values) in [("#2a9d3a", "success", rows.map(\.successRate)),
+                                      ("#e07b00", "operator steps", rows.map(\.interventionRate))] {
+            let points = zip(x, values).map { String(format: "%.1f,%.1f", px($0), py($1)) }.joined(separator: " ")
+            svg += "<polyline fill='none' stroke='\(color)' stroke-width='2' points='\(points)'/>"
+            for (xv, v) in zip(x, values) { svg += String(format: "<circle cx='%.1f' cy='%.1f' r='3' ", px(xv), py(v)) + "fill='\(color)'/>" }
+            let legendY = name == "success" ? top + 10 : top + 24
+            svg += String(format: "<text x='%.1f' y='%.1f' ", w - right - 90, legendY) + "fill='\(color)'>\(name)</text>"
+        }
+        let counts = rows.map { "\($0.episodes)" }.joined(separator: ", ")
+        return svg + "</svg><p class=note>episodes per point: \(counts)</p>"
+    }
+}

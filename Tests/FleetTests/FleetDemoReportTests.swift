@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+@testable import Fleet
+
+@Suite("Fleet demo report")
+struct FleetDemoReportTests {
+    func episode(_ task: String, v: Int, lag: Int = 0, steps: Int, op: Int, ok: Bool, at t: Double) -> FleetDemoReport.Episode {
+        FleetDemoReport.Episode(actor: "a", task: task, policyVersion: v, policyLag: lag, steps: steps,
+                                operatorSteps: op, success: ok, finishedAt: t)
+    }
+
+    @Test func aggregatesPerVersionAndTimeAndRendersHTML() throws {
+        var r = FleetDemoReport()
+        r.fleetSeconds = 100
+        r.episodes = [
+            episode("reach", v: 1, lag: 0, steps: 100, op: 50, ok: false, at: 10),
+            episode("reach", v: 1, lag: 2, steps: 60, op: 0, ok: true, at: 30),
+            episode("reach", v: 3, lag: 1, steps: 40, op: 10, ok: true, at: 90),
+            episode("a<b", v: 2, steps: 10, op: 10, ok: true, at: 99),
+        ]
+        // Version 1 of reach: 1 of 2 successes, 50 operator steps of 160.
+        #expect(r.byVersion(task: "reach") == [
+            .init(version: 1, episodes: 2, successRate: 0.5, interventionRate: 50.0 / 160),
+            .init(version: 3, episodes: 1, successRate: 1, interventionRate: 0.25),
+        ])
+        // 4 bins of 25 s: reach episodes at 10 and 30 s fall in bins 0 and 1, 90 s in bin 3.
+        let bins = r.byTime(task: "reach", bins: 4)
+        #expect(bins.map(\.start) == [0, 25, 75])
+        #expect(bins.map(\.row.episodes) == [1, 1, 1])
+        #expect(r.episodesPerSecond == 0.04)
+        #expect(r.meanPolicyLag == 0.75)
+        #expect(r.interventionRate == 70.0 / 210)
+        r.before = [.init(embodiment: "arm7", task: "reach", episodes: 20, successes: 4, rate: 0.2, interval: [0.08, 0.42])]
+        r.after = [.init(embodiment: "arm7", task: "reach", episodes: 20, successes: 9, rate: 0.45, interval: [0.26, 0.66])]
+        let html = r.html()
+        #expect(html.contains("20% [8–42] (4/20)") && html.contains("45% [26–66] (9/20)") && html.contains("+25 points"))
+        #expect(html.contains("a&lt;b") && !html.contains("a<b"))
+        #expect(html.components(separatedBy: "<svg").count - 1 == 4)   // 2 tasks × (version, time)
+        // JSON round trip.
+        let decoded = try JSONDecoder().decode(FleetDemoReport.self, from: JSONEncoder().encode(r))
+        #expect(decoded.episodes.count == 4 && decoded.after[0].successes == 9)
+    }
+}
