@@ -87,4 +87,23 @@ public actor BehaviorCloningBackend: LearnerBackend {
     public func exportTrainableWeights() async throws -> [String: Tensor] {
         model.trainableParameters()
     }
+
+    public func saveCheckpoint(to directory: URL) async throws {
+        let (model, optimizer, steps) = (self.model, self.optimizer, stepsTrained)
+        try TensorLock.run {
+            try Checkpoint.save(model: model, optimizer: optimizer, name: LinearPolicy.modelName, step: steps, to: directory)
+        }
+        try JSONEncoder().encode(SamplerCheckpoint(generator: random.state, stepsTrained: stepsTrained))
+            .write(to: directory.appendingPathComponent("sampler.json"), options: .atomic)
+    }
+
+    public func restoreCheckpoint(from directory: URL) async throws {
+        let sampler = try JSONDecoder().decode(SamplerCheckpoint.self, from: Data(contentsOf: directory.appendingPathComponent("sampler.json")))
+        let (model, optimizer) = (self.model, self.optimizer)
+        try TensorLock.run {
+            _ = try Checkpoint.load(into: model, optimizer: optimizer, from: directory)
+        }
+        random = SplitMix64(seed: sampler.generator)
+        stepsTrained = sampler.stepsTrained
+    }
 }

@@ -57,6 +57,7 @@ public final class FleetLearner: Sendable {
     /// Returns the bound port.
     @discardableResult
     public func start() async throws -> Int {
+        try await resume()
         let limits = config.limits
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: config.host, port: config.port), transportSecurity: .plaintext,
@@ -89,7 +90,8 @@ public final class FleetLearner: Sendable {
     }
 
     /// Stops training, closes watch streams, shuts the server down (in-flight uploads
-    /// finish, up to a 5 s grace period) and passes the last buffered episodes to the backend.
+    /// finish, up to a 5 s grace period), passes the last buffered episodes to the backend
+    /// and saves a checkpoint.
     public func stop() async {
         let r = running.withLock { r in defer { r = Running() }; return r }
         r.trainer?.cancel()
@@ -111,6 +113,49 @@ public final class FleetLearner: Sendable {
                 metrics.update { $0.rejections["backend_ingest", default: 0] += 1 }
             }
         }
+        if r.trainer != nil, config.checkpointEveryTrainSteps > 0 {
+            do { try await saveCheckpoint() } catch {
+                metrics.update { $0.rejections["checkpoint", default: 0] += 1 }
+            }
+        }
+    }
+
+    // MARK: checkpoints
+
+    /// Where the backend's training state lives (replaced atomically at each save).
+    public var checkpointDirectory: URL { config.storeDirectory.appendingPathComponent("learner-checkpoint") }
+
+    /// Restores the newest checkpoint, if any, then feeds the backend every stored episode,
+    /// so a restarted learner continues with its optimizer, sampler and online data.
+    private func resume() async throws {
+        if FileManager.default.fileExists(atPath: checkpointDirectory.path) {
+            try await backend.restoreCheckpoint(from: checkpointDirectory)
+            let steps = await backend.stepsTrained
+            publishing.withLock { $0.trainSteps = steps }
+            metrics.update { $0.trainSteps = steps; $0.restoredFromCheckpoint = true }
+        }
+        let (episodes, _) = try TensorLock.run { try store.loadAll() }
+        for episode in episodes {
+            do { try await backend.ingest(episode) } catch {
+                metrics.update { $0.rejections["backend_ingest", default: 0] += 1 }
+            }
+        }
+    }
+
+    /// Writes the backend's state to a fresh directory and swaps it in, so a crash mid-save
+    /// leaves the previous checkpoint whole.
+    public func saveCheckpoint() async throws {
+        let fm = FileManager.default
+        let fresh = config.storeDirectory.appendingPathComponent("learner-checkpoint.partial")
+        try? fm.removeItem(at: fresh)
+        try fm.createDirectory(at: fresh, withIntermediateDirectories: true)
+        try await backend.saveCheckpoint(to: fresh)
+        let old = config.storeDirectory.appendingPathComponent("learner-checkpoint.old")
+        try? fm.removeItem(at: old)
+        if fm.fileExists(atPath: checkpointDirectory.path) { try fm.moveItem(at: checkpointDirectory, to: old) }
+        try fm.moveItem(at: fresh, to: checkpointDirectory)
+        try? fm.removeItem(at: old)
+        metrics.update { $0.checkpointsSaved += 1 }
     }
 
     // MARK: actors
@@ -192,8 +237,13 @@ public final class FleetLearner: Sendable {
                 try? await Task.sleep(for: .seconds(config.idlePause))
                 continue
             }
-            publishing.withLock { $0.trainSteps += 1 }
-            metrics.update { $0.trainSteps += 1; $0.lastLoss = loss }
+            let steps = publishing.withLock { p in p.trainSteps += 1; return p.trainSteps }
+            metrics.update { $0.trainSteps = steps; $0.lastLoss = loss }
+            if config.checkpointEveryTrainSteps > 0, steps % config.checkpointEveryTrainSteps == 0 {
+                do { try await saveCheckpoint() } catch {
+                    metrics.update { $0.rejections["checkpoint", default: 0] += 1 }
+                }
+            }
             sinceLastPublish += 1
             if sinceLastPublish >= config.publishEveryTrainSteps,
                ContinuousClock.now - lastPublish >= .seconds(config.minPublishInterval) {

@@ -27,6 +27,9 @@ public struct FleetLearnerConfig: Sendable {
     public var onlineBufferCapacity = 1_024
     /// Scene seeds of the n-th registered actor start at seedBase + n · 100 000.
     public var seedBase: UInt64 = 0
+    /// Save the backend's training state every this many train steps (and at stop) under
+    /// `<storeDirectory>/learner-checkpoint`; a restarted learner resumes from it. 0: never.
+    public var checkpointEveryTrainSteps = 200
 
     public init(storeDirectory: URL) { self.storeDirectory = storeDirectory }
 }

@@ -25,6 +25,9 @@ public final class FleetMetrics: Sendable {
         public var lastPublicationSeconds = 0.0
         /// Episodes accepted per policy version that acted in them.
         public var episodesPerVersion: [Int: Int] = [:]
+        public var checkpointsSaved = 0
+        /// This learner resumed from a checkpoint at start.
+        public var restoredFromCheckpoint = false
     }
 
     private let state = Locked(Snapshot())

@@ -1,9 +1,10 @@
+import Foundation
 import RobotData
 import TensorKit
+import Training
 
 /// What the learner trains: it is fed every accepted episode and asked for training steps.
-/// The BC trainer (`BehaviorCloningBackend`) implements it now; the VLA post-training
-/// algorithms (HG-DAgger, RECAP) will implement it in `Training`.
+/// `BehaviorCloningBackend` (a linear policy) and `HGDAggerBackend` (the VLA) implement it.
 public protocol LearnerBackend: Sendable {
     /// Model family name sent in the policy manifest (actors check they can load it).
     var modelName: String { get }
@@ -13,4 +14,27 @@ public protocol LearnerBackend: Sendable {
     func trainStep() async throws -> Float?
     /// The parameters actors need: trainable ones only (a frozen backbone never travels).
     func exportTrainableWeights() async throws -> [String: Tensor]
+    /// Writes what continuing the training exactly needs (weights, optimizer, sampler state)
+    /// into `directory` (fresh and empty). Episodes are not included: the learner re-ingests
+    /// its store after `restoreCheckpoint`.
+    func saveCheckpoint(to directory: URL) async throws
+    /// Restores what `saveCheckpoint` wrote.
+    func restoreCheckpoint(from directory: URL) async throws
+    /// Train steps taken (restored with the checkpoint).
+    var stepsTrained: Int { get async }
+}
+
+extension LearnerBackend {
+    /// Backends with no training state keep nothing.
+    public func saveCheckpoint(to directory: URL) async throws {}
+    public func restoreCheckpoint(from directory: URL) async throws {}
+    public var stepsTrained: Int { get async { 0 } }
+}
+
+/// Host-side state of a backend's sampling, stored next to its weights.
+struct SamplerCheckpoint: Codable {
+    var generator: UInt64
+    var stepsTrained: Int
+    var mix: AdaptiveMix?
+    var samplesDrawn: [Int]?
 }

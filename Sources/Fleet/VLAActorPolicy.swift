@@ -131,4 +131,25 @@ public actor HGDAggerBackend: LearnerBackend {
     public func exportTrainableWeights() async throws -> [String: Tensor] {
         trainer.policy.model.trainableParameters()
     }
+
+    /// Policy + optimizer + step (`policy/`), and the sampler (`sampler.json`).
+    public func saveCheckpoint(to directory: URL) async throws {
+        let trainer = self.trainer
+        try TensorLock.run {
+            try trainer.policy.save(to: directory.appendingPathComponent("policy"), optimizer: trainer.optimizer, step: trainer.step)
+        }
+        let sampler = SamplerCheckpoint(generator: generator.state, stepsTrained: stepsTrained, mix: mix,
+                                        samplesDrawn: [samplesDrawn.online, samplesDrawn.offline])
+        try JSONEncoder().encode(sampler).write(to: directory.appendingPathComponent("sampler.json"), options: .atomic)
+    }
+
+    public func restoreCheckpoint(from directory: URL) async throws {
+        let sampler = try JSONDecoder().decode(SamplerCheckpoint.self, from: Data(contentsOf: directory.appendingPathComponent("sampler.json")))
+        let trainer = self.trainer
+        try TensorLock.run { try trainer.resume(from: directory.appendingPathComponent("policy")) }
+        generator = SplitMix64(seed: sampler.generator)
+        stepsTrained = sampler.stepsTrained
+        if let m = sampler.mix { mix = m }
+        if let d = sampler.samplesDrawn, d.count == 2 { samplesDrawn = (d[0], d[1]) }
+    }
 }

@@ -8,7 +8,7 @@ import Foundation
 /// where l̄ is each source's mean training loss over the last `window` steps that saw it.
 /// α > 1 tilts the mix toward the online data while the policy still gets its own rollouts
 /// wrong; the clip keeps both sources in every batch.
-public struct AdaptiveMix: Sendable {
+public struct AdaptiveMix: Codable, Sendable {
     public var alpha: Double
     public var window: Int
     public var bounds: ClosedRange<Double>
@@ -48,7 +48,7 @@ public struct AdaptiveMix: Sendable {
 }
 
 /// The last `capacity` values and their running sum.
-struct LossWindow: Sendable {
+struct LossWindow: Codable, Sendable {
     let capacity: Int
     private var values: [Double] = []
     private var next = 0

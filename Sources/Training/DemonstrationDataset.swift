@@ -104,7 +104,8 @@ public final class DemonstrationDataset: @unchecked Sendable {
 
 /// A small, fast, seedable generator (SplitMix64) for host-side sampling.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    /// The whole generator state: `SplitMix64(seed: g.state)` continues the same sequence.
+    public private(set) var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

@@ -123,19 +123,36 @@ extension FleetTests {
             var config = FleetLearnerConfig(storeDirectory: directory)
             config.catalog = TaskCatalog([(.arm7, .reach)])
             let episode = try syntheticEpisode(seed: 4)   // acted by version 1
-            let first = try trackedLearner(config: config, backend: BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1))
+            let firstBackend = try BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1)
+            let first = try trackedLearner(config: config, backend: firstBackend)
             let port = try await first.start()
             let ack = try await withFleetClient(port: port) { client in
                 _ = try await register(client, actorID: "a1")
                 return try await upload(client, EpisodeMessages.encode(episode, actorID: "a1"))
             }
             #expect(!ack.duplicate)
+            // Let it train on the episode's operator steps, then kill it (stop saves a checkpoint).
+            while first.metrics.snapshot().trainSteps < 5 { try await Task.sleep(for: .milliseconds(5)) }
             await first.stop()
+            let trainedSteps = await firstBackend.stepsTrained
+            let trainedWeights = try bitPatterns(await firstBackend.exportTrainableWeights())
+            #expect(first.metrics.snapshot().checkpointsSaved >= 1)
 
-            let second = try trackedLearner(config: config, backend: BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 1))
+            // A fresh backend (different seed): everything it continues from comes from the checkpoint.
+            let secondBackend = try BehaviorCloningBackend(embodiment: EmbodimentKind.arm7.spec, seed: 2)
+            let second = try trackedLearner(config: config, backend: secondBackend)
             let port2 = try await second.start()
             #expect(second.store.count == 1)
-            #expect(second.broadcaster.latest?.version == 2)
+            #expect(second.metrics.snapshot().restoredFromCheckpoint)
+            #expect(await secondBackend.sampleCount == 10)   // the stored episode's 10 operator steps, re-ingested
+            // Version 2 is published at start from the restored state: the first learner's last
+            // weights, bit for bit, at its train step.
+            let v2 = try #require(second.broadcaster.latest)
+            #expect(v2.version == 2 && v2.manifest.trainStep == Int64(trainedSteps))
+            var assembler = WeightAssembler()
+            var restored: PolicyWeights?
+            for update in v2.updates { if let w = try assembler.consume(update) { restored = w } }
+            #expect(try bitPatterns(try #require(restored).tensors) == trainedWeights)
             let resent = try await withFleetClient(port: port2) { client in
                 // The new learner does not know the actor until it registers again.
                 do {

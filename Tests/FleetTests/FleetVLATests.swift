@@ -80,4 +80,46 @@ struct FleetVLATests {
         let trained = learnerPolicy.model.parameters()["velocityHead.weight"]!
         #expect(try start.toArray(Float.self) != trained.toArray(Float.self))
     }
+
+    @Test func hgDaggerResumesExactlyFromItsCheckpoint() async throws {
+        var model = VLAConfig()
+        model.imageSize = 16
+        model.dims = 32
+        model.heads = 2
+        model.backboneLayers = 1
+        model.expertLayers = 1
+        model.horizon = 4
+        model.noiseDraws = 1
+        let offline = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_012], imageSize: 16)
+        var online = offline[0]
+        online.id = UUID()
+        online.sources = (0..<online.stepCount).map { $0 % 3 == 0 ? .operator : .policy }
+        let stats = NormalizationStats(episodes: offline)
+        var schedule = TrainingSchedule.postTraining
+        schedule.batchSize = 6
+        // The trainer's seed is configuration (it must match); weights, optimizer moments,
+        // step and sampler state come from the checkpoint.
+        func backend(initSeed: UInt64, samplerSeed: UInt64) throws -> HGDAggerBackend {
+            let policy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: initSeed)), stats: stats)
+            return try HGDAggerBackend(trainer: BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: 5),
+                                       offline: offline, specs: DemoCollector.specs, seed: samplerSeed)
+        }
+        let a = try backend(initSeed: 1, samplerSeed: 2)
+        try await a.ingest(online)
+        for _ in 0..<3 { _ = try await a.trainStep() }
+        let directory = temporaryDirectory("hgdagger-checkpoint")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try await a.saveCheckpoint(to: directory)
+
+        let b = try backend(initSeed: 8, samplerSeed: 9)
+        try await b.restoreCheckpoint(from: directory)
+        try await b.ingest(online)
+        #expect(await b.stepsTrained == 3)
+        #expect(await a.onlineShares == b.onlineShares)
+        // The next step is the same computation on both: same batch, same key, same state.
+        let la = try await a.trainStep(), lb = try await b.trainStep()
+        #expect(la != nil && la == lb)
+        #expect(try bitPatterns(await a.exportTrainableWeights()) == bitPatterns(await b.exportTrainableWeights()))
+        #expect(await a.samplesDrawn == b.samplesDrawn)
+    }
 }
