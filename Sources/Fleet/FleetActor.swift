@@ -66,6 +66,8 @@ public final class FleetActor {
         }
         let thread = WorkerThread(name: "fleet-actor-\(config.actorID)")
         defer { thread.stop() }
+        let inferenceThread = config.inference == .synchronous ? nil : WorkerThread(name: "fleet-actor-\(config.actorID)-inference")
+        defer { inferenceThread?.stop() }
         var index = 0
         while index < config.maxEpisodes {
             let reachedTarget = config.targetPolicyVersion.map { target in report.episodes.contains { $0.policyVersion >= target } } ?? true
@@ -85,7 +87,8 @@ public final class FleetActor {
             let seed = assignment.seedBase + UInt64(index), episodeVersion = version
             let lag = max(0, session.latestOffered.current - version)
             let summary = try await thread.run { [self] in
-                try runEpisode(task: task, seed: seed, version: episodeVersion, lag: lag, session: session)
+                try runEpisode(task: task, seed: seed, version: episodeVersion, lag: lag, session: session,
+                               inferenceThread: inferenceThread)
             }
             report.episodes.append(summary)
             index += 1
@@ -94,33 +97,40 @@ public final class FleetActor {
     }
 
     /// One episode, start to finish, on the actor's simulation thread.
-    private func runEpisode(task: TaskKind, seed: UInt64, version: Int, lag: Int, session: ActorSession) throws
-        -> FleetActorReport.EpisodeSummary {
+    private func runEpisode(task: TaskKind, seed: UInt64, version: Int, lag: Int, session: ActorSession,
+                            inferenceThread: WorkerThread?) throws -> FleetActorReport.EpisodeSummary {
         let env = try RobotEnvironment(embodiment: config.embodiment, task: task, seed: seed, config: config.environment)
         let recorder = EpisodeRecorder(environment: env)
         var gate = InterventionGate(config: config.gate)
         var observation = env.reset()
         recorder.record(observation: observation)
-        var chunk: [[Float]] = []
+        let stream = ActionStream(policy: policy, mode: config.inference, inferenceThread: inferenceThread)
+        defer { stream.reset() }
+        let began = Date()
+        var step = 0
         while true {
+            // Robot time: step k happens k / rate seconds into the episode.
+            if let rate = config.controlRate, rate > 0 {
+                let wait = began.addingTimeInterval(Double(step) / rate).timeIntervalSinceNow
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+            }
             let operatorAction = env.expertAction()
+            let policyAction: [Float]?
             if gate.operatorActive {
                 // A fresh proposal only when the gate could hand back (the operator acts anyway).
-                chunk = gate.needsPolicyProposal
-                    ? (try? policy.actionChunk(observation: observation, instruction: env.instruction)) ?? [] : []
-            } else if chunk.isEmpty {
-                chunk = (try? policy.actionChunk(observation: observation, instruction: env.instruction)) ?? []
+                policyAction = gate.needsPolicyProposal ? stream.proposal(observation: observation, instruction: env.instruction) : nil
+            } else {
+                policyAction = stream.next(observation: observation, instruction: env.instruction, step: step)
             }
-            let policyAction = chunk.first
             let operatorActs = gate.operatorShouldAct(state: observation.state, policyAction: policyAction, operatorAction: operatorAction)
             let action: [Float]
             if operatorActs {
                 action = operatorAction
-                chunk = []
+                stream.reset()
             } else {
                 action = policyAction!
-                chunk.removeFirst()
             }
+            step += 1
             let result = try env.step(nativeAction: action)
             recorder.record(action: action, result: result, source: operatorActs ? .operator : .policy)
             observation = result.observation
@@ -136,6 +146,6 @@ public final class FleetActor {
         }
         return .init(id: episode.id, task: task.rawValue, policyVersion: version, policyLag: lag, steps: episode.stepCount,
                      operatorSteps: episode.interventionCount, success: episode.success, takeovers: gate.takeovers,
-                     finished: Date())
+                     inferenceWaits: stream.waits, finished: Date())
     }
 }

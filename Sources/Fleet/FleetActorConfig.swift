@@ -19,6 +19,9 @@ public struct FleetActorConfig: Sendable {
     public var environment = EnvironmentConfig(imageWidth: 64, imageHeight: 64)
     public var gate = InterventionGate.Config()
     public var stepsPerChunk = 16
+    public var inference = InferenceMode.synchronous
+    /// Control steps per second of robot time (e.g. 10 Hz); nil runs as fast as it can.
+    public var controlRate: Double?
     /// Wait this long for the first published weights before acting with the initial ones.
     public var initialPolicyWait = 10.0
     public var heartbeatInterval = 1.0
@@ -47,6 +50,8 @@ public struct FleetActorReport: Sendable {
         public let operatorSteps: Int
         public let success: Bool
         public let takeovers: [InterventionGate.Reason]
+        /// Control steps at which the robot waited for the policy.
+        public let inferenceWaits: Int
         public let finished: Date
     }
 

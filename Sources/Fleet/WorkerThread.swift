@@ -33,7 +33,7 @@ final class WorkerThread: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    private func submit(_ job: @escaping () -> Void) {
+    func submit(_ job: @escaping () -> Void) {
         condition.lock()
         jobs.append(job)
         condition.signal()
