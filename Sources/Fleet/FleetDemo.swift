@@ -17,7 +17,12 @@ public struct FleetDemo: Sendable {
     public var pretrainDemos = 30
     public var pretrainSteps = 300
     public var pretrainBatchSize = 32
+    /// Each actor runs at least this many episodes …
     public var episodesPerActor = 6
+    /// … and keeps going until its episodes run under the version published after this many
+    /// learner train steps (the post-training budget).
+    public var trainSteps = 400
+    public var publishEveryTrainSteps = 10
     public var evaluationSeeds = 20
     public var model = VLAConfig()
     public var postTraining = TrainingSchedule.postTraining
@@ -32,7 +37,8 @@ public struct FleetDemo: Sendable {
         report.settings = [
             "embodiment": embodiment.rawValue, "tasks": tasks.map(\.rawValue).joined(separator: ","),
             "actors": "\(actors)", "pretrain demos per task": "\(pretrainDemos)",
-            "pretrain steps": "\(pretrainSteps)", "episodes per actor": "\(episodesPerActor)",
+            "pretrain steps": "\(pretrainSteps)", "episodes per actor (minimum)": "\(episodesPerActor)",
+            "post-training train steps": "\(trainSteps)",
             "held-out seeds per task": "\(evaluationSeeds)", "post-training batch": "\(postTraining.batchSize)",
             "post-training learning rate": "\(postTraining.learningRate)", "seed": "\(seed)",
         ]
@@ -68,10 +74,12 @@ public struct FleetDemo: Sendable {
         let fleetRun = output.appendingPathComponent("fleet-\(Int(Date().timeIntervalSince1970))")
         var config = FleetLearnerConfig(storeDirectory: fleetRun)
         config.catalog = TaskCatalog(tasks.map { (embodiment, $0) })
-        config.publishEveryTrainSteps = 10
+        config.publishEveryTrainSteps = publishEveryTrainSteps
+        // Version 1 is the pretrained policy; version v follows (v − 1)·K train steps.
+        let targetVersion = trainSteps / max(1, publishEveryTrainSteps) + 1
         let learner = try FleetLearner(config: config, backend: backend)
         let port = try await learner.start()
-        log("== fleet: learner on 127.0.0.1:\(port), \(actors) actors × \(episodesPerActor) episodes")
+        log("== fleet: learner on 127.0.0.1:\(port), \(actors) actors, ≥ \(episodesPerActor) episodes each, until \(trainSteps) train steps")
         let started = Date()
         let reports: [(String, FleetActorReport)]
         do {
@@ -81,7 +89,8 @@ public struct FleetDemo: Sendable {
                         let id = "demo-actor-\(i)"
                         var c = FleetActorConfig(actorID: id, learnerPort: port, embodiment: embodiment, tasks: tasks)
                         c.episodes = episodes
-                        c.maxEpisodes = episodes
+                        c.targetPolicyVersion = targetVersion
+                        c.maxEpisodes = 10_000
                         c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
                         c.stepsPerChunk = 16
                         // A watchful operator: the small pretrained policy rarely finishes alone,

@@ -87,7 +87,8 @@ public actor HGDAggerBackend: LearnerBackend {
         let key = Self.taskKey(episode), weight = policyStepWeight
         if online[key] == nil {
             let policy = trainer.policy
-            online[key] = try DemonstrationDataset(episodes: [], specs: specs, config: policy.model.config, stats: policy.stats)
+            online[key] = try DemonstrationDataset(episodes: [], specs: specs, config: policy.model.config, stats: policy.stats,
+                                                   isTarget: { e, t in e.sources[t] != .policy })
         }
         try online[key]!.append([episode]) { e, t in e.sources[t] == .policy ? weight : 1 }
         onlineEpisodeCount += 1

@@ -17,11 +17,18 @@ public final class DemonstrationDataset: @unchecked Sendable {
     public private(set) var weights: [Double] = []
     private var cumulativeWeights: [Double] = []
 
+    /// Which steps' actions may appear as chunk targets (nil: all). HG-DAgger passes "not a
+    /// policy step": the chunk of an operator step just before a hand-back would otherwise
+    /// teach the policy the actions it took itself after it; those entries are masked out.
+    public let isTarget: ((Episode, Int) -> Bool)?
+
     /// `stepWeight(episode, t)` returns how much a step counts (0 drops it).
     public init(episodes: [Episode], specs: [String: EmbodimentSpec], config: VLAConfig,
-                stats: NormalizationStats? = nil, stepWeight: ((Episode, Int) -> Double)? = nil) throws {
+                stats: NormalizationStats? = nil, stepWeight: ((Episode, Int) -> Double)? = nil,
+                isTarget: ((Episode, Int) -> Bool)? = nil) throws {
         self.specs = specs
         self.config = config
+        self.isTarget = isTarget
         self.stats = stats ?? NormalizationStats(episodes: episodes)
         try append(episodes, stepWeight: stepWeight)
     }
@@ -88,7 +95,7 @@ public final class DemonstrationDataset: @unchecked Sendable {
             for (name, frames) in e.cameras { cameras[name] = Array(frames.frame(t)) }
             observations.append(PolicyObservation(embodiment: spec, instruction: e.instruction, cameras: cameras,
                                                   nativeState: Array(e.states.row(t))))
-            for k in 0..<h where t + k < e.stepCount {
+            for k in 0..<h where t + k < e.stepCount && isTarget?(e, t + k) ?? true {
                 let z = actionStats.standardize(Array(e.unifiedActions.row(t + k)))
                 for j in 0..<width {
                     actions[(b * h + k) * width + j] = z[j]

@@ -13,7 +13,8 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Actors on loopback.") var actors = 4
     @Option(help: "Scripted demos per task for pretraining (cached in the run directory).") var demos = 30
     @Option(help: "Pretraining steps (cached; raise to continue).") var pretrainSteps = 300
-    @Option(help: "Fleet episodes per actor.") var episodesPerActor = 6
+    @Option(help: "Fleet episodes per actor (minimum).") var episodesPerActor = 6
+    @Option(help: "Post-training budget: learner train steps (actors run until their episodes use the version after it).") var trainSteps = 400
     @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 20
     @Option(help: "Run directory.") var out = "runs/demo"
     @Option(help: "Random seed (same seed, same numbers).") var seed: UInt64 = 0
@@ -37,16 +38,23 @@ struct Demo: AsyncParsableCommand {
         demo.pretrainDemos = demos
         demo.pretrainSteps = pretrainSteps
         demo.episodesPerActor = episodesPerActor
+        demo.trainSteps = trainSteps
         demo.evaluationSeeds = evalEpisodes
         demo.seed = seed
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let r = try await demo.run { print($0) }
-        print("held-out success (policy alone):")
+        let r = try await demo.run { emit($0) }
+        emit("held-out success (policy alone):")
         for b in r.before {
             guard let a = r.after.first(where: { $0.task == b.task }) else { continue }
-            print("  \(b.embodiment)/\(b.task): before \(FleetDemoReport.rate(b)), after \(FleetDemoReport.rate(a)), "
+            emit("  \(b.embodiment)/\(b.task): before \(FleetDemoReport.rate(b)), after \(FleetDemoReport.rate(a)), "
                   + FleetDemoReport.signedPoints(a.rate - b.rate))
         }
-        print("report: \(out)/report.html, \(out)/report.json")
+        emit("report: \(out)/report.html, \(out)/report.json")
     }
+}
+
+/// Writes a line straight to stdout (no stdio buffering), so progress shows up live also
+/// when the output goes to a file or a pipe.
+private func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -80,6 +80,20 @@ struct TrainingPipelineTests {
         #expect(Swift.abs(second - 0.5) < 4 * (0.25 / Double(n)).squareRoot(), "\(second)")
     }
 
+    @Test func chunkTargetsSkipStepsThePolicyActedItself() throws {
+        let c = smallConfig()   // horizon 4
+        let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        var e = try #require(episodes.first)
+        // Operator at steps 0–1, policy at 2–3, operator again from 4.
+        e.sources = (0..<e.stepCount).map { (2...3).contains($0) ? .policy : .operator }
+        let dataset = try DemonstrationDataset(episodes: [e], specs: DemoCollector.specs, config: c,
+                                               isTarget: { e, t in e.sources[t] != .policy })
+        let mask: [Float] = try dataset.batch([(0, 1)]).actionMask.toArray()
+        let slots = e.actionMask.reduce(0, +)
+        // Chunk of step 1 covers steps 1…4: 1 and 4 are targets, 2 and 3 (policy) are masked.
+        #expect((0..<4).map { k in mask[(k * 64)..<((k + 1) * 64)].reduce(0, +) } == [slots, 0, 0, slots])
+    }
+
     @Test func adaptiveMixFollowsSOPsRuleOverASlidingWindow() {
         var mix = AdaptiveMix(alpha: 2, window: 3, bounds: 0.2...0.8)
         #expect(mix.onlineShare(task: "arm7/reach") == 0.5)   // no losses yet
