@@ -15,7 +15,7 @@ public struct FleetDemo: Sendable {
     public var tasks: [TaskKind] = [.reach]
     public var actors = 4
     public var pretrainDemos = 30
-    public var pretrainSteps = 300
+    public var pretrainSteps = 400
     public var pretrainBatchSize = 32
     /// Each actor runs at least this many episodes …
     public var episodesPerActor = 6
@@ -23,6 +23,17 @@ public struct FleetDemo: Sendable {
     /// learner train steps (the post-training budget).
     public var trainSteps = 400
     public var publishEveryTrainSteps = 10
+    /// The scripted operator's gate. arm7 acts in absolute joint targets, which sit close to
+    /// the current joints, so a policy heading the wrong way differs from the operator by a
+    /// few centiradians per step: the threshold must be that small to catch it early.
+    public var gate: InterventionGate.Config = {
+        var g = InterventionGate.Config()
+        g.deviationThreshold = 0.05
+        g.deviationPatience = 3
+        g.policyStepBudget = 60
+        g.handBackAfter = 10
+        return g
+    }()
     public var evaluationSeeds = 20
     public var model = VLAConfig()
     public var postTraining = TrainingSchedule.postTraining
@@ -33,7 +44,7 @@ public struct FleetDemo: Sendable {
     public func run(log: @escaping @Sendable (String) -> Void) async throws -> FleetDemoReport {
         var report = FleetDemoReport()
         // Locals, so the actor tasks below do not capture self.
-        let (model, embodiment, tasks, episodes) = (self.model, self.embodiment, self.tasks, self.episodesPerActor)
+        let (model, embodiment, tasks, episodes, gate) = (self.model, self.embodiment, self.tasks, self.episodesPerActor, self.gate)
         report.settings = [
             "embodiment": embodiment.rawValue, "tasks": tasks.map(\.rawValue).joined(separator: ","),
             "actors": "\(actors)", "pretrain demos per task": "\(pretrainDemos)",
@@ -41,6 +52,7 @@ public struct FleetDemo: Sendable {
             "post-training train steps": "\(trainSteps)",
             "held-out seeds per task": "\(evaluationSeeds)", "post-training batch": "\(postTraining.batchSize)",
             "post-training learning rate": "\(postTraining.learningRate)", "seed": "\(seed)",
+            "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
         ]
         // 1. Pretrain (resumes or returns at once when the cached run is complete).
         var pretrain = BehaviorCloningRun(output: output.appendingPathComponent("pretrain"))
@@ -93,11 +105,7 @@ public struct FleetDemo: Sendable {
                         c.maxEpisodes = 10_000
                         c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
                         c.stepsPerChunk = 16
-                        // A watchful operator: the small pretrained policy rarely finishes alone,
-                        // so takeovers (the HG-DAgger labels) come early and often.
-                        c.gate.deviationThreshold = 0.3
-                        c.gate.policyStepBudget = 40
-                        c.gate.handBackAfter = 10
+                        c.gate = gate
                         let (policy, _) = try VLAPolicy.load(from: checkpoint)
                         let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i))
                         let report = try await FleetActor(config: c, policy: actorPolicy).run()

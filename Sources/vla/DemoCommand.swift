@@ -12,10 +12,11 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Tasks, comma separated; actors are spread over them.") var tasks = "reach"
     @Option(help: "Actors on loopback.") var actors = 4
     @Option(help: "Scripted demos per task for pretraining (cached in the run directory).") var demos = 30
-    @Option(help: "Pretraining steps (cached; raise to continue).") var pretrainSteps = 300
+    @Option(help: "Pretraining steps (cached; raise to continue).") var pretrainSteps = 400
     @Option(help: "Fleet episodes per actor (minimum).") var episodesPerActor = 6
     @Option(help: "Post-training budget: learner train steps (actors run until their episodes use the version after it).") var trainSteps = 400
     @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 20
+    @Option(help: "Operator takes over when the policy's native action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.05
     @Option(help: "Run directory.") var out = "runs/demo"
     @Option(help: "Random seed (same seed, same numbers).") var seed: UInt64 = 0
     @Flag(help: "Run the tensor-engine demo instead (a small transformer learning sequences).") var tensor = false
@@ -39,6 +40,7 @@ struct Demo: AsyncParsableCommand {
         demo.pretrainSteps = pretrainSteps
         demo.episodesPerActor = episodesPerActor
         demo.trainSteps = trainSteps
+        demo.gate.deviationThreshold = deviationThreshold
         demo.evaluationSeeds = evalEpisodes
         demo.seed = seed
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
