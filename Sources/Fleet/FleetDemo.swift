@@ -132,6 +132,8 @@ public struct FleetDemo: Sendable {
         report.trainSteps = metrics.trainSteps
         report.versionsPublished = metrics.versionsPublished
         report.publicationBytes = metrics.lastPublicationBytes
+        report.publicationSeconds = metrics.lastPublicationSeconds
+        report.bytesReceived = metrics.bytesReceived
         report.onlineShares = await backend.onlineShares
         report.episodes = reports.flatMap { actor, r in
             r.episodes.map {
@@ -143,6 +145,8 @@ public struct FleetDemo: Sendable {
         log(String(format: "fleet: %d episodes in %.0f s (%.3f/s), %d train steps, %d versions, operator steps %.0f%%, mean policy lag %.2f",
                    report.episodes.count, report.fleetSeconds, report.episodesPerSecond, report.trainSteps,
                    report.versionsPublished, 100 * report.interventionRate, report.meanPolicyLag))
+        log(String(format: "learner ingest %.2f MB/s; weights %.2f MB per version, encoded in %.0f ms",
+                   report.ingestMegabytesPerSecond, Double(report.publicationBytes) / 1e6, 1000 * report.publicationSeconds))
 
         // 4. The same held-out evaluation after the fleet.
         log("== evaluating the post-trained policy on the same seeds")

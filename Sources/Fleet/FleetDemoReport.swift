@@ -43,6 +43,10 @@ public struct FleetDemoReport: Codable, Sendable {
     public var trainSteps = 0
     public var versionsPublished = 0
     public var publicationBytes = 0
+    /// Export + encode time of the last published version (seconds).
+    public var publicationSeconds = 0.0
+    /// Upload payload bytes the learner received (approximate wire size).
+    public var bytesReceived = 0
     /// SOP's ω_on per task at the end.
     public var onlineShares: [String: Double] = [:]
 
@@ -50,6 +54,7 @@ public struct FleetDemoReport: Codable, Sendable {
 
     public var tasks: [String] { Array(Set(episodes.map(\.task)).union(before.map(\.task))).sorted() }
     public var episodesPerSecond: Double { fleetSeconds > 0 ? Double(episodes.count) / fleetSeconds : 0 }
+    public var ingestMegabytesPerSecond: Double { fleetSeconds > 0 ? Double(bytesReceived) / 1e6 / fleetSeconds : 0 }
     public var meanPolicyLag: Double {
         episodes.isEmpty ? 0 : Double(episodes.reduce(0) { $0 + $1.policyLag }) / Double(episodes.count)
     }
@@ -109,7 +114,8 @@ public struct FleetDemoReport: Codable, Sendable {
             ("episodes / s", String(format: "%.3f", episodesPerSecond)),
             ("learner train steps", "\(trainSteps)"),
             ("policy versions published", "\(versionsPublished)"),
-            ("weights per version", String(format: "%.2f MB", Double(publicationBytes) / 1e6)),
+            ("weights per version", String(format: "%.2f MB, encoded in %.0f ms", Double(publicationBytes) / 1e6, 1000 * publicationSeconds)),
+            ("learner ingest", String(format: "%.1f MB in total, %.2f MB/s", Double(bytesReceived) / 1e6, ingestMegabytesPerSecond)),
             ("mean policy lag (versions)", String(format: "%.2f", meanPolicyLag)),
             ("operator steps", String(format: "%.1f%%", 100 * interventionRate)),
         ] + onlineShares.sorted { $0.key < $1.key }.map { ("ω_on " + $0.key, String(format: "%.2f", $0.value)) }

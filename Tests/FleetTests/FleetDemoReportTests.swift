@@ -30,6 +30,8 @@ struct FleetDemoReportTests {
         #expect(r.episodesPerSecond == 0.04)
         #expect(r.meanPolicyLag == 0.75)
         #expect(r.interventionRate == 70.0 / 210)
+        r.bytesReceived = 5_000_000
+        #expect(r.ingestMegabytesPerSecond == 0.05)
         r.before = [.init(embodiment: "arm7", task: "reach", episodes: 20, successes: 4, rate: 0.2, interval: [0.08, 0.42])]
         r.after = [.init(embodiment: "arm7", task: "reach", episodes: 20, successes: 9, rate: 0.45, interval: [0.26, 0.66])]
         let html = r.html()
