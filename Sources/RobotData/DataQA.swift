@@ -277,15 +277,9 @@ public struct DataQA: Sendable {
 
     /// `[rows, columns]` N(0, 1/columns) entries from a SplitMix64 + Box–Muller stream.
     static func randomProjection(rows: Int, columns: Int, seed: UInt64) -> [Double] {
-        var state = seed
-        func next() -> Double {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return (Double(z >> 11) + 0.5) / Double(1 << 53)
-        }
+        var generator = SplitMix64(seed: seed)
+        // In (0, 1): log() below never sees 0.
+        func next() -> Double { (Double(generator.next() >> 11) + 0.5) / Double(1 << 53) }
         let scale = 1 / Double(columns).squareRoot()
         return (0..<(rows * columns)).map { _ in
             (-2 * log(next())).squareRoot() * cos(2 * .pi * next()) * scale

@@ -1,19 +1,15 @@
 import Foundation
+import RobotData
 
-/// SplitMix64: a small, fast, seedable generator so every scene and operator draw flows
-/// from an explicit seed (identical on every platform).
+/// RobotData's SplitMix64 with the draws scenes and operators need, so every scene and
+/// operator draw flows from an explicit seed (identical on every platform).
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var core: SplitMix64
 
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    /// Offset by one increment, as scenes have always been generated (cached demos stay valid).
+    public init(seed: UInt64) { core = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { core.next() }
 
     /// Uniform in [lo, hi).
     public mutating func uniform(_ lo: Double, _ hi: Double) -> Double {
