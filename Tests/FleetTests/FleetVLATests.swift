@@ -7,18 +7,24 @@ import TensorKit
 import Training
 import VLAModel
 
+/// A VLA small enough for a test: 16-pixel cameras, one layer each, 4-step chunks.
+func tinyVLAConfig() -> VLAConfig {
+    var model = VLAConfig()
+    model.imageSize = 16
+    model.dims = 32
+    model.heads = 2
+    model.backboneLayers = 1
+    model.expertLayers = 1
+    model.horizon = 4
+    model.executeSteps = 2
+    model.noiseDraws = 1
+    return model
+}
+
 @Suite("Fleet with the flow-matching VLA", .stopsLearners, .timeLimit(.minutes(10)))
 struct FleetVLATests {
     @Test func hgDaggerLoopTrainsTheVLAOnOperatorStepsAndActorsSwapVersions() async throws {
-        var model = VLAConfig()
-        model.imageSize = 16
-        model.dims = 32
-        model.heads = 2
-        model.backboneLayers = 1
-        model.expertLayers = 1
-        model.horizon = 4
-        model.executeSteps = 2
-        model.noiseDraws = 1
+        let model = tinyVLAConfig()
         let offline = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_010, 10_011], imageSize: 16)
         let stats = NormalizationStats(episodes: offline)
         let learnerPolicy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)), stats: stats)
@@ -82,14 +88,7 @@ struct FleetVLATests {
     }
 
     @Test func hgDaggerResumesExactlyFromItsCheckpoint() async throws {
-        var model = VLAConfig()
-        model.imageSize = 16
-        model.dims = 32
-        model.heads = 2
-        model.backboneLayers = 1
-        model.expertLayers = 1
-        model.horizon = 4
-        model.noiseDraws = 1
+        let model = tinyVLAConfig()
         let offline = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_012], imageSize: 16)
         var online = offline[0]
         online.id = UUID()
