@@ -108,15 +108,9 @@ public final class FleetLearner: Sendable {
         }
         // Hand the backend what landed since the loop's last drain, so on return it has
         // ingested every accepted episode.
-        for episode in buffer.drain() {
-            do { try await backend.ingest(episode) } catch {
-                metrics.update { $0.rejections["backend_ingest", default: 0] += 1 }
-            }
-        }
+        await ingest(buffer.drain())
         if r.trainer != nil, config.checkpointEveryTrainSteps > 0 {
-            do { try await saveCheckpoint() } catch {
-                metrics.update { $0.rejections["checkpoint", default: 0] += 1 }
-            }
+            await saveCheckpointCounted()
         }
     }
 
@@ -135,10 +129,22 @@ public final class FleetLearner: Sendable {
             metrics.update { $0.trainSteps = steps; $0.restoredFromCheckpoint = true }
         }
         let (episodes, _) = try TensorLock.run { try store.loadAll() }
+        await ingest(episodes)
+    }
+
+    /// Feeds episodes to the backend; a refused one is counted, the rest go on.
+    private func ingest(_ episodes: [Episode]) async {
         for episode in episodes {
             do { try await backend.ingest(episode) } catch {
                 metrics.update { $0.rejections["backend_ingest", default: 0] += 1 }
             }
+        }
+    }
+
+    /// `saveCheckpoint` for the loop and shutdown: a failure is counted, training goes on.
+    private func saveCheckpointCounted() async {
+        do { try await saveCheckpoint() } catch {
+            metrics.update { $0.rejections["checkpoint", default: 0] += 1 }
         }
     }
 
@@ -223,11 +229,7 @@ public final class FleetLearner: Sendable {
         var sinceLastPublish = 0
         var lastPublish = ContinuousClock.now
         while !Task.isCancelled {
-            for episode in buffer.drain() {
-                do { try await backend.ingest(episode) } catch {
-                    metrics.update { $0.rejections["backend_ingest", default: 0] += 1 }
-                }
-            }
+            await ingest(buffer.drain())
             let loss: Float?
             do { loss = try await backend.trainStep() } catch {
                 metrics.update { $0.rejections["train_step", default: 0] += 1 }
@@ -240,9 +242,7 @@ public final class FleetLearner: Sendable {
             let steps = publishing.withLock { p in p.trainSteps += 1; return p.trainSteps }
             metrics.update { $0.trainSteps = steps; $0.lastLoss = loss }
             if config.checkpointEveryTrainSteps > 0, steps % config.checkpointEveryTrainSteps == 0 {
-                do { try await saveCheckpoint() } catch {
-                    metrics.update { $0.rejections["checkpoint", default: 0] += 1 }
-                }
+                await saveCheckpointCounted()
             }
             sinceLastPublish += 1
             if sinceLastPublish >= config.publishEveryTrainSteps,
