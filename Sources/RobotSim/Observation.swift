@@ -43,6 +43,8 @@ public struct EnvironmentConfig: Sendable {
     public var multisamples = 0
     /// Override of the task's step limit (e.g. longer for a half-speed operator).
     public var stepLimit: Int? = nil
+    /// Caps the scene's random distractor objects (nil: the task's own range).
+    public var maxDistractors: Int? = nil
 
     public init(imageWidth: Int = 96, imageHeight: Int = 96, renderImages: Bool = true, fastRender: Bool = true, substeps: Int = 25, multisamples: Int = 0) {
         self.multisamples = multisamples

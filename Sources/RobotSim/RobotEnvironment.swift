@@ -58,7 +58,7 @@ public final class RobotEnvironment {
         self.seed = seed
         self.config = config
         spec = embodiment.spec
-        let builder = SceneBuilder(embodiment: embodiment, task: task, seed: seed)
+        let builder = SceneBuilder(embodiment: embodiment, task: task, seed: seed, maxDistractors: config.maxDistractors)
         let layout = builder.layout()
         self.layout = layout
         let model = try MuJoCoModel(xml: builder.xml(for: layout, imageSize: (config.imageWidth, config.imageHeight),

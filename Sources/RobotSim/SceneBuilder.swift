@@ -5,11 +5,14 @@ public struct SceneBuilder: Sendable {
     public let embodiment: EmbodimentKind
     public let task: TaskKind
     public let seed: UInt64
+    /// Caps the random distractor count (a clutter curriculum); nil keeps the task's range.
+    public let maxDistractors: Int?
 
-    public init(embodiment: EmbodimentKind, task: TaskKind, seed: UInt64) {
+    public init(embodiment: EmbodimentKind, task: TaskKind, seed: UInt64, maxDistractors: Int? = nil) {
         self.embodiment = embodiment
         self.task = task
         self.seed = seed
+        self.maxDistractors = maxDistractors
     }
 
     /// The seeded layout (objects, zones, instruction, lighting, camera jitter).
@@ -49,7 +52,7 @@ public struct SceneBuilder: Sendable {
                                          yaw: yaw && shape == .box ? rng.uniform(-0.7, 0.7) : 0))
         }
         func distractors(_ range: ClosedRange<Int>, x: ClosedRange<Double> = 0.36...0.62) {
-            let n = rng.int(range.lowerBound..<range.upperBound + 1)
+            let n = min(rng.int(range.lowerBound..<range.upperBound + 1), maxDistractors ?? .max)
             for _ in 0..<n { addObject(rng.chance(0.5) ? .box : .cylinder, color: takeColor(), x: x) }
         }
 

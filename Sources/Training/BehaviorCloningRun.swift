@@ -18,12 +18,16 @@ public struct BehaviorCloningRun: Sendable {
     public var output: URL
     /// Episodes kept here between runs (demos are collected once).
     public var episodeStore: URL?
+    /// Caps the scenes' distractor objects (nil: each task's own range).
+    public var maxDistractors: Int?
 
     public init(output: URL) { self.output = output }
 
     /// Trains and returns the final policy; `log` receives progress lines.
     public func run(log: (String) -> Void) throws -> VLAPolicy {
-        let store = try EpisodeStore(root: episodeStore ?? output.appendingPathComponent("demos"))
+        // Capped scenes are a different distribution: they get their own default store.
+        let demos = maxDistractors.map { "demos-max-distractors-\($0)" } ?? "demos"
+        let store = try EpisodeStore(root: episodeStore ?? output.appendingPathComponent(demos))
         var episodes: [Episode] = []
         for e in embodiments {
             for t in tasks where t.embodiments.contains(e) {
@@ -32,7 +36,7 @@ public struct BehaviorCloningRun: Sendable {
                 if have.count < demosPerPair {
                     let start = UInt64(10_000 + have.count)
                     let seeds = Array(start..<(start + UInt64(demosPerPair - have.count) * 2))
-                    let fresh = try DemoCollector.collect(embodiment: e, task: t, seeds: seeds, imageSize: model.imageSize) { i, n in
+                    let fresh = try DemoCollector.collect(embodiment: e, task: t, seeds: seeds, imageSize: model.imageSize, maxDistractors: maxDistractors) { i, n in
                         if i % 10 == 0 || i == n { log("collecting \(e.rawValue)/\(t.rawValue) demos: \(i)/\(n) seeds") }
                     }
                     for ep in fresh.prefix(demosPerPair - have.count) { try store.insert(ep); have.append(ep) }

@@ -7,12 +7,13 @@ public enum DemoCollector {
     /// One episode per seed; failed demonstrations are dropped when `onlySuccessful`.
     public static func collect(
         embodiment: EmbodimentKind, task: TaskKind, seeds: [UInt64], imageSize: Int,
-        profile: OperatorProfile = .clean, onlySuccessful: Bool = true, progress: (Int, Int) -> Void = { _, _ in }
+        profile: OperatorProfile = .clean, onlySuccessful: Bool = true, maxDistractors: Int? = nil, progress: (Int, Int) -> Void = { _, _ in }
     ) throws -> [Episode] {
         var episodes: [Episode] = []
         for (i, seed) in seeds.enumerated() {
-            let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed,
-                                           config: EnvironmentConfig(imageWidth: imageSize, imageHeight: imageSize))
+            var config = EnvironmentConfig(imageWidth: imageSize, imageHeight: imageSize)
+            config.maxDistractors = maxDistractors
+            let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed, config: config)
             let recorder = EpisodeRecorder(environment: env)
             let (success, _) = try SimRunner.runExpert(env, profile: profile, recorder: recorder)
             if success || !onlySuccessful { episodes.append(try recorder.episode()) }

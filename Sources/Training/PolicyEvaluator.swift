@@ -61,12 +61,13 @@ public enum PolicyEvaluator {
     }
 
     public static func evaluate(policy: VLAPolicy, embodiment: EmbodimentKind, task: TaskKind, seeds: [UInt64],
-                                progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Result {
+                                maxDistractors: Int? = nil, progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Result {
         var successes = 0, successSteps = 0
         let size = policy.model.config.imageSize
         for (i, seed) in seeds.enumerated() {
-            let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed,
-                                           config: EnvironmentConfig(imageWidth: size, imageHeight: size))
+            var config = EnvironmentConfig(imageWidth: size, imageHeight: size)
+            config.maxDistractors = maxDistractors
+            let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed, config: config)
             let (ok, steps) = try runEpisode(policy: policy, environment: env, key: RandomKey(seed: seed))
             if ok { successes += 1; successSteps += steps }
             progress(i + 1, seeds.count, successes)

@@ -135,12 +135,17 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         return (try squared.sum() / mask.sum().maximum(1), perSample)
     }
 
-    /// Samples standardized unified action chunks `[B, H, 64]` by Euler integration from noise.
-    public func sampleActions(_ inputs: PolicyInputs, key: RandomKey, steps: Int? = nil) throws -> Tensor {
+    /// Samples standardized unified action chunks `[B, H, 64]` by Euler integration from noise:
+    /// N(0, I) drawn from `key`, or `initialNoise` `[B, H, 64]` (R2's learned source distribution).
+    public func sampleActions(_ inputs: PolicyInputs, key: RandomKey, steps: Int? = nil,
+                              initialNoise: Tensor? = nil) throws -> Tensor {
         let b = inputs.batchSize, horizon = config.horizon, steps = steps ?? config.samplingSteps
         let (prefix, prefixMask) = try encodePrefix(inputs)
         let memory = try prefixMemory(prefix)
-        var x = try key.normal([b, horizon, VLAConfig.actionDimension])
+        var x = try initialNoise ?? key.normal([b, horizon, VLAConfig.actionDimension])
+        guard x.shape == [b, horizon, VLAConfig.actionDimension] else {
+            throw TensorError.shapeMismatch("initial noise must be [\(b), \(horizon), \(VLAConfig.actionDimension)], got \(x.shape)")
+        }
         let dt = 1.0 / Double(steps)
         for i in 0..<steps {
             let t = try Tensor.full([b], value: 1 - Double(i) * dt)

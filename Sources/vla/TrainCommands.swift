@@ -23,6 +23,7 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "Batch size.") var batchSize = 32
     @Option(help: "Peak learning rate.") var learningRate: Float = 3e-4
     @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "At most this many distractor objects per scene (default: the task's range).") var maxDistractors: Int?
     @Option(help: "Run directory (checkpoint, loss.csv, demos).") var out = "runs/bc"
 
     func run() async throws {
@@ -40,6 +41,7 @@ struct TrainBC: AsyncParsableCommand {
         job.schedule.batchSize = batchSize
         job.schedule.learningRate = learningRate
         job.seed = seed
+        job.maxDistractors = maxDistractors
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         _ = try job.run { print($0) }
         print("checkpoint: \(out)/checkpoint")
@@ -55,6 +57,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Task.") var task = "reach"
     @Option(help: "Episodes (seeds first-seed ..< first-seed + episodes).") var episodes = 20
     @Option(help: "First evaluation seed (training demos use seeds ≥ 10000).") var firstSeed: UInt64 = 0
+    @Option(help: "At most this many distractor objects per scene (default: the task's range).") var maxDistractors: Int?
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
@@ -62,7 +65,7 @@ struct Eval: AsyncParsableCommand {
         guard let t = TaskKind(rawValue: task) else { throw ValidationError("unknown task \(task)") }
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
         let seeds = Array(firstSeed..<(firstSeed + UInt64(episodes)))
-        let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: e, task: t, seeds: seeds) { i, n, s in
+        let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: e, task: t, seeds: seeds, maxDistractors: maxDistractors) { i, n, s in
             if !json { FileHandle.standardError.write(Data("  episode \(i)/\(n): \(s) successes\n".utf8)) }
         }
         if json {

@@ -23,6 +23,24 @@ import Testing
         #expect(a.images.first != c.images.first)
     }
 
+    @Test func distractorCapBoundsTheSceneAndNilKeepsTheSeedsLayout() {
+        // Reach places its target plus 1–3 distractors; a cap of 0 leaves the target alone and
+        // no cap reproduces the uncapped builder's layout exactly.
+        var counts = Set<Int>()
+        for seed in UInt64(0)..<20 {
+            let free = SceneBuilder(embodiment: .arm7, task: .reach, seed: seed).layout()
+            let same = SceneBuilder(embodiment: .arm7, task: .reach, seed: seed, maxDistractors: nil).layout()
+            #expect(free.objects.map(\.position) == same.objects.map(\.position))
+            counts.insert(free.objects.count)
+            let capped = SceneBuilder(embodiment: .arm7, task: .reach, seed: seed, maxDistractors: 0).layout()
+            #expect(capped.objects.count == 1)
+            #expect(capped.objects[capped.target].color == free.objects[free.target].color)
+            let one = SceneBuilder(embodiment: .arm7, task: .reach, seed: seed, maxDistractors: 1).layout()
+            #expect(one.objects.count == min(2, free.objects.count))
+        }
+        #expect(counts == [2, 3, 4])
+    }
+
     @Test func successIsFalseAtStartForEveryPair() throws {
         for (e, t) in SimRunner.pairs {
             for seed: UInt64 in 0..<3 {

@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+import TensorKit
+@testable import Training
+
+/// Sets a bias-carrying linear layer from plain numbers.
+private func setLinear(_ layer: Linear, weight: [Float], out: Int, bias: [Float]) throws {
+    try layer.update(parameters: ["weight": Tensor(weight, shape: [out, weight.count / out]), "bias": Tensor(bias, shape: [out])])
+}
+
+private func floats(_ t: Tensor) throws -> [Float] { try t.toArray(Float.self) }
+
+@Suite("R2 alignment: IQL critic, critic-guided actions, source-noise policy")
+struct R2AlignmentTests {
+    @Test func expectileLossWeightsNegativeResidualsByOneMinusTau() throws {
+        // τ = 0.7, u = [−2, −1, 0.5, 3]: weights [0.3, 0.3, 0.7, 0.7];
+        // (0.3·4 + 0.3·1 + 0.7·0.25 + 0.7·9) / 4 = 7.975 / 4 = 1.99375.
+        let u = try Tensor([-2, -1, 0.5, 3] as [Float], shape: [4])
+        #expect(Swift.abs(try expectileLoss(u, tau: 0.7).item() as Float - 1.99375) < 1e-6)
+        // τ = 0.5 is half the mean squared error: (4 + 1 + 0.25 + 9) / 8 = 1.78125.
+        #expect(Swift.abs(try expectileLoss(u, tau: 0.5).item() as Float - 1.78125) < 1e-6)
+    }
+
+    /// A critic with linear heads on 1-D states and actions; every number below is worked by hand.
+    private func linearCritic() throws -> ChunkCritic {
+        let c = try ChunkCritic(stateDims: 1, actionDims: 1, hidden: [], key: RandomKey(seed: 1))
+        try setLinear(c.q1.layers[0], weight: [1, 2], out: 1, bias: [0])      // q1 = s + 2a
+        try setLinear(c.q2.layers[0], weight: [1, 1], out: 1, bias: [0.5])    // q2 = s + a + 0.5
+        try setLinear(c.value.layers[0], weight: [0.5], out: 1, bias: [0])    // V = s / 2
+        return c
+    }
+
+    private func handBatch() throws -> CriticBatch {
+        CriticBatch(states: try Tensor([1, 2] as [Float], shape: [2, 1]), actions: try Tensor([0.5, -1] as [Float], shape: [2, 1]),
+                    rewards: try Tensor([0, 1] as [Float], shape: [2]), nextStates: try Tensor([2, 3] as [Float], shape: [2, 1]),
+                    discounts: try Tensor([0.9, 0] as [Float], shape: [2]))
+    }
+
+    @Test func iqlLossesAndGradientsMatchHandComputation() throws {
+        let critic = try linearCritic(), batch = try handBatch()
+        // q1 = [2, 0], q2 = [2, 1.5] → min Q = [2, 0]; V(s) = [0.5, 1]; V(s') = [1, 1.5].
+        // Value: u = [1.5, −1], weights [0.7, 0.3] → (0.7·2.25 + 0.3·1)/2 = 0.9375.
+        // Backup = r + γV(s') = [0.9, 1]; q1 loss (1.21 + 1)/2 = 1.105, q2 loss (1.21 + 0.25)/2 = 0.73.
+        let (valueLoss, qLoss) = try IQLTrainer.losses(critic: critic, target: critic, batch: batch, tau: 0.7)
+        #expect(Swift.abs(try valueLoss.item() as Float - 0.9375) < 1e-6)
+        let q = try qLoss.item()
+        #expect(Swift.abs(q - 1.835) < 1e-5, "q loss \(q)")
+        let grads = try valueAndGrad(model: critic) { c in
+            let (v, q) = try IQLTrainer.losses(critic: c, target: critic, batch: batch, tau: 0.7)
+            return try v + q
+        }(critic).grads
+        // ∂L_V/∂V = −2·w·u/N = [−1.05, 0.3] → ∂w_V = −1.05·1 + 0.3·2 = −0.45, ∂b_V = −0.75.
+        #expect(Swift.abs(try floats(grads["value.layers.0.weight"]!)[0] + 0.45) < 1e-6)
+        #expect(Swift.abs(try floats(grads["value.layers.0.bias"]!)[0] + 0.75) < 1e-6)
+        // ∂L_Q1/∂q1 = 2(q1 − backup)/N = [1.1, −1] → ∂w = 1.1·[1, 0.5] − [2, −1] = [−0.9, 1.55], ∂b = 0.1.
+        let w1 = try floats(grads["q1.layers.0.weight"]!)
+        #expect(Swift.abs(w1[0] + 0.9) < 1e-6 && Swift.abs(w1[1] - 1.55) < 1e-6)
+        #expect(Swift.abs(try floats(grads["q1.layers.0.bias"]!)[0] - 0.1) < 1e-6)
+    }
+
+    @Test func trainStepMovesEachParameterByAdamsFirstStepAndBlendsTheTarget() throws {
+        let critic = try linearCritic()
+        var config = IQLConfig()
+        config.hidden = []
+        config.learningRate = 1e-3
+        config.targetUpdateRate = 0.1
+        let trainer = try IQLTrainer(critic: critic, config: config)
+        let losses = try trainer.trainStep(try handBatch())
+        #expect(Swift.abs(losses.value - 0.9375) < 1e-6 && Swift.abs(losses.q - 1.835) < 1e-5)
+        // Adam's first step is −lr·g/(|g| + ε) = −lr·sign(g): ∂w_V = −0.45 → 0.5 + 0.001.
+        let wV = try floats(critic.value.layers[0].weight)[0]
+        #expect(Swift.abs(wV - 0.501) < 1e-6)
+        // Target: 0.9 · 0.5 + 0.1 · 0.501 = 0.5001.
+        #expect(Swift.abs(try floats(trainer.target.value.layers[0].weight)[0] - 0.5001) < 1e-6)
+    }
+
+    @Test func criticGuidedActionsTakeNormalizedGradientSteps() throws {
+        let c = try ChunkCritic(stateDims: 1, actionDims: 2, hidden: [], key: RandomKey(seed: 2))
+        try setLinear(c.q1.layers[0], weight: [0, 3, 4], out: 1, bias: [0])   // the min head: ∇ₐQ = [3, 4]
+        try setLinear(c.q2.layers[0], weight: [0, 3, 4], out: 1, bias: [10])
+        let a = try criticGuidedActions(critic: c, states: Tensor([1, -1] as [Float], shape: [2, 1]),
+                                        actions: Tensor([0, 0, 1, 1] as [Float], shape: [2, 2]), stepSize: 0.1, steps: 2)
+        // Two steps of 0.1 along [3, 4]/5 = [0.6, 0.8].
+        let expected: [Float] = [0.12, 0.16, 1.12, 1.16]
+        for (x, e) in zip(try floats(a), expected) { #expect(Swift.abs(x - e) < 1e-6) }
+    }
+
+    @Test func noisePolicyDensityAndKLMatchClosedForms() throws {
+        let p = try SourceNoisePolicy(stateDims: 1, noiseDims: 1, hidden: [4], key: RandomKey(seed: 3))
+        try p.update(parameters: ["logStd": Tensor([Float(Foundation.log(2.0))], shape: [1])], strict: false)
+        let s = try Tensor([0.3] as [Float], shape: [1, 1])
+        // μ starts at 0; σ = 2: log N(1; 0, 4) = −1/8 − ln 2 − ½ ln 2π = −1.7370857.
+        #expect(Swift.abs(try floats(p.logProbability(Tensor([1] as [Float], shape: [1, 1]), states: s))[0] + 1.7370857) < 1e-5)
+        // KL(N(0, 4) ‖ N(0, 1)) = ½ (4 − 1 − 2 ln 2) = 0.8068528.
+        #expect(Swift.abs(try floats(p.klToStandardNormal(s))[0] - 0.8068528) < 1e-5)
+    }
+
+    /// The exact flow of the two-point action distribution ½δ(−1) + ½δ(+1) under
+    /// x_t = t·ε + (1 − t)·a: E[a | x_t] = tanh(x(1 − t)/t²), v = (x − E[a | x_t]) / t;
+    /// 10 Euler steps from t = 1. It sends ε < 0 to −1 and ε > 0 to +1.
+    private func frozenFlow(_ noise: [Float]) -> [Float] {
+        noise.map { e in
+            var x = Double(e)
+            for i in 0..<10 {
+                let t = 1 - Double(i) / 10
+                x -= (x - tanh(x * (1 - t) / (t * t))) / t * 0.1
+            }
+            return Float(x)
+        }
+    }
+
+    @Test func learnedSourceNoiseRaisesSuccessOfAFrozenFlowOnA1DTask() throws {
+        // Task: the state s ∈ {−1, +1} says which of the two action modes succeeds. From N(0, 1)
+        // the frozen flow picks a mode by the noise's sign, so success is 50%.
+        let policy = try SourceNoisePolicy(stateDims: 1, noiseDims: 1, hidden: [16], key: RandomKey(seed: 4))
+        var config = NoisePolicyConfig()
+        config.learningRate = 0.03
+        let trainer = NoisePolicyTrainer(policy: policy, config: config)
+        func states(_ key: RandomKey, _ n: Int) throws -> Tensor {
+            try (key.bernoulli(0.5, shape: [n, 1]).astype(.float32) * 2 - 1)
+        }
+        func successRate(_ key: RandomKey, learned: Bool) throws -> Double {
+            let (ks, kn) = try key.split()
+            let s = try states(ks, 2000)
+            let noise = learned ? try policy.sample(s, key: kn) : try kn.normal([2000, 1])
+            let actions = frozenFlow(try floats(noise)), signs = try floats(s)
+            return Double(zip(actions, signs).filter { $0 * $1 > 0 }.count) / 2000
+        }
+        let before = try successRate(RandomKey(seed: 99), learned: false)
+        #expect(before > 0.45 && before < 0.55)
+        var key = RandomKey(seed: 5)
+        for _ in 0..<150 {
+            let k = try key.split(into: 3)
+            key = k[2]
+            let s = try states(k[0], 64)
+            let noise = try policy.sample(s, key: k[1])
+            let rewards = zip(frozenFlow(try floats(noise)), try floats(s)).map { $0 * $1 > 0 ? Float(1) : 0 }
+            try trainer.update(states: s, noise: noise, rewards: rewards)
+        }
+        let after = try successRate(RandomKey(seed: 99), learned: true)
+        #expect(after > 0.85, "success with the learned source noise: \(after), with N(0, 1): \(before)")
+        // The KL penalty keeps the start distribution near N(0, 1).
+        let kl = try policy.klToStandardNormal(Tensor([1, -1] as [Float], shape: [2, 1])).mean().item() as Float
+        #expect(kl < 5, "KL to N(0, 1): \(kl)")
+    }
+}
