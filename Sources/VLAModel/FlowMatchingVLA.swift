@@ -32,9 +32,9 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         self.config = config
         let d = config.dims, a = VLAConfig.actionDimension
         let k = try key.split(into: 12 + config.backboneLayers + config.expertLayers)
-        vision = try VisionEncoder(dims: d, key: k[0])
+        vision = try VisionEncoder(dims: d, keypoints: config.keypoints, key: k[0])
         cameraEmbedding = try Embedding(count: config.cameraSlots, dims: d, key: k[1])
-        patchPosition = try Embedding(count: config.patchesPerCamera, dims: d, key: k[2])
+        patchPosition = try Embedding(count: config.tokensPerCamera, dims: d, key: k[2])
         tokenEmbedding = try Embedding(count: ByteTokenizer.vocabularySize, dims: d, key: k[3])
         textPosition = try Embedding(count: config.maxTextLength, dims: d, key: k[4])
         backbone = try (0..<config.backboneLayers).map { try TransformerBlock(dims: d, heads: config.heads, key: k[12 + $0]) }
@@ -53,7 +53,7 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
 
     /// Backbone output and its key mask: `[B, Lp, D]`, `[B, 1, 1, Lp]` bool.
     public func encodePrefix(_ inputs: PolicyInputs) throws -> (tokens: Tensor, mask: Tensor) {
-        let b = inputs.batchSize, slots = config.cameraSlots, s = config.imageSize, p = config.patchesPerCamera
+        let b = inputs.batchSize, slots = config.cameraSlots, s = config.imageSize, p = config.tokensPerCamera
         guard inputs.images.shape == [b, slots, s, s, 3] else {
             throw TensorError.shapeMismatch("images must be [\(b), \(slots), \(s), \(s), 3], got \(inputs.images.shape)")
         }
@@ -69,6 +69,14 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         let mask = try concatenated([visualMask, inputs.tokenMask], axis: 1).reshaped([b, 1, 1, slots * p + textLength])
         for block in backbone { h = try block(h, mask: .tensor(mask)) }
         return (try backboneNorm(h), mask)
+    }
+
+    /// Mean of the backbone's valid prefix tokens `[B, D]`: a fixed-size summary of the
+    /// observation (R2's critic and source-noise policy read it).
+    public func pooledPrefix(_ inputs: PolicyInputs) throws -> Tensor {
+        let (tokens, mask) = try encodePrefix(inputs)
+        let weights = try mask.reshaped([inputs.batchSize, -1, 1]).astype(.float32)
+        return try (tokens * weights).sum(axis: 1) / weights.sum(axis: 1).maximum(1)
     }
 
     /// Sinusoidal features of t ∈ [0, 1]: `[N]` → `[N, D]`.

@@ -21,9 +21,33 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     public var stateNoise: Float = 0.1
     /// Block the action expert's gradient into the backbone (Green-VLA's knowledge insulation).
     public var insulateBackbone = false
+    /// Spatial-softmax keypoints per camera, carried by one extra vision token (0: none).
+    public var keypoints = 32
 
     public init() {}
 
-    public var patchesPerCamera: Int { (imageSize / 16) * (imageSize / 16) }
+    /// Missing keys keep their defaults, except `keypoints`: a config written before keypoint
+    /// tokens existed describes weights without them.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? fallback }
+        imageSize = try read(.imageSize, imageSize)
+        cameraSlots = try read(.cameraSlots, cameraSlots)
+        maxTextLength = try read(.maxTextLength, maxTextLength)
+        dims = try read(.dims, dims)
+        heads = try read(.heads, heads)
+        backboneLayers = try read(.backboneLayers, backboneLayers)
+        expertLayers = try read(.expertLayers, expertLayers)
+        horizon = try read(.horizon, horizon)
+        executeSteps = try read(.executeSteps, executeSteps)
+        samplingSteps = try read(.samplingSteps, samplingSteps)
+        noiseDraws = try read(.noiseDraws, noiseDraws)
+        stateNoise = try read(.stateNoise, stateNoise)
+        insulateBackbone = try read(.insulateBackbone, insulateBackbone)
+        keypoints = try read(.keypoints, 0)
+    }
+
+    /// Vision tokens per camera: the (S/16)² patches plus the keypoint token.
+    public var tokensPerCamera: Int { VisionEncoder.tokens(imageSize: imageSize, keypoints: keypoints) }
     public static let actionDimension = 64
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RobotData
 import RobotSim
 import TensorKit
 import Training
@@ -8,7 +9,7 @@ import VLAModel
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train policies.",
-        subcommands: [TrainBC.self])
+        subcommands: [TrainBC.self, TrainR2.self])
 }
 
 struct TrainBC: AsyncParsableCommand {
@@ -74,5 +75,49 @@ struct Eval: AsyncParsableCommand {
         } else {
             print("\(embodiment)/\(task) after step \(step): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess))")
         }
+    }
+}
+
+struct TrainR2: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "r2",
+        abstract: "R2 RL alignment of an R1 checkpoint: IQL critic, critic-guided trajectory optimization with replay verification, fine-tuning, learned source noise; compares R1 and R2.")
+
+    @Option(help: "R1 checkpoint directory.") var checkpoint: String
+    @Option(help: "Episode store with the R1 demos (e.g. runs/bc/demos).") var demos: String
+    @Option(help: "Embodiment.") var embodiment = "arm7"
+    @Option(help: "Task.") var task = "reach"
+    @Option(help: "R1 rollouts for the critic.") var rollouts = 48
+    @Option(help: "IQL critic steps.") var criticSteps = 400
+    @Option(help: "Fine-tuning steps on R1 data + verified trajectories.") var fineTuneSteps = 200
+    @Option(help: "Source-noise policy iterations.") var noiseIterations = 8
+    @Option(help: "Rollouts per source-noise iteration.") var noiseEpisodes = 12
+    @Option(help: "Evaluation seeds for R1 and R2 (0 ..< N).") var evalEpisodes = 200
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "Output directory (checkpoint, noise-policy, r2-report.json).") var out = "runs/r2"
+
+    func run() async throws {
+        guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
+        guard let t = TaskKind(rawValue: task) else { throw ValidationError("unknown task \(task)") }
+        let (policy, _) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
+        let store = try EpisodeStore(root: URL(fileURLWithPath: demos))
+        let (episodes, skipped) = try store.loadAll(matching: EpisodeQuery(task: task, embodiment: embodiment, source: .demo, success: true))
+        if !skipped.isEmpty { print("skipped \(skipped.count) unreadable demo files") }
+        let usable = episodes.filter { $0.cameras.values.first?.width == policy.model.config.imageSize }
+        guard !usable.isEmpty else { throw ValidationError("no \(embodiment)/\(task) demos at image size \(policy.model.config.imageSize) in \(demos)") }
+        var config = R2Config()
+        config.rolloutEpisodes = rollouts
+        config.criticSteps = criticSteps
+        config.fineTuneSteps = fineTuneSteps
+        config.noiseIterations = noiseIterations
+        config.noiseEpisodesPerIteration = noiseEpisodes
+        config.evalEpisodes = evalEpisodes
+        config.seed = seed
+        let r2 = R2Alignment(policy: policy, embodiment: e, task: t, demos: usable, config: config)
+        let report = try r2.run(output: URL(fileURLWithPath: out)) { print($0) }
+        print("R1: \(report.r1)")
+        print("R1 fine-tuned on verified trajectories: \(report.fineTunedOnly)")
+        print("R2 (fine-tuned + learned source noise): \(report.r2)")
+        print("report: \(out)/r2-report.json")
     }
 }

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
+import RobotData
+import RobotSim
 import TensorKit
+import VLAModel
 @testable import Training
 
 /// Sets a bias-carrying linear layer from plain numbers.
@@ -142,5 +145,74 @@ struct R2AlignmentTests {
         // The KL penalty keeps the start distribution near N(0, 1).
         let kl = try policy.klToStandardNormal(Tensor([1, -1] as [Float], shape: [2, 1])).mean().item() as Float
         #expect(kl < 5, "KL to N(0, 1): \(kl)")
+    }
+}
+
+@Suite("R2 alignment run on RobotSim")
+struct R2AlignmentRunTests {
+    private func alignment(_ config: R2Config = R2Config()) throws -> R2Alignment {
+        let c = smallConfig()
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001, 10_002], imageSize: c.imageSize)
+        let stats = NormalizationStats(episodes: demos)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 0)), stats: stats)
+        return R2Alignment(policy: policy, embodiment: .arm7, task: .reach, demos: demos, config: config)
+    }
+
+    @Test func demoTransitionsRewardOnlyTheSuccessfulEndAndDiscountByChunkLength() throws {
+        let r2 = try alignment()
+        let dataset = try DemonstrationDataset(episodes: r2.demos, specs: DemoCollector.specs, config: r2.policy.model.config,
+                                               stats: r2.policy.stats)
+        let data = try r2.demoTransitions(dataset)
+        // One transition per executed chunk: ⌈steps / k⌉ per demo (k = 2 in the small config).
+        let expected = r2.demos.map { ($0.stepCount + 1) / 2 }.reduce(0, +)
+        #expect(data.count == expected)
+        #expect(data.allSatisfy { $0.s.count == r2.featureDims && $0.a.count == r2.chunkDims })
+        // arm7 drives 8 unified slots (7 joints + gripper): chunk = H · 8 = 32 values.
+        #expect(r2.chunkDims == 4 * 8)
+        #expect(data.map(\.r).reduce(0, +) == Float(r2.demos.count))
+        #expect(data.filter { $0.discount == 0 }.count == r2.demos.count)
+        // Inside a demo the next state is the following chunk's and γ² discounts a 2-step chunk.
+        #expect(Swift.abs(data[0].discount - Float(0.98 * 0.98)) < 1e-6)
+        #expect(data[0].next == data[1].s)
+    }
+
+    @Test func rolloutTransitionsChainStatesAndEndAtTheEpisodeEnd() throws {
+        let r2 = try alignment()
+        let (decisions, success) = try r2.rollout(seed: 5, key: RandomKey(seed: 5))
+        let steps = decisions.map(\.executed.count).reduce(0, +)
+        // An untrained policy does not reach: the episode runs to reach's 100-step limit.
+        #expect(!success && steps == TaskKind.reach.stepLimit)
+        let t = r2.transitions(decisions)
+        #expect(t.count == decisions.count)
+        #expect(t.last!.discount == 0 && t.dropLast().allSatisfy { Swift.abs($0.discount - Float(0.98 * 0.98)) < 1e-6 })
+        for i in 0..<(t.count - 1) { #expect(t[i].next == t[i + 1].s) }
+        // The chunk is the sampled chunk's valid slots: scattering it back restores them.
+        let base = [Float](repeating: 7, count: 4 * 64)
+        let full = try r2.scatter(decisions[0].chunk, base: base).toArray(Float.self)
+        #expect(r2.gather(full) == decisions[0].chunk)
+        #expect(full.filter { $0 == 7 }.count == 4 * (64 - 8))
+    }
+
+    @Test func aTinyRunWritesItsReportAndLoadableCheckpoints() throws {
+        var config = R2Config()
+        config.rolloutEpisodes = 2
+        config.criticSteps = 5
+        config.criticBatch = 8
+        config.fineTuneSteps = 2
+        config.noiseIterations = 1
+        config.noiseEpisodesPerIteration = 2
+        config.evalEpisodes = 2
+        let r2 = try alignment(config)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("r2-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let report = try r2.run(output: out) { _ in }
+        #expect(report.r1.episodes == 2 && report.r2.episodes == 2 && report.rolloutSuccess.episodes == 2)
+        #expect(report.refinedReplays == 2 - report.rolloutSuccess.successes)
+        #expect(report.criticQLoss.isFinite && report.criticValueLoss.isFinite)
+        let decoded = try JSONDecoder().decode(R2Report.self, from: Data(contentsOf: out.appendingPathComponent("r2-report.json")))
+        #expect(decoded.transitions == report.transitions)
+        _ = try VLAPolicy.load(from: out.appendingPathComponent("checkpoint"))
+        let noise = try SourceNoisePolicy(stateDims: r2.featureDims, noiseDims: r2.chunkDims, key: RandomKey(seed: 1))
+        _ = try Checkpoint.load(into: noise, optimizer: nil, from: out.appendingPathComponent("noise-policy"))
     }
 }
