@@ -112,3 +112,32 @@ struct FlowMatchingVLATests {
         #expect(throws: TensorError.self) { try model.loss(batch, key: RandomKey(seed: 0)) }
     }
 }
+
+@Suite("Vision keypoints")
+struct VisionKeypointTests {
+    @Test func spatialSoftmaxReturnsTheExpectedPixelCentre() throws {
+        let encoder = try VisionEncoder(dims: 8, keypoints: 2, key: RandomKey(seed: 0))
+        // 4×4 grid, two channels. Channel 0: logit 20 at (row 1, col 2) → softmax is one-hot
+        // to within e⁻²⁰; pixel centres are (2i + 1)/4 − 1, so (x, y) = (0.25, −0.25).
+        // Channel 1: all equal → the grid's mean (0, 0).
+        var logits = [Float](repeating: 0, count: 4 * 4 * 2)
+        logits[(1 * 4 + 2) * 2 + 0] = 20
+        let xy = try encoder.spatialSoftmax(Tensor(logits, shape: [1, 4, 4, 2])).toArray(Float.self)
+        let expected: [Float] = [0.25, 0, -0.25, 0]     // x0, x1, y0, y1
+        for (a, e) in zip(xy, expected) { #expect(Swift.abs(a - e) < 1e-6) }
+    }
+
+    @Test func keypointTokenIsAddedPerCameraAndOldConfigsDecodeWithoutIt() throws {
+        var c = tinyConfig()
+        c.keypoints = 4
+        #expect(c.tokensPerCamera == 1 + 1)     // 16 px → one patch, plus the keypoint token
+        let model = try FlowMatchingVLA(config: c, key: RandomKey(seed: 1))
+        let (prefix, _) = try model.encodePrefix(tinyBatch(c).inputs)
+        #expect(prefix.dim(1) == c.cameraSlots * 2 + c.maxTextLength)
+        // A config written before keypoints existed describes weights without them.
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)) as! [String: Any]
+        json.removeValue(forKey: "keypoints")
+        let old = try JSONDecoder().decode(VLAConfig.self, from: JSONSerialization.data(withJSONObject: json))
+        #expect(old.keypoints == 0 && old.dims == c.dims && old.horizon == c.horizon)
+    }
+}
