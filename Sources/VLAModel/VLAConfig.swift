@@ -22,12 +22,12 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// Block the action expert's gradient into the backbone (Green-VLA's knowledge insulation).
     public var insulateBackbone = false
     /// Spatial-softmax keypoints per camera, carried by one extra vision token (0: none).
-    public var keypoints = 32
+    public var keypoints = 0
 
     public init() {}
 
-    /// Missing keys keep their defaults, except `keypoints`: a config written before keypoint
-    /// tokens existed describes weights without them.
+    /// Missing keys keep their defaults (`keypoints` explicitly 0: a config written before
+    /// keypoint tokens existed describes weights without them, whatever the default becomes).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         func read<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? fallback }

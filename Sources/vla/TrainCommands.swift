@@ -25,6 +25,8 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "Peak learning rate.") var learningRate: Float = 3e-4
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "At most this many distractor objects per scene (default: the task's range).") var maxDistractors: Int?
+    @Option(help: "Gaussian noise on the standardized state in training.") var stateNoise: Float = VLAConfig().stateNoise
+    @Option(help: "Spatial-softmax keypoints per camera (0: patch tokens only).") var keypoints = VLAConfig().keypoints
     @Option(help: "Run directory (checkpoint, loss.csv, demos).") var out = "runs/bc"
 
     func run() async throws {
@@ -43,6 +45,8 @@ struct TrainBC: AsyncParsableCommand {
         job.schedule.learningRate = learningRate
         job.seed = seed
         job.maxDistractors = maxDistractors
+        job.model.stateNoise = stateNoise
+        job.model.keypoints = keypoints
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         _ = try job.run { print($0) }
         print("checkpoint: \(out)/checkpoint")
