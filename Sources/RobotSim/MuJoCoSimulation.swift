@@ -70,6 +70,9 @@ public final class MuJoCoSimulation: @unchecked Sendable {
     /// World rotation (row-major 3x3, columns are the body axes) of body `id`.
     public func bodyRotation(_ id: Int) -> Mat3 { mat3(raw.pointee.xmat, id) }
     public func sitePosition(_ id: Int) -> SIMD3<Double> { vec3(raw.pointee.site_xpos, id) }
+    /// World position and rotation (columns: right, up, backward — the camera looks along −z) of camera `id`.
+    public func cameraPosition(_ id: Int) -> SIMD3<Double> { vec3(raw.pointee.cam_xpos, id) }
+    public func cameraRotation(_ id: Int) -> Mat3 { mat3(raw.pointee.cam_xmat, id) }
     public func siteRotation(_ id: Int) -> Mat3 { mat3(raw.pointee.site_xmat, id) }
     public func geomPosition(_ id: Int) -> SIMD3<Double> { vec3(raw.pointee.geom_xpos, id) }
 

@@ -212,6 +212,28 @@ public final class RobotEnvironment {
     // MARK: task state
 
     public func objectPosition(_ i: Int) -> SIMD3<Double> { simulation.bodyPosition(objectBodies[i]) }
+
+    /// Where world point `p` appears in camera `name`'s image (pinhole, the camera's fovy):
+    /// (x, y) ∈ [−1, 1]² at the image edges, x to the right, y down like the image rows; nil
+    /// when the point is behind the camera or the camera is unknown.
+    public func imagePoint(_ p: SIMD3<Double>, camera name: String) -> SIMD2<Double>? {
+        guard let k = cameraNames.firstIndex(of: name) else { return nil }
+        let id = cameraIDs[k]
+        let r = simulation.cameraRotation(id), v = p - simulation.cameraPosition(id)
+        // Camera-frame coordinates: the rotation's columns dotted with v.
+        let right = r.r0.x * v.x + r.r1.x * v.y + r.r2.x * v.z
+        let up = r.r0.y * v.x + r.r1.y * v.y + r.r2.y * v.z
+        let depth = -(r.r0.z * v.x + r.r1.z * v.y + r.r2.z * v.z)
+        guard depth > 1e-6 else { return nil }
+        let focal = 1 / tan(model.raw.pointee.cam_fovy[id] * .pi / 360)
+        let aspect = Double(config.imageHeight) / Double(config.imageWidth)
+        return SIMD2(focal * aspect * right / depth, -focal * up / depth)
+    }
+
+    /// The task's target object in the scene camera (what Green-VLA's JPM points at).
+    public var targetImagePoint: SIMD2<Double>? {
+        layout.objects.indices.contains(layout.target) ? imagePoint(objectPosition(layout.target), camera: "scene") : nil
+    }
     func objectYaw(_ i: Int) -> Double {
         let r = simulation.bodyRotation(objectBodies[i])
         return atan2(r.r1.x, r.r0.x)

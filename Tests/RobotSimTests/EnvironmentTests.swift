@@ -102,6 +102,35 @@ import Testing
         }
     }
 
+    /// The projected target lands on the target's own pixels: the centroid of pixels with the
+    /// target's chromaticity is within 0.08 (≈ 4 px at 96 px) of `targetImagePoint`.
+    @Test func targetImagePointMatchesTheRenderedObject() throws {
+        for seed: UInt64 in [1, 2, 3, 4] {
+            let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: seed)
+            env.reset()
+            let img = try env.renderCameras()[0], w = env.config.imageWidth, h = env.config.imageHeight
+            let c = env.layout.objects[env.layout.target].rgb
+            let chroma = c / max(c.sum(), 1e-6)
+            var sum = SIMD2<Double>(0, 0), n = 0.0
+            for row in 0..<h {
+                for col in 0..<w {
+                    let p = 3 * (row * w + col)
+                    let px = SIMD3(Double(img[p]), Double(img[p + 1]), Double(img[p + 2]))
+                    guard px.sum() > 60 else { continue }
+                    let d = px / px.sum() - chroma
+                    if (d * d).sum().squareRoot() < 0.08 {
+                        sum += SIMD2((Double(col) + 0.5) / Double(w) * 2 - 1, (Double(row) + 0.5) / Double(h) * 2 - 1)
+                        n += 1
+                    }
+                }
+            }
+            let point = try #require(env.targetImagePoint)
+            #expect(n >= 8)
+            let centroid = sum / max(n, 1)
+            #expect(((centroid - point) * (centroid - point)).sum().squareRoot() < 0.08, "seed \(seed): pixels at \(centroid), projection \(point)")
+        }
+    }
+
     @Test func badActionsAreTypedErrors() throws {
         let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 0, config: EnvironmentConfig(renderImages: false))
         env.reset()
