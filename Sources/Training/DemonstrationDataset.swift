@@ -45,6 +45,7 @@ public final class DemonstrationDataset: @unchecked Sendable {
         for e in new {
             let i = episodes.count
             episodes.append(e)
+            if config.pointingWeight > 0 { targetPoints.append(try TargetPointLabel.scenePoint(of: e)) }
             for t in 0..<e.stepCount {
                 let w = stepWeight?(e, t) ?? 1
                 if w > 0 {
@@ -57,6 +58,8 @@ public final class DemonstrationDataset: @unchecked Sendable {
     }
 
     public var count: Int { index.count }
+    /// Per episode, where its target appears in the scene camera (only with a pointing loss).
+    public private(set) var targetPoints: [SIMD2<Float>?] = []
 
     /// A batch of `size` samples drawn with replacement in proportion to the weights
     /// (binary search over the cumulative weights: O(log N) per sample).
@@ -103,8 +106,14 @@ public final class DemonstrationDataset: @unchecked Sendable {
                 }
             }
         }
-        return PolicyBatch(inputs: try encoder.inputs(observations),
-                           actions: try Tensor(actions, shape: [picks.count, h, width]),
-                           actionMask: try Tensor(masks, shape: [picks.count, h, width]))
+        var batch = PolicyBatch(inputs: try encoder.inputs(observations),
+                                actions: try Tensor(actions, shape: [picks.count, h, width]),
+                                actionMask: try Tensor(masks, shape: [picks.count, h, width]))
+        if config.pointingWeight > 0 {
+            let points = picks.map { targetPoints[$0.0] }
+            batch.targetPoints = try Tensor(points.flatMap { $0.map { [$0.x, $0.y] } ?? [0, 0] }, shape: [picks.count, 2])
+            batch.targetPointMask = try Tensor(points.map { $0 == nil ? Float(0) : 1 }, shape: [picks.count])
+        }
+        return batch
     }
 }

@@ -27,6 +27,8 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     public let expert: [ActionExpertBlock]
     public let expertNorm: RMSNorm
     public let velocityHead: Linear
+    /// Per scene-camera patch: a logit and an (x, y) offset (present when `pointingWeight` > 0).
+    public let pointingHead: Linear?
 
     public init(config: VLAConfig = VLAConfig(), key: RandomKey) throws {
         self.config = config
@@ -48,6 +50,7 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         }
         expertNorm = try RMSNorm(d)
         velocityHead = try Linear(d, a, key: k[9])
+        pointingHead = config.pointingWeight > 0 ? try Linear(d, 3, key: k[10]) : nil
         super.init()
     }
 
@@ -69,6 +72,26 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         let mask = try concatenated([visualMask, inputs.tokenMask], axis: 1).reshaped([b, 1, 1, slots * p + textLength])
         for block in backbone { h = try block(h, mask: .tensor(mask)) }
         return (try backboneNorm(h), mask)
+    }
+
+    /// Where the backbone points for the task's target in the scene camera `[B, 2]`, (x, y) ∈
+    /// [−1, 1]², x right, y down: a softmax over the scene camera's patch tokens picks a patch,
+    /// each patch adds an offset of at most half its size to its centre.
+    public func pointTarget(prefix: Tensor) throws -> Tensor {
+        guard let pointingHead else { throw TensorError.unknownParameter("pointingHead (the config's pointingWeight is 0)") }
+        let g = config.imageSize / 16, b = prefix.dim(0)
+        let out = try pointingHead(prefix.slice(axis: 1, 0..<(g * g)))         // [B, P, 3]
+        let weights = try out.slice(axis: 2, 0..<1).reshaped([b, g * g]).softmax(axis: 1)
+        let offsets = try out.slice(axis: 2, 1..<3).tanh() * (1 / Double(g))
+        let ticks = (0..<g).map { Float(2 * $0 + 1) / Float(g) - 1 }
+        let centres = try Tensor((0..<(g * g)).flatMap { [ticks[$0 % g], ticks[$0 / g]] }, shape: [1, g * g, 2])
+        return try ((centres + offsets) * weights.reshaped([b, g * g, 1])).sum(axis: 1)
+    }
+
+    /// Mean squared pointing error over the batch rows that have a label.
+    public func pointingLoss(prefix: Tensor, targets: Tensor, mask: Tensor) throws -> Tensor {
+        let squared = try (pointTarget(prefix: prefix) - targets).square().sum(axis: 1)
+        return try (squared * mask).sum() / mask.sum().maximum(1)
     }
 
     /// Mean of the backbone's valid prefix tokens `[B, D]`: a fixed-size summary of the
@@ -118,6 +141,11 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     public func lossTerms(_ batch: PolicyBatch, key: RandomKey) throws -> (loss: Tensor, perSample: Tensor) {
         let b = batch.inputs.batchSize, draws = config.noiseDraws, horizon = config.horizon
         var (prefix, prefixMask) = try encodePrefix(batch.inputs)
+        // Pointing (L1 co-training) reads the backbone before any insulation.
+        var pointing: Tensor? = nil
+        if config.pointingWeight > 0, let targets = batch.targetPoints, let mask = batch.targetPointMask {
+            pointing = try pointingLoss(prefix: prefix, targets: targets, mask: mask) * config.pointingWeight
+        }
         if config.insulateBackbone { prefix = try prefix.stopGradient() }
         let keys = try key.split(into: 3)
         let n = b * draws
@@ -140,7 +168,8 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         // Rows are draw-major (tiling concatenates whole copies): row d·B + i is observation i.
         let perSample = try squared.reshaped([draws, b, -1]).sum(axes: [0, 2])
             / mask.reshaped([draws, b, -1]).sum(axes: [0, 2]).maximum(1)
-        return (try squared.sum() / mask.sum().maximum(1), perSample)
+        let flow = try squared.sum() / mask.sum().maximum(1)
+        return (try pointing.map { try flow + $0 } ?? flow, perSample)
     }
 
     /// Samples standardized unified action chunks `[B, H, 64]` by Euler integration from noise:

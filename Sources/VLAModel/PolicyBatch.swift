@@ -29,9 +29,14 @@ public struct PolicyBatch: @unchecked Sendable {
     public var actions: Tensor
     /// `[B, H, 64]` 1 on the embodiment's slots at real (not padded) chunk steps.
     public var actionMask: Tensor
+    /// `[B, 2]` where the task's target appears in the scene camera, (x, y) ∈ [−1, 1]²
+    /// (x right, y down), and `[B]` 1 where that label exists: the pointing loss's targets.
+    public var targetPoints: Tensor?
+    public var targetPointMask: Tensor?
 
-    public init(inputs: PolicyInputs, actions: Tensor, actionMask: Tensor) {
+    public init(inputs: PolicyInputs, actions: Tensor, actionMask: Tensor, targetPoints: Tensor? = nil, targetPointMask: Tensor? = nil) {
         self.inputs = inputs; self.actions = actions; self.actionMask = actionMask
+        self.targetPoints = targetPoints; self.targetPointMask = targetPointMask
     }
 }
 
@@ -42,6 +47,10 @@ extension PolicyBatch {
         let inputs = PolicyInputs(
             images: try join(\.inputs.images), cameraMask: try join(\.inputs.cameraMask), tokens: try join(\.inputs.tokens),
             tokenMask: try join(\.inputs.tokenMask), state: try join(\.inputs.state), stateMask: try join(\.inputs.stateMask))
-        return PolicyBatch(inputs: inputs, actions: try join(\.actions), actionMask: try join(\.actionMask))
+        // Points join only when every part has them.
+        let points = parts.allSatisfy { $0.targetPoints != nil && $0.targetPointMask != nil }
+        return PolicyBatch(inputs: inputs, actions: try join(\.actions), actionMask: try join(\.actionMask),
+                           targetPoints: points ? try join { $0.targetPoints! } : nil,
+                           targetPointMask: points ? try join { $0.targetPointMask! } : nil)
     }
 }

@@ -23,6 +23,9 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     public var insulateBackbone = false
     /// Spatial-softmax keypoints per camera, carried by one extra vision token (0: none).
     public var keypoints = 0
+    /// Weight of the auxiliary pointing loss (Green-VLA's L1 pointing: the backbone locates the
+    /// task's target in the scene camera); > 0 adds the pointing head.
+    public var pointingWeight: Double = 0
 
     public init() {}
 
@@ -45,6 +48,7 @@ public struct VLAConfig: Codable, Sendable, Equatable {
         stateNoise = try read(.stateNoise, stateNoise)
         insulateBackbone = try read(.insulateBackbone, insulateBackbone)
         keypoints = try read(.keypoints, 0)
+        pointingWeight = try read(.pointingWeight, 0)
     }
 
     /// Vision tokens per camera: the (S/16)² patches plus the keypoint token.

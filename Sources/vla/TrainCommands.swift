@@ -27,6 +27,7 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "At most this many distractor objects per scene (default: the task's range).") var maxDistractors: Int?
     @Option(help: "Gaussian noise on the standardized state in training.") var stateNoise: Float = VLAConfig().stateNoise
     @Option(help: "Spatial-softmax keypoints per camera (0: patch tokens only).") var keypoints = VLAConfig().keypoints
+    @Option(help: "Weight of the auxiliary loss that points at the task's target in the scene camera (0: off).") var pointingWeight = VLAConfig().pointingWeight
     @Option(help: "Run directory (checkpoint, loss.csv, demos).") var out = "runs/bc"
 
     func run() async throws {
@@ -47,6 +48,7 @@ struct TrainBC: AsyncParsableCommand {
         job.maxDistractors = maxDistractors
         job.model.stateNoise = stateNoise
         job.model.keypoints = keypoints
+        job.model.pointingWeight = pointingWeight
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         _ = try job.run { print($0) }
         print("checkpoint: \(out)/checkpoint")

@@ -189,3 +189,26 @@ struct TrainingPipelineTests {
         #expect(first.success || first.steps == env.stepLimit)
     }
 }
+
+@Suite("Pointing labels")
+struct PointingLabelTests {
+    @Test func datasetLabelsAreTheSeedsProjectedTarget() throws {
+        var c = smallConfig()
+        c.pointingWeight = 1
+        let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001, 10_002], imageSize: c.imageSize)
+        let dataset = try DemonstrationDataset(episodes: episodes, specs: DemoCollector.specs, config: c)
+        for (i, e) in episodes.enumerated() {
+            let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: e.seed!,
+                                           config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+            env.reset()
+            let expected = try #require(env.targetImagePoint)
+            let label = try #require(dataset.targetPoints[i])
+            #expect(Swift.abs(Double(label.x) - expected.x) < 1e-6 && Swift.abs(Double(label.y) - expected.y) < 1e-6)
+            #expect(Swift.abs(label.x) < 1 && Swift.abs(label.y) < 1)
+        }
+        let batch = try dataset.batch([(1, 3), (0, 0)])
+        let points = try batch.targetPoints!.toArray(Float.self)
+        #expect(points == [dataset.targetPoints[1]!.x, dataset.targetPoints[1]!.y, dataset.targetPoints[0]!.x, dataset.targetPoints[0]!.y])
+        #expect(try batch.targetPointMask!.toArray(Float.self) == [1, 1])
+    }
+}

@@ -141,3 +141,52 @@ struct VisionKeypointTests {
         #expect(old.keypoints == 0 && old.dims == c.dims && old.horizon == c.horizon)
     }
 }
+
+@Suite("Pointing head (L1 co-training)")
+struct PointingHeadTests {
+    private func pointingConfig() -> VLAConfig {
+        var c = tinyConfig()
+        c.imageSize = 32            // 2×2 scene patches
+        c.pointingWeight = 1
+        return c
+    }
+
+    @Test func pointIsTheChosenPatchCentrePlusItsBoundedOffset() throws {
+        let c = pointingConfig()
+        let model = try FlowMatchingVLA(config: c, key: RandomKey(seed: 0))
+        let head = try #require(model.pointingHead)
+        // logit = 20·f0, x offset = tanh(f1)/g, y offset = tanh(f2)/g.
+        var w = [Float](repeating: 0, count: 3 * c.dims)
+        w[0] = 20; w[c.dims + 1] = 1; w[2 * c.dims + 2] = 1
+        try head.update(parameters: ["weight": Tensor(w, shape: [3, c.dims]), "bias": Tensor.zeros([3])])
+        // Patch 3 (row 1, col 1; centre (0.5, 0.5)) has f0 = 1, f1 = atanh(0.5); the rest 0.
+        var prefix = [Float](repeating: 0, count: 6 * c.dims)
+        prefix[3 * c.dims] = 1
+        prefix[3 * c.dims + 1] = Float(atanh(0.5))
+        let p = try model.pointTarget(prefix: Tensor(prefix, shape: [1, 6, c.dims])).toArray(Float.self)
+        // Softmax weight of patch 3: e²⁰/(e²⁰ + 3) ≈ 1 − 1.2e−8; x = 0.5 + 0.5/2 = 0.75, y = 0.5.
+        #expect(Swift.abs(p[0] - 0.75) < 1e-5 && Swift.abs(p[1] - 0.5) < 1e-5, "\(p)")
+    }
+
+    @Test func pointingLossReachesTheVisionEncoderAndIgnoresUnlabelledRows() throws {
+        let c = pointingConfig()
+        let model = try FlowMatchingVLA(config: c, key: RandomKey(seed: 1))
+        var batch = try tinyBatch(c)
+        batch.targetPoints = try Tensor([0.2, -0.3, 0.9, 0.9] as [Float], shape: [2, 2])
+        batch.targetPointMask = try Tensor([1, 0] as [Float], shape: [2])
+        let key = RandomKey(seed: 3)
+        let (loss, grads) = try valueAndGrad(model: model) { m in try m.loss(batch, key: key) }(model)
+        #expect(try grads["vision.stem.weight"]!.abs().sum().item() > 0)
+        #expect(try grads["pointingHead.weight"]!.abs().sum().item() > 0)
+        // The unlabelled row's target does not matter.
+        batch.targetPoints = try Tensor([0.2, -0.3, -5, 7] as [Float], shape: [2, 2])
+        #expect(try model.loss(batch, key: key).item() == loss.item())
+        // The labelled row's does, by exactly the pointing term.
+        let (prefix, _) = try model.encodePrefix(batch.inputs)
+        let p = try model.pointTarget(prefix: prefix).toArray(Float.self)
+        let expectedPointing = (p[0] - 0.2) * (p[0] - 0.2) + (p[1] + 0.3) * (p[1] + 0.3)
+        batch.targetPoints = nil
+        let flow = try model.loss(batch, key: key).item()
+        #expect(Swift.abs(try loss.item() - flow - expectedPointing) < 1e-5)
+    }
+}
