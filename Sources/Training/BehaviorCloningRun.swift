@@ -20,6 +20,10 @@ public struct BehaviorCloningRun: Sendable {
     public var episodeStore: URL?
     /// Caps the scenes' distractor objects (nil: each task's own range).
     public var maxDistractors: Int?
+    /// L1 pointing pretraining on rendered scenes before behaviour cloning (needs
+    /// `model.pointingWeight` > 0); runs only when the run starts from step 0.
+    public var pointingScenes = 0
+    public var pointingSteps = 0
 
     public init(output: URL) { self.output = output }
 
@@ -55,6 +59,12 @@ public struct BehaviorCloningRun: Sendable {
         if FileManager.default.fileExists(atPath: checkpoint.appendingPathComponent("manifest.json").path) {
             try trainer.resume(from: checkpoint)
             log("resumed from step \(trainer.step)")
+        } else if pointingSteps > 0 && pointingScenes > 0 {
+            var l1 = PointingPretraining(embodiment: embodiments[0], tasks: tasks)
+            l1.scenes = pointingScenes
+            l1.steps = pointingSteps
+            l1.seed = seed
+            try l1.run(policy: policy, log: log)
         }
         var generator = SplitMix64(seed: seed &+ UInt64(trainer.step))
         let csv = output.appendingPathComponent("loss.csv")

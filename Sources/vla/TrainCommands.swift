@@ -28,6 +28,8 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "Gaussian noise on the standardized state in training.") var stateNoise: Float = VLAConfig().stateNoise
     @Option(help: "Spatial-softmax keypoints per camera (0: patch tokens only).") var keypoints = VLAConfig().keypoints
     @Option(help: "Weight of the auxiliary loss that points at the task's target in the scene camera (0: off).") var pointingWeight = VLAConfig().pointingWeight
+    @Option(help: "L1 pointing pretraining: rendered scenes (needs --pointing-weight > 0).") var pointingScenes = 0
+    @Option(help: "L1 pointing pretraining: optimizer steps before behaviour cloning.") var pointingSteps = 0
     @Option(help: "Run directory (checkpoint, loss.csv, demos).") var out = "runs/bc"
 
     func run() async throws {
@@ -49,6 +51,8 @@ struct TrainBC: AsyncParsableCommand {
         job.model.stateNoise = stateNoise
         job.model.keypoints = keypoints
         job.model.pointingWeight = pointingWeight
+        job.pointingScenes = pointingScenes
+        job.pointingSteps = pointingSteps
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         _ = try job.run { print($0) }
         print("checkpoint: \(out)/checkpoint")

@@ -212,3 +212,38 @@ struct PointingLabelTests {
         #expect(try batch.targetPointMask!.toArray(Float.self) == [1, 1])
     }
 }
+
+@Suite("L1 pointing pretraining")
+struct PointingPretrainingTests {
+    @Test func trainsTheBackboneToPointAndLeavesTheExpertUntouched() throws {
+        var c = smallConfig()
+        c.pointingWeight = 1
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 0)), stats: NormalizationStats(episodes: demos))
+        var l1 = PointingPretraining(embodiment: .arm7, tasks: [.reach])
+        l1.scenes = 16
+        l1.steps = 60
+        l1.batchSize = 16
+        l1.heldOutScenes = 4
+        l1.learningRate = 1e-3
+        // The same scenes the run trains on, to measure the fit.
+        let scenes = try (0..<16).compactMap { try l1.render(l1.firstSeed + UInt64($0), task: .reach, imageSize: c.imageSize) }
+        func trainingError() throws -> Float {
+            let (prefix, _) = try policy.model.encodePrefix(policy.inputs(scenes.map(\.observation)))
+            let targets = try Tensor(scenes.flatMap { [$0.point.x, $0.point.y] }, shape: [scenes.count, 2])
+            return try policy.model.pointingLoss(prefix: prefix, targets: targets, mask: Tensor.ones([scenes.count])).item()
+        }
+        let before = try trainingError()
+        let expertBefore = try policy.model.parameters().filter { $0.key.hasPrefix("expert.") || $0.key.hasPrefix("velocityHead") }
+            .mapValues { try $0.toArray(Float.self) }
+        let backboneBefore = try policy.model.parameters()["backbone.0.attention.query.weight"].map { try $0.toArray(Float.self) }
+        let result = try l1.run(policy: policy) { _ in }
+        let after = try trainingError()
+        #expect(after < 0.5 * before, "pointing MSE on its training scenes \(before) → \(after)")
+        #expect(result.before.isFinite && result.after.isFinite)
+        for (key, values) in expertBefore { #expect(try policy.model.parameters()[key]!.toArray(Float.self) == values, "\(key) moved") }
+        #expect(try policy.model.parameters()["backbone.0.attention.query.weight"]!.toArray(Float.self) != backboneBefore)
+        // Everything is trainable again for behaviour cloning.
+        #expect(policy.model.trainableParameters().count == policy.model.parameters().count)
+    }
+}

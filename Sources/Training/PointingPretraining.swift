@@ -1,0 +1,114 @@
+import Foundation
+import RobotData
+import RobotSim
+import TensorKit
+import VLAModel
+
+/// Green-VLA's L1 idea on RobotSim: before any robot data, teach the backbone to ground the
+/// instruction in the image by pointing at the task's target in the scene camera. Scenes cost
+/// one reset and one render each (no robot motion), so thousands are cheap where demos are
+/// not — 30 demos are 30 scenes, too few for the pointing (and so the policy) to generalize
+/// to new layouts. Only the vision encoder, embeddings, backbone and pointing head train; the
+/// action expert is frozen.
+public struct PointingPretraining: Sendable {
+    public var embodiment: EmbodimentKind
+    public var tasks: [TaskKind]
+    public var scenes = 4000
+    public var steps = 1500
+    public var batchSize = 64
+    public var learningRate: Float = 3e-4
+    /// Scene seeds start here (demos use ≥ 10 000, held-out evaluation 0 ..< 10 000).
+    public var firstSeed: UInt64 = 100_000
+    /// Scenes after the training ones, only measured.
+    public var heldOutScenes = 200
+    public var seed: UInt64 = 0
+
+    public init(embodiment: EmbodimentKind, tasks: [TaskKind]) {
+        self.embodiment = embodiment
+        self.tasks = tasks
+    }
+
+    /// Parameter prefixes the pointing loss trains.
+    static let trained = ["vision", "cameraEmbedding", "patchPosition", "tokenEmbedding", "textPosition",
+                          "backbone", "backboneNorm", "pointingHead"]
+
+    /// One rendered scene at reset and its label.
+    struct Scene {
+        var observation: PolicyObservation
+        var point: SIMD2<Float>
+    }
+
+    func render(_ seed: UInt64, task: TaskKind, imageSize: Int) throws -> Scene? {
+        let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed,
+                                       config: EnvironmentConfig(imageWidth: imageSize, imageHeight: imageSize))
+        let o = env.reset()
+        guard let p = env.targetImagePoint else { return nil }
+        return Scene(observation: PolicyEvaluator.policyObservation(o, env: env), point: SIMD2(Float(p.x), Float(p.y)))
+    }
+
+    /// Renders the scenes and trains; returns the mean pointing error (normalized image units)
+    /// on `heldOutScenes` scenes it did not train on, before and after.
+    @discardableResult
+    public func run(policy: VLAPolicy, log: (String) -> Void) throws -> (before: Double, after: Double) {
+        let model = policy.model
+        guard model.config.pointingWeight > 0 else { throw TensorError.unknownParameter("pointing pretraining needs pointingWeight > 0") }
+        let pointable = tasks.filter { $0 != .sort && $0 != .drawer }
+        guard !pointable.isEmpty else { return (0, 0) }
+        var train: [Scene] = [], heldOut: [Scene] = []
+        for i in 0..<(scenes + heldOutScenes) {
+            let task = pointable[i % pointable.count]
+            guard let scene = try render(firstSeed + UInt64(i), task: task, imageSize: model.config.imageSize) else { continue }
+            if i < scenes { train.append(scene) } else { heldOut.append(scene) }
+            if (i + 1) % 1000 == 0 { log("pointing scenes: \(i + 1)/\(scenes + heldOutScenes) rendered") }
+        }
+        func error(_ set: [Scene]) throws -> Double {
+            var total = 0.0
+            for start in stride(from: 0, to: set.count, by: 50) {
+                let part = Array(set[start..<min(start + 50, set.count)])
+                let (prefix, _) = try model.encodePrefix(policy.inputs(part.map(\.observation)))
+                let p = try model.pointTarget(prefix: prefix).toArray(Float.self)
+                for (k, s) in part.enumerated() { total += Double(hypot(p[2 * k] - s.point.x, p[2 * k + 1] - s.point.y)) }
+            }
+            return total / Double(max(set.count, 1))
+        }
+        let before = try error(heldOut)
+        log(String(format: "pointing pretraining: %d scenes, %d steps; held-out error before %.3f", train.count, steps, before))
+
+        model.freeze()
+        model.unfreeze(Self.trained)
+        defer { model.unfreeze() }
+        let optimizer = AdamW(learningRate: learningRate, beta1: 0.9, beta2: 0.95, weightDecay: 0.01)
+        let schedule = WarmupStableDecay(peak: learningRate, final: learningRate * 0.05, warmupSteps: 50,
+                                         decaySteps: steps / 5, totalSteps: steps)
+        var generator = SplitMix64(seed: seed &+ 23)
+        let holder = PointingBatchHolder()
+        let lossAndGrad = valueAndGrad(model: model) { m in
+            let (inputs, targets) = holder.batch!
+            let (prefix, _) = try m.encodePrefix(inputs)
+            return try m.pointingLoss(prefix: prefix, targets: targets, mask: Tensor.ones([inputs.batchSize]))
+        }
+        var recent: [Float] = []
+        for step in 0..<steps {
+            let picks = (0..<batchSize).map { _ in train[Int(generator.next() % UInt64(train.count))] }
+            holder.batch = (try policy.inputs(picks.map(\.observation)),
+                            try Tensor(picks.flatMap { [$0.point.x, $0.point.y] }, shape: [picks.count, 2]))
+            optimizer.learningRate = schedule(step)
+            let (loss, grads) = try lossAndGrad(model)
+            let (clipped, _) = try clipGradNorm(grads, maxNorm: 1)
+            try optimizer.step(model: model, gradients: clipped, alsoEvaluate: [loss])
+            recent.append(try loss.item())
+            if (step + 1) % 100 == 0 || step + 1 == steps {
+                log(String(format: "pointing step %d/%d  loss %.4f", step + 1, steps, recent.reduce(0, +) / Float(recent.count)))
+                recent.removeAll()
+            }
+        }
+        holder.batch = nil
+        let after = try error(heldOut)
+        log(String(format: "pointing pretraining: held-out error after %.3f (before %.3f)", after, before))
+        return (before, after)
+    }
+}
+
+final class PointingBatchHolder: @unchecked Sendable {
+    var batch: (PolicyInputs, Tensor)?
+}
