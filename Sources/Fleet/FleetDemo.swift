@@ -38,6 +38,9 @@ public struct FleetDemo: Sendable {
     public var model = VLAConfig()
     public var postTraining = TrainingSchedule.postTraining
     public var seed: UInt64 = 0
+    /// L1 pointing pretraining before the demos' behaviour cloning (needs `model.pointingWeight` > 0).
+    public var pointingScenes = 0
+    public var pointingSteps = 0
 
     public init(output: URL) { self.output = output }
 
@@ -63,6 +66,8 @@ public struct FleetDemo: Sendable {
         pretrain.schedule.totalSteps = pretrainSteps
         pretrain.schedule.batchSize = pretrainBatchSize
         pretrain.seed = seed
+        pretrain.pointingScenes = pointingScenes
+        pretrain.pointingSteps = pointingSteps
         try FileManager.default.createDirectory(at: pretrain.output, withIntermediateDirectories: true)
         log("== pretraining on \(pretrainDemos) scripted demos per task (\(embodiment.rawValue): \(tasks.map(\.rawValue).joined(separator: ", ")))")
         let pretrained = try pretrain.run(log: log)

@@ -17,6 +17,8 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Post-training budget: learner train steps (actors run until their episodes use the version after it).") var trainSteps = 400
     @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 20
     @Option(help: "Operator takes over when the policy's native action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.05
+    @Option(help: "L1 pointing pretraining scenes before the demos' behaviour cloning (0: off; sets the pointing loss weight to 1).") var pointingScenes = 0
+    @Option(help: "L1 pointing pretraining steps.") var pointingSteps = 800
     @Option(help: "Run directory.") var out = "runs/demo"
     @Option(help: "Random seed (same seed, same numbers).") var seed: UInt64 = 0
     @Flag(help: "Run the tensor-engine demo instead (a small transformer learning sequences).") var tensor = false
@@ -43,6 +45,11 @@ struct Demo: AsyncParsableCommand {
         demo.gate.deviationThreshold = deviationThreshold
         demo.evaluationSeeds = evalEpisodes
         demo.seed = seed
+        if pointingScenes > 0 {
+            demo.model.pointingWeight = 1
+            demo.pointingScenes = pointingScenes
+            demo.pointingSteps = pointingSteps
+        }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let r = try await demo.run { emit($0) }
         emit("held-out success (policy alone):")
