@@ -24,6 +24,9 @@ public struct BehaviorCloningRun: Sendable {
     /// `model.pointingWeight` > 0); runs only when the run starts from step 0.
     public var pointingScenes = 0
     public var pointingSteps = 0
+    /// Keep what pointing pretraining trained (vision, embeddings, backbone) frozen during
+    /// behaviour cloning, so 30 demos cannot overfit the grounding (not kept across a resume).
+    public var freezeGrounding = false
 
     public init(output: URL) { self.output = output }
 
@@ -65,6 +68,7 @@ public struct BehaviorCloningRun: Sendable {
             l1.steps = pointingSteps
             l1.seed = seed
             try l1.run(policy: policy, log: log)
+            if freezeGrounding { policy.model.freeze(PointingPretraining.trained) }
         }
         var generator = SplitMix64(seed: seed &+ UInt64(trainer.step))
         let csv = output.appendingPathComponent("loss.csv")

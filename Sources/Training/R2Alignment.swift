@@ -184,7 +184,17 @@ public final class R2Alignment {
         return result
     }
 
-    func evaluate(seeds: [UInt64], noisePolicy: SourceNoisePolicy?, keySalt: UInt64) throws -> SuccessRate {
+    /// A source-noise policy shaped for this policy and embodiment, weights from `directory`
+    /// (the `noise-policy` folder an R2 run writes).
+    public func loadNoisePolicy(from directory: URL) throws -> SourceNoisePolicy {
+        let p = try SourceNoisePolicy(stateDims: featureDims, noiseDims: chunkDims, key: RandomKey(seed: 0))
+        _ = try Checkpoint.load(into: p, optimizer: nil, from: directory)
+        return p
+    }
+
+    /// Success over `seeds` (one episode each, sampling keys from the seed), starting the flow
+    /// sampler from `noisePolicy` when given.
+    public func evaluate(seeds: [UInt64], noisePolicy: SourceNoisePolicy?, keySalt: UInt64 = 0) throws -> SuccessRate {
         var successes = 0
         for seed in seeds {
             if try rollout(seed: seed, key: RandomKey(seed: seed &+ keySalt), noisePolicy: noisePolicy).success { successes += 1 }

@@ -30,6 +30,7 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "Weight of the auxiliary loss that points at the task's target in the scene camera (0: off).") var pointingWeight = VLAConfig().pointingWeight
     @Option(help: "L1 pointing pretraining: rendered scenes (needs --pointing-weight > 0).") var pointingScenes = 0
     @Option(help: "L1 pointing pretraining: optimizer steps before behaviour cloning.") var pointingSteps = 0
+    @Flag(help: "Freeze what pointing pretraining trained during behaviour cloning.") var freezeGrounding = false
     @Option(help: "Run directory (checkpoint, loss.csv, demos).") var out = "runs/bc"
 
     func run() async throws {
@@ -53,6 +54,7 @@ struct TrainBC: AsyncParsableCommand {
         job.model.pointingWeight = pointingWeight
         job.pointingScenes = pointingScenes
         job.pointingSteps = pointingSteps
+        job.freezeGrounding = freezeGrounding
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         _ = try job.run { print($0) }
         print("checkpoint: \(out)/checkpoint")
@@ -69,6 +71,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Episodes (seeds first-seed ..< first-seed + episodes).") var episodes = 20
     @Option(help: "First evaluation seed (training demos use seeds ≥ 10000).") var firstSeed: UInt64 = 0
     @Option(help: "At most this many distractor objects per scene (default: the task's range).") var maxDistractors: Int?
+    @Option(help: "Start the flow sampler from an R2 source-noise policy (the run's noise-policy directory).") var noisePolicy: String?
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
@@ -76,6 +79,14 @@ struct Eval: AsyncParsableCommand {
         guard let t = TaskKind(rawValue: task) else { throw ValidationError("unknown task \(task)") }
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
         let seeds = Array(firstSeed..<(firstSeed + UInt64(episodes)))
+        if let noisePolicy {
+            let r2 = R2Alignment(policy: policy, embodiment: e, task: t, demos: [], config: R2Config())
+            let rate = try r2.evaluate(seeds: seeds, noisePolicy: r2.loadNoisePolicy(from: URL(fileURLWithPath: noisePolicy)))
+            let i = rate.interval95
+            print(json ? #"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(rate.successes), "success_rate": \#(rate.rate), "ci95": [\#(i.low), \#(i.high)], "noise_policy": true}"#
+                  : "\(embodiment)/\(task) after step \(step) with the learned source noise: success \(rate)")
+            return
+        }
         let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: e, task: t, seeds: seeds, maxDistractors: maxDistractors) { i, n, s in
             if !json { FileHandle.standardError.write(Data("  episode \(i)/\(n): \(s) successes\n".utf8)) }
         }

@@ -212,7 +212,8 @@ struct R2AlignmentRunTests {
         let decoded = try JSONDecoder().decode(R2Report.self, from: Data(contentsOf: out.appendingPathComponent("r2-report.json")))
         #expect(decoded.transitions == report.transitions)
         _ = try VLAPolicy.load(from: out.appendingPathComponent("checkpoint"))
-        let noise = try SourceNoisePolicy(stateDims: r2.featureDims, noiseDims: r2.chunkDims, key: RandomKey(seed: 1))
-        _ = try Checkpoint.load(into: noise, optimizer: nil, from: out.appendingPathComponent("noise-policy"))
+        let noise = try r2.loadNoisePolicy(from: out.appendingPathComponent("noise-policy"))
+        // Evaluating with the loaded noise policy reproduces the run's own R2 number on its seeds.
+        #expect(try r2.evaluate(seeds: [0, 1], noisePolicy: noise).successes == report.r2.successes)
     }
 }
