@@ -247,3 +247,29 @@ struct PointingPretrainingTests {
         #expect(policy.model.trainableParameters().count == policy.model.parameters().count)
     }
 }
+
+@Suite("Behaviour cloning after L1")
+struct BehaviorCloningAfterPointingTests {
+    @Test func freezeGroundingKeepsTheBackboneOutOfBehaviourCloning() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bc-l1-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var run = BehaviorCloningRun(output: out)
+        run.demosPerPair = 1
+        run.model = smallConfig()
+        run.model.pointingWeight = 1
+        run.schedule.totalSteps = 2
+        run.schedule.batchSize = 4
+        run.pointingScenes = 8
+        run.pointingSteps = 2
+        run.freezeGrounding = true
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let policy = try run.run { _ in }
+        let trainable = Set(policy.model.trainableParameters().keys)
+        #expect(!trainable.isEmpty)
+        #expect(trainable.allSatisfy { key in !PointingPretraining.trained.contains { key == $0 || key.hasPrefix($0 + ".") } })
+        #expect(trainable.contains { $0.hasPrefix("expert.") })
+        // The checkpoint BC wrote loads back with the pointing head (the config travels with it).
+        let (loaded, step) = try VLAPolicy.load(from: out.appendingPathComponent("checkpoint"))
+        #expect(step == 2 && loaded.model.pointingHead != nil)
+    }
+}
