@@ -174,17 +174,3 @@ public struct FleetDemo: Sendable {
         }
     }
 }
-
-extension TrainingSchedule {
-    /// Post-training on the fleet: a lower constant rate than pretraining, no decay (the
-    /// learner runs until stopped).
-    public static var postTraining: TrainingSchedule {
-        var s = TrainingSchedule()
-        s.learningRate = 1e-4
-        s.warmupSteps = 1
-        s.totalSteps = 1_000_000
-        s.decayFraction = 0
-        s.batchSize = 16
-        return s
-    }
-}

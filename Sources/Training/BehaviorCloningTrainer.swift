@@ -14,6 +14,27 @@ public struct TrainingSchedule: Codable, Sendable {
     public var batchSize = 32
     public var gradientClip = 1.0
     public init() {}
+
+    /// Post-training on the fleet: a lower constant rate than pretraining, no decay (the
+    /// learner runs until stopped).
+    public static var postTraining: TrainingSchedule {
+        var s = TrainingSchedule()
+        s.learningRate = 1e-4
+        s.warmupSteps = 1
+        s.totalSteps = 1_000_000
+        s.decayFraction = 0
+        s.batchSize = 16
+        return s
+    }
+
+    /// R2's fine-tuning on R1 data + verified trajectories: gentler still, full batches.
+    public static var r2FineTuning: TrainingSchedule {
+        var s = postTraining
+        s.learningRate = 5e-5
+        s.warmupSteps = 10
+        s.batchSize = 32
+        return s
+    }
 }
 
 /// Behaviour cloning with the flow-matching loss: one optimizer step per batch, one eval.

@@ -105,7 +105,7 @@ public final class IQLTrainer: @unchecked Sendable {
     public let config: IQLConfig
     public let optimizer: AdamW
     public private(set) var step = 0
-    private let holder = CriticBatchHolder()
+    private let holder = StepInput<CriticBatch>()
     private let lossAndGrad: (ChunkCritic) throws -> (values: [Tensor], grads: [String: Tensor])
 
     public init(critic: ChunkCritic, config: IQLConfig = IQLConfig()) throws {
@@ -117,7 +117,7 @@ public final class IQLTrainer: @unchecked Sendable {
         optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0)
         let holder = self.holder, target = self.target, tau = config.tau
         lossAndGrad = valueAndGrad(model: critic) { c in
-            let (valueLoss, qLoss) = try IQLTrainer.losses(critic: c, target: target, batch: holder.batch!, tau: tau)
+            let (valueLoss, qLoss) = try IQLTrainer.losses(critic: c, target: target, batch: holder.value!, tau: tau)
             return [try valueLoss + qLoss, valueLoss, qLoss]
         }
     }
@@ -137,8 +137,8 @@ public final class IQLTrainer: @unchecked Sendable {
     /// before the step.
     @discardableResult
     public func trainStep(_ batch: CriticBatch) throws -> (value: Float, q: Float) {
-        holder.batch = batch
-        defer { holder.batch = nil }
+        holder.value = batch
+        defer { holder.value = nil }
         let (values, grads) = try lossAndGrad(critic)
         try optimizer.step(model: critic, gradients: grads, alsoEvaluate: values)
         let rate = config.targetUpdateRate
@@ -152,8 +152,9 @@ public final class IQLTrainer: @unchecked Sendable {
     }
 }
 
-final class CriticBatchHolder: @unchecked Sendable {
-    var batch: CriticBatch?
+/// What a differentiated closure reads: set right before the step, cleared after.
+final class StepInput<Value>: @unchecked Sendable {
+    var value: Value?
 }
 
 /// Critic-guided trajectory optimization (Green-VLA R2): `steps` normalized gradient-ascent

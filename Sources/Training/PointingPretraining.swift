@@ -81,16 +81,16 @@ public struct PointingPretraining: Sendable {
         let schedule = WarmupStableDecay(peak: learningRate, final: learningRate * 0.05, warmupSteps: 50,
                                          decaySteps: steps / 5, totalSteps: steps)
         var generator = SplitMix64(seed: seed &+ 23)
-        let holder = PointingBatchHolder()
+        let holder = StepInput<(PolicyInputs, Tensor)>()
         let lossAndGrad = valueAndGrad(model: model) { m in
-            let (inputs, targets) = holder.batch!
+            let (inputs, targets) = holder.value!
             let (prefix, _) = try m.encodePrefix(inputs)
             return try m.pointingLoss(prefix: prefix, targets: targets, mask: Tensor.ones([inputs.batchSize]))
         }
         var recent: [Float] = []
         for step in 0..<steps {
             let picks = (0..<batchSize).map { _ in train[Int(generator.next() % UInt64(train.count))] }
-            holder.batch = (try policy.inputs(picks.map(\.observation)),
+            holder.value = (try policy.inputs(picks.map(\.observation)),
                             try Tensor(picks.flatMap { [$0.point.x, $0.point.y] }, shape: [picks.count, 2]))
             optimizer.learningRate = schedule(step)
             let (loss, grads) = try lossAndGrad(model)
@@ -102,13 +102,9 @@ public struct PointingPretraining: Sendable {
                 recent.removeAll()
             }
         }
-        holder.batch = nil
+        holder.value = nil
         let after = try error(heldOut)
         log(String(format: "pointing pretraining: held-out error after %.3f (before %.3f)", after, before))
         return (before, after)
     }
-}
-
-final class PointingBatchHolder: @unchecked Sendable {
-    var batch: (PolicyInputs, Tensor)?
 }

@@ -31,18 +31,6 @@ public struct R2Config: Codable, Sendable {
     public init() {}
 }
 
-extension TrainingSchedule {
-    /// Fine-tuning on R1 data + verified trajectories: a gentle constant rate.
-    public static var r2FineTuning: TrainingSchedule {
-        var s = TrainingSchedule()
-        s.learningRate = 5e-5
-        s.warmupSteps = 10
-        s.decayFraction = 0
-        s.batchSize = 32
-        return s
-    }
-}
-
 /// What an R2 run measured (written as `r2-report.json`).
 public struct R2Report: Codable, Sendable {
     public var r1: SuccessRate
@@ -99,8 +87,9 @@ public final class R2Alignment {
     }
 
     /// Critic/noise-policy input: the frozen backbone's mean prefix token and the state.
-    func features(_ inputs: PolicyInputs) throws -> Tensor {
-        try concatenated([policy.model.pooledPrefix(inputs), inputs.state * inputs.stateMask], axis: 1)
+    func features(_ inputs: PolicyInputs, encoded: (tokens: Tensor, mask: Tensor)? = nil) throws -> Tensor {
+        let pooled = try policy.model.pooledPrefix(encoded: encoded ?? policy.model.encodePrefix(inputs))
+        return try concatenated([pooled, inputs.state * inputs.stateMask], axis: 1)
     }
 
     /// Runs one episode with the current weights; with `noisePolicy` the sampler starts from it.
@@ -114,14 +103,16 @@ public final class R2Alignment {
             let k = try key.split(into: 3)
             key = k[2]
             let inputs = try policy.inputs([PolicyEvaluator.policyObservation(observation, env: env)])
-            let f = try features(inputs)
+            // One backbone pass serves both the features and the sampler.
+            let encoded = try policy.model.encodePrefix(inputs)
+            let f = try features(inputs, encoded: encoded)
             var initial: Tensor? = nil, noiseValues: [Float]? = nil
             if let noisePolicy {
                 let valid = try noisePolicy.sample(f, key: k[0])
                 noiseValues = try valid.toArray(Float.self)
                 initial = try scatter(noiseValues!, base: k[1].normal([horizon * VLAConfig.actionDimension]).toArray(Float.self))
             }
-            let sampled = try policy.model.sampleActions(inputs, key: k[1], initialNoise: initial).toArray(Float.self)
+            let sampled = try policy.model.sampleActions(inputs, key: k[1], initialNoise: initial, encoded: encoded).toArray(Float.self)
             var decision = Decision(features: try f.toArray(Float.self), chunk: gather(sampled), noise: noiseValues)
             for i in 0..<execute {
                 let unified = actionStats.unstandardize(Array(sampled[(i * VLAConfig.actionDimension)..<((i + 1) * VLAConfig.actionDimension)]))

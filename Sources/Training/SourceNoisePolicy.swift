@@ -58,7 +58,7 @@ public final class NoisePolicyTrainer: @unchecked Sendable {
     public let config: NoisePolicyConfig
     public let optimizer: AdamW
     public private(set) var step = 0
-    private let holder = NoiseBatchHolder()
+    private let holder = StepInput<(states: Tensor, noise: Tensor, advantages: Tensor)>()
     private let lossAndGrad: (SourceNoisePolicy) throws -> (values: [Tensor], grads: [String: Tensor])
 
     public init(policy: SourceNoisePolicy, config: NoisePolicyConfig = NoisePolicyConfig()) {
@@ -67,7 +67,7 @@ public final class NoisePolicyTrainer: @unchecked Sendable {
         optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0)
         let holder = self.holder, klWeight = config.klWeight
         lossAndGrad = valueAndGrad(model: policy) { p in
-            let (states, noise, advantages) = holder.batch!
+            let (states, noise, advantages) = holder.value!
             let pg = try (advantages * p.logProbability(noise, states: states)).mean() * -1
             let kl = try p.klToStandardNormal(states).mean()
             return [try pg + kl * klWeight, kl]
@@ -85,15 +85,11 @@ public final class NoisePolicyTrainer: @unchecked Sendable {
         let mean = rewards.reduce(0, +) / Float(rewards.count)
         let std = (rewards.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(rewards.count)).squareRoot()
         let advantages = rewards.map { std > 1e-6 ? ($0 - mean) / std : 0 }
-        holder.batch = (states, noise, try Tensor(advantages, shape: [advantages.count]))
-        defer { holder.batch = nil }
+        holder.value = (states, noise, try Tensor(advantages, shape: [advantages.count]))
+        defer { holder.value = nil }
         let (values, grads) = try lossAndGrad(policy)
         try optimizer.step(model: policy, gradients: grads, alsoEvaluate: values)
         step += 1
         return try values[1].item()
     }
-}
-
-final class NoiseBatchHolder: @unchecked Sendable {
-    var batch: (Tensor, Tensor, Tensor)?
 }

@@ -97,9 +97,13 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     /// Mean of the backbone's valid prefix tokens `[B, D]`: a fixed-size summary of the
     /// observation (R2's critic and source-noise policy read it).
     public func pooledPrefix(_ inputs: PolicyInputs) throws -> Tensor {
-        let (tokens, mask) = try encodePrefix(inputs)
-        let weights = try mask.reshaped([inputs.batchSize, -1, 1]).astype(.float32)
-        return try (tokens * weights).sum(axis: 1) / weights.sum(axis: 1).maximum(1)
+        try pooledPrefix(encoded: encodePrefix(inputs))
+    }
+
+    /// As `pooledPrefix(_:)`, from an `encodePrefix` result the caller already has.
+    public func pooledPrefix(encoded prefix: (tokens: Tensor, mask: Tensor)) throws -> Tensor {
+        let weights = try prefix.mask.reshaped([prefix.tokens.dim(0), -1, 1]).astype(.float32)
+        return try (prefix.tokens * weights).sum(axis: 1) / weights.sum(axis: 1).maximum(1)
     }
 
     /// Sinusoidal features of t ∈ [0, 1]: `[N]` → `[N, D]`.
@@ -174,10 +178,11 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
 
     /// Samples standardized unified action chunks `[B, H, 64]` by Euler integration from noise:
     /// N(0, I) drawn from `key`, or `initialNoise` `[B, H, 64]` (R2's learned source distribution).
+    /// `encoded` reuses an `encodePrefix(inputs)` result instead of running the backbone again.
     public func sampleActions(_ inputs: PolicyInputs, key: RandomKey, steps: Int? = nil,
-                              initialNoise: Tensor? = nil) throws -> Tensor {
+                              initialNoise: Tensor? = nil, encoded: (tokens: Tensor, mask: Tensor)? = nil) throws -> Tensor {
         let b = inputs.batchSize, horizon = config.horizon, steps = steps ?? config.samplingSteps
-        let (prefix, prefixMask) = try encodePrefix(inputs)
+        let (prefix, prefixMask) = try encoded ?? encodePrefix(inputs)
         let memory = try prefixMemory(prefix)
         var x = try initialNoise ?? key.normal([b, horizon, VLAConfig.actionDimension])
         guard x.shape == [b, horizon, VLAConfig.actionDimension] else {
