@@ -44,6 +44,15 @@ public struct EmbodimentSpec: Sendable, Hashable, Codable {
     public func unifiedState(_ native: [Float]) throws -> [Float] { try stateMap.toUnified(native) }
     public func nativeState(_ unified: [Float]) throws -> [Float] { try stateMap.toNative(unified) }
 
+    /// Action slots that command a joint position the state also reports (arm joints, torso):
+    /// the slots a relative action frame expresses as offsets from the current joint state.
+    /// Grippers (an opening command, not the measured width) and end-effector deltas stay as they are.
+    public var jointPositionSlots: [Int] {
+        guard controlMode == .jointPosition else { return [] }
+        let joints = Array(UnifiedActionSpace.leftArm) + Array(UnifiedActionSpace.rightArm) + Array(UnifiedActionSpace.torso)
+        return joints.filter { actionMask[$0] > 0 && stateMask[$0] > 0 }
+    }
+
     /// The embodiment prompt prefix, e.g. "Num hands: 1. Control mode: joint."
     public var promptPrefix: String { "Num hands: \(numArms). Control mode: \(controlMode.rawValue)." }
 }

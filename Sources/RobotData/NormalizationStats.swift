@@ -48,17 +48,71 @@ public struct SlotStatistics: Codable, Sendable, Equatable {
     }
 }
 
-/// Normalisation statistics for every embodiment in a dataset.
+/// Normalisation statistics for every embodiment in a dataset, and the frame actions are
+/// expressed in.
 public struct NormalizationStats: Codable, Sendable, Equatable {
-    /// Embodiment → statistics of unified actions (masked by the embodiment's action mask).
+    /// Embodiment → statistics of unified actions (masked by the embodiment's action mask), in
+    /// the action frame below.
     public var actions: [String: SlotStatistics]
     /// Embodiment → statistics of native states.
     public var states: [String: SlotStatistics]
+    /// nil: absolute actions. Otherwise the relative frame (π0's delta joint actions): every
+    /// action of a chunk on a joint-position slot is an offset from the joint state at the
+    /// chunk's first step, and `actions` holds statistics of those offsets over chunk positions
+    /// 0..<relativeHorizon. Absolute joint targets vary by ±1 rad across scenes while the
+    /// offsets a chunk needs are centiradians, so the same standardized error is far smaller.
+    public var relativeHorizon: Int?
 
+    /// Absolute-frame statistics.
     public init(episodes: [Episode]) {
         let byEmbodiment = Dictionary(grouping: episodes, by: \.embodiment)
         actions = byEmbodiment.mapValues { SlotStatistics($0.map(\.unifiedActions), mask: $0[0].actionMask) }
         states = byEmbodiment.mapValues { SlotStatistics($0.map(\.states)) }
+        relativeHorizon = nil
+    }
+
+    /// Relative-frame statistics for chunks of `horizon` actions (`specs` map native states to
+    /// joint slots).
+    public init(episodes: [Episode], relativeTo specs: [String: EmbodimentSpec], horizon: Int) throws {
+        self.init(episodes: episodes)
+        relativeHorizon = horizon
+        for (name, group) in Dictionary(grouping: episodes, by: \.embodiment) {
+            guard let spec = specs[name] else { throw UnifiedSpaceError.unknownEmbodiment(name) }
+            var offsets: [StepMatrix] = []
+            for e in group {
+                var rows: [Float] = []
+                for t in 0..<e.stepCount {
+                    let anchor = try actionAnchor(nativeState: Array(e.states.row(t)), spec: spec)
+                    for k in 0..<min(horizon, e.stepCount - t) {
+                        rows += zip(e.unifiedActions.row(t + k), anchor).map { $0 - $1 }
+                    }
+                }
+                offsets.append(try StepMatrix(rows: rows.count / UnifiedActionSpace.dimension, columns: UnifiedActionSpace.dimension, values: rows))
+            }
+            actions[name] = SlotStatistics(offsets, mask: group[0].actionMask)
+        }
+    }
+
+    /// What a chunk's unified actions are relative to: the joint state on the embodiment's
+    /// joint-position slots, 0 elsewhere (all 0 in the absolute frame).
+    public func actionAnchor(nativeState: [Float], spec: EmbodimentSpec) throws -> [Float] {
+        var anchor = [Float](repeating: 0, count: UnifiedActionSpace.dimension)
+        guard relativeHorizon != nil else { return anchor }
+        let state = try spec.unifiedState(nativeState)
+        for slot in spec.jointPositionSlots { anchor[slot] = state[slot] }
+        return anchor
+    }
+
+    /// A unified action as the model sees it: in the action frame, standardized.
+    public func standardizedAction(_ unified: [Float], anchor: [Float], embodiment: String) throws -> [Float] {
+        guard let s = actions[embodiment] else { throw UnifiedSpaceError.unknownEmbodiment(embodiment) }
+        return s.standardize(zip(unified, anchor).map { $0 - $1 })
+    }
+
+    /// The inverse of `standardizedAction`.
+    public func unifiedAction(standardized z: [Float], anchor: [Float], embodiment: String) throws -> [Float] {
+        guard let s = actions[embodiment] else { throw UnifiedSpaceError.unknownEmbodiment(embodiment) }
+        return zip(s.unstandardize(z), anchor).map { $0 + $1 }
     }
 
     public func write(to url: URL) throws {

@@ -69,10 +69,12 @@ public enum UnifiedSpaceError: Error, Equatable, CustomStringConvertible {
     case duplicateSlot(Int)
     case stateOnlySlotInAction(Int)
     case nonFinite(index: Int)
+    case unknownEmbodiment(String)
 
     public var description: String {
         switch self {
         case let .wrongLength(e, g, what): "\(what): expected \(e) values, got \(g)"
+        case .unknownEmbodiment(let name): "no statistics or spec for embodiment \(name)"
         case .invalidSlot(let s): "slot \(s) is outside 0..<\(UnifiedActionSpace.dimension)"
         case .duplicateSlot(let s): "slot \(s) is used twice"
         case .stateOnlySlotInAction(let s): "slot \(s) (end-effector quaternion) is state-only"

@@ -29,7 +29,9 @@ public final class DemonstrationDataset: @unchecked Sendable {
         self.specs = specs
         self.config = config
         self.isTarget = isTarget
-        self.stats = stats ?? NormalizationStats(episodes: episodes)
+        self.stats = try stats ?? (config.relativeActions
+            ? NormalizationStats(episodes: episodes, relativeTo: specs, horizon: config.horizon)
+            : NormalizationStats(episodes: episodes))
         try append(episodes, stepWeight: stepWeight)
     }
 
@@ -93,13 +95,14 @@ public final class DemonstrationDataset: @unchecked Sendable {
         var masks = [Float](repeating: 0, count: picks.count * h * width)
         for (b, (ei, t)) in picks.enumerated() {
             let e = episodes[ei], spec = specs[e.embodiment]!
-            guard let actionStats = stats.actions[e.embodiment] else { throw PolicyError.unknownEmbodiment(e.embodiment) }
+            guard stats.actions[e.embodiment] != nil else { throw PolicyError.unknownEmbodiment(e.embodiment) }
+            let anchor = try stats.actionAnchor(nativeState: Array(e.states.row(t)), spec: spec)
             var cameras: [String: [UInt8]] = [:]
             for (name, frames) in e.cameras { cameras[name] = Array(frames.frame(t)) }
             observations.append(PolicyObservation(embodiment: spec, instruction: e.instruction, cameras: cameras,
                                                   nativeState: Array(e.states.row(t))))
             for k in 0..<h where t + k < e.stepCount && isTarget?(e, t + k) ?? true {
-                let z = actionStats.standardize(Array(e.unifiedActions.row(t + k)))
+                let z = try stats.standardizedAction(Array(e.unifiedActions.row(t + k)), anchor: anchor, embodiment: e.embodiment)
                 for j in 0..<width {
                     actions[(b * h + k) * width + j] = z[j]
                     masks[(b * h + k) * width + j] = e.actionMask[j]

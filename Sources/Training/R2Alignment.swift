@@ -98,11 +98,11 @@ public final class R2Alignment {
         var observation = env.reset()
         var key = key
         var decisions: [Decision] = []
-        guard let actionStats = policy.stats.actions[spec.name] else { throw PolicyError.unknownEmbodiment(spec.name) }
         while true {
             let k = try key.split(into: 3)
             key = k[2]
-            let inputs = try policy.inputs([PolicyEvaluator.policyObservation(observation, env: env)])
+            let policyObservation = PolicyEvaluator.policyObservation(observation, env: env)
+            let inputs = try policy.inputs([policyObservation])
             // One backbone pass serves both the features and the sampler.
             let encoded = try policy.model.encodePrefix(inputs)
             let f = try features(inputs, encoded: encoded)
@@ -114,9 +114,8 @@ public final class R2Alignment {
             }
             let sampled = try policy.model.sampleActions(inputs, key: k[1], initialNoise: initial, encoded: encoded).toArray(Float.self)
             var decision = Decision(features: try f.toArray(Float.self), chunk: gather(sampled), noise: noiseValues)
-            for i in 0..<execute {
-                let unified = actionStats.unstandardize(Array(sampled[(i * VLAConfig.actionDimension)..<((i + 1) * VLAConfig.actionDimension)]))
-                let action = try spec.nativeAction(unified)
+            let chunk = try policy.nativeChunk(standardized: sampled, observation: policyObservation)
+            for action in chunk.prefix(execute) {
                 let result = try env.step(nativeAction: action)
                 decision.executed.append(action)
                 observation = result.observation
@@ -232,7 +231,6 @@ public final class R2Alignment {
         // 3. Critic-guided trajectory optimization, replay-verified from the same start state.
         var verified: [Episode] = []
         var replays = 0
-        guard let actionStats = policy.stats.actions[spec.name] else { throw PolicyError.unknownEmbodiment(spec.name) }
         for rollout in rollouts where !rollout.success {
             let decisions = rollout.decisions
             let refined = try criticGuidedActions(
@@ -241,14 +239,18 @@ public final class R2Alignment {
                 stepSize: config.refineStepSize, steps: config.refineSteps).toArray(Float.self)
             let env = try environment(rollout.seed)
             let recorder = EpisodeRecorder(environment: env)
-            recorder.record(observation: env.reset())
+            var observation = env.reset()
+            recorder.record(observation: observation)
             replays += 1
             replay: for (i, decision) in decisions.enumerated() {
+                // A relative chunk is anchored at the replay's own state where the chunk starts.
+                let start = PolicyEvaluator.policyObservation(observation, env: env)
                 for step in 0..<decision.executed.count {
-                    var unified = [Float](repeating: 0, count: VLAConfig.actionDimension)
-                    for (j, s) in slots.enumerated() { unified[s] = refined[i * chunkDims + step * slots.count + j] }
-                    let action = try spec.nativeAction(actionStats.unstandardize(unified))
+                    var z = [Float](repeating: 0, count: VLAConfig.actionDimension)
+                    for (j, s) in slots.enumerated() { z[s] = refined[i * chunkDims + step * slots.count + j] }
+                    let action = try policy.nativeChunk(standardized: z, observation: start)[0]
                     let result = try env.step(nativeAction: action)
+                    observation = result.observation
                     recorder.record(action: action, result: result, source: .policy)
                     if result.done { break replay }
                 }

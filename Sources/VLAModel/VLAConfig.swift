@@ -26,6 +26,9 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// Weight of the auxiliary pointing loss (Green-VLA's L1 pointing: the backbone locates the
     /// task's target in the scene camera); > 0 adds the pointing head.
     public var pointingWeight: Double = 0
+    /// Joint-position actions as offsets from the chunk's starting joint state
+    /// (`NormalizationStats.relativeHorizon`) instead of absolute targets.
+    public var relativeActions = false
 
     public init() {}
 
@@ -49,6 +52,7 @@ public struct VLAConfig: Codable, Sendable, Equatable {
         insulateBackbone = try read(.insulateBackbone, insulateBackbone)
         keypoints = try read(.keypoints, 0)
         pointingWeight = try read(.pointingWeight, 0)
+        relativeActions = try read(.relativeActions, false)
     }
 
     /// Vision tokens per camera: the (S/16)² patches plus the keypoint token.

@@ -104,12 +104,19 @@ public final class VLAPolicy: @unchecked Sendable {
     /// Native action chunk `[H][actionDim]` for one observation.
     public func actionChunk(_ observation: PolicyObservation, key: RandomKey) throws -> [[Float]] {
         let spec = observation.embodiment
-        guard let a = stats.actions[spec.name] else { throw PolicyError.unknownEmbodiment(spec.name) }
+        guard stats.actions[spec.name] != nil else { throw PolicyError.unknownEmbodiment(spec.name) }
         let sampled: [Float] = try model.sampleActions(inputs([observation]), key: key).toArray()
-        let h = model.config.horizon, width = VLAConfig.actionDimension
-        return try (0..<h).map { i in
-            let unified = a.unstandardize(Array(sampled[(i * width)..<((i + 1) * width)]))
-            return try spec.nativeAction(unified)
+        return try nativeChunk(standardized: sampled, observation: observation)
+    }
+
+    /// Native actions `[H][actionDim]` from a standardized chunk `[H · 64]` sampled for
+    /// `observation` (whose joint state anchors a relative chunk).
+    public func nativeChunk(standardized: [Float], observation: PolicyObservation) throws -> [[Float]] {
+        let spec = observation.embodiment, width = VLAConfig.actionDimension
+        let anchor = try stats.actionAnchor(nativeState: observation.nativeState, spec: spec)
+        return try (0..<(standardized.count / width)).map { i in
+            try spec.nativeAction(stats.unifiedAction(standardized: Array(standardized[(i * width)..<((i + 1) * width)]),
+                                                       anchor: anchor, embodiment: spec.name))
         }
     }
 

@@ -28,6 +28,7 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "Gaussian noise on the standardized state in training.") var stateNoise: Float = VLAConfig().stateNoise
     @Option(help: "Spatial-softmax keypoints per camera (0: patch tokens only).") var keypoints = VLAConfig().keypoints
     @Option(help: "Weight of the auxiliary loss that points at the task's target in the scene camera (0: off).") var pointingWeight = VLAConfig().pointingWeight
+    @Flag(help: "Joint-position actions as offsets from the chunk's starting joint state (delta actions).") var relativeActions = false
     @Option(help: "L1 pointing pretraining: rendered scenes (needs --pointing-weight > 0).") var pointingScenes = 0
     @Option(help: "L1 pointing pretraining: optimizer steps before behaviour cloning.") var pointingSteps = 0
     @Flag(help: "Freeze what pointing pretraining trained during behaviour cloning.") var freezeGrounding = false
@@ -52,6 +53,7 @@ struct TrainBC: AsyncParsableCommand {
         job.model.stateNoise = stateNoise
         job.model.keypoints = keypoints
         job.model.pointingWeight = pointingWeight
+        job.model.relativeActions = relativeActions
         job.pointingScenes = pointingScenes
         job.pointingSteps = pointingSteps
         job.freezeGrounding = freezeGrounding

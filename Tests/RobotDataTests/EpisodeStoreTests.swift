@@ -139,6 +139,50 @@ struct NormalizationStatsTests {
         #expect(Swift.abs(stats.unstandardize(stats.standardize([80, 0]))[0] - 80) < 1e-3)
     }
 
+    @Test func relativeFrameStatisticsAreOfChunkOffsetsFromTheJointState() throws {
+        // Joint states q_t = t on slots 0–6, joint targets a_t = t + 0.5, gripper command 1.
+        // With horizon 2 the offsets a_{t+k} − q_t over t = 0…3, k < min(2, 4 − t) are
+        // 0.5 (4 times) and 1.5 (3 times): mean 6.5/7 = 0.928571, population std
+        // √((4·0.25 + 3·2.25)/7 − mean²) = 0.494872. The gripper stays absolute: mean 1, std 0.
+        let steps = 4
+        let spec = try EmbodimentSpec(name: "arm7", controlMode: .jointPosition, numArms: 1,
+                                      actionNames: (0..<8).map { "a\($0)" }, actionSlots: Array(0..<7) + [13],
+                                      stateNames: (0..<9).map { "s\($0)" }, stateSlots: Array(0..<7) + [13, 35])
+        var states: [Float] = [], unified = [Float](repeating: 0, count: steps * 64)
+        for t in 0..<steps {
+            states += [Float](repeating: Float(t), count: 7) + [0.3, 0.9]
+            for j in 0..<7 { unified[t * 64 + j] = Float(t) + 0.5 }
+            unified[t * 64 + 13] = 1
+        }
+        var e = try makeEpisode(steps: steps)
+        e.states = try StepMatrix(rows: steps, columns: 9, values: states)
+        e.unifiedActions = try StepMatrix(rows: steps, columns: 64, values: unified)
+        let stats = try NormalizationStats(episodes: [e], relativeTo: ["arm7": spec], horizon: 2)
+        let a = try #require(stats.actions["arm7"])
+        #expect(stats.relativeHorizon == 2 && spec.jointPositionSlots == Array(0..<7))
+        for j in 0..<7 {
+            #expect(Swift.abs(a.mean[j] - 0.928571) < 1e-5 && Swift.abs(a.std[j] - 0.494872) < 1e-5 && a.count[j] == 7)
+        }
+        #expect(a.mean[13] == 1 && a.std[13] == 0)
+        // The anchor is the joint state on joint slots only; encode ∘ decode is the identity.
+        let anchor = try stats.actionAnchor(nativeState: Array(e.states.row(3)), spec: spec)
+        #expect(Array(anchor[0..<7]) == [Float](repeating: 3, count: 7) && anchor[13] == 0 && anchor[35] == 0)
+        let row = Array(e.unifiedActions.row(3))
+        let z = try stats.standardizedAction(row, anchor: anchor, embodiment: "arm7")
+        #expect(Swift.abs(z[0] - (0.5 - 0.928571) / 0.494872) < 1e-4)
+        let back = try stats.unifiedAction(standardized: z, anchor: anchor, embodiment: "arm7")
+        for j in [0, 6, 13] { #expect(Swift.abs(back[j] - row[j]) < 1e-5) }
+        // Absolute statistics anchor at 0, and a Cartesian-delta arm has no joint-position slots.
+        #expect(try NormalizationStats(episodes: [e]).actionAnchor(nativeState: Array(e.states.row(3)), spec: spec).allSatisfy { $0 == 0 })
+        let cartesian = try EmbodimentSpec(name: "arm6", controlMode: .endEffectorDelta, numArms: 1,
+                                           actionNames: ["dx", "dy", "dz"], actionSlots: [35, 36, 37],
+                                           stateNames: ["x", "y", "z"], stateSlots: [35, 36, 37])
+        #expect(cartesian.jointPositionSlots.isEmpty)
+        // Statistics written before the relative frame existed decode as absolute.
+        let old = #"{"actions":{},"states":{}}"#
+        #expect(try JSONDecoder().decode(NormalizationStats.self, from: Data(old.utf8)).relativeHorizon == nil)
+    }
+
     @Test func perEmbodimentStatsRoundTripThroughJSON() throws {
         let stats = NormalizationStats(episodes: [try makeEpisode(embodiment: "arm7"), try makeEpisode(embodiment: "arm6")])
         #expect(Set(stats.actions.keys) == ["arm7", "arm6"])

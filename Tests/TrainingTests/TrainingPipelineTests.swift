@@ -55,6 +55,35 @@ struct TrainingPipelineTests {
         #expect(second == [Float](repeating: slots, count: c.horizon))
     }
 
+    @Test func relativeChunksAreOffsetsFromTheStartStateAndDecodeBackToTheDemo() throws {
+        var c = smallConfig()
+        c.relativeActions = true
+        let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        let e = try #require(episodes.first)
+        let dataset = try DemonstrationDataset(episodes: episodes, specs: DemoCollector.specs, config: c)
+        #expect(dataset.stats.relativeHorizon == c.horizon)
+        let t = 5, spec = EmbodimentKind.arm7.spec
+        let z: [Float] = try dataset.batch([(0, t)]).actions.toArray()
+        // By hand: joints 0–6 of a_{t+k} minus the measured joints at t (native state 0–6),
+        // the gripper (slot 13) as it is, then (x − mean) / (std + 1e-6).
+        let stats = dataset.stats.actions["arm7"]!
+        for k in 0..<c.horizon {
+            let a = Array(e.unifiedActions.row(t + k))
+            for j in 0..<7 {
+                let expected = (a[j] - e.states.values[t * e.states.columns + j] - stats.mean[j]) / (stats.std[j] + 1e-6)
+                #expect(Swift.abs(z[k * 64 + j] - expected) < 1e-4)
+            }
+            #expect(Swift.abs(z[k * 64 + 13] - (a[13] - stats.mean[13]) / (stats.std[13] + 1e-6)) < 1e-4)
+        }
+        // The policy's decoding, anchored at the same observation, gives back the demo's native actions.
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 0)), stats: dataset.stats)
+        let observation = PolicyObservation(embodiment: spec, instruction: e.instruction, cameras: [:], nativeState: Array(e.states.row(t)))
+        let native = try policy.nativeChunk(standardized: z, observation: observation)
+        for k in 0..<c.horizon {
+            for (x, y) in zip(native[k], e.nativeActions.row(t + k)) { #expect(Swift.abs(x - y) < 1e-4) }
+        }
+    }
+
     @Test func weightedSamplingFollowsTheWeightsIncludingAppendedEpisodes() throws {
         let c = smallConfig()
         let episodes = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
