@@ -108,6 +108,11 @@ void cmj_renderer_set_fast(cmj_renderer* r, int fast) {
 
 int cmj_renderer_render(cmj_renderer* r, const mjModel* m, mjData* d, int camera_id,
                         int width, int height, unsigned char* rgb) {
+  return cmj_renderer_render_rgbd(r, m, d, camera_id, width, height, rgb, NULL);
+}
+
+int cmj_renderer_render_rgbd(cmj_renderer* r, const mjModel* m, mjData* d, int camera_id,
+                             int width, int height, unsigned char* rgb, float* depth) {
   if (width <= 0 || height <= 0 || width > r->context.offWidth ||
       height > r->context.offHeight)
     return -2;
@@ -127,16 +132,32 @@ int cmj_renderer_render(cmj_renderer* r, const mjModel* m, mjData* d, int camera
   mjv_updateScene(m, d, &r->option, NULL, &r->camera, mjCAT_ALL, &r->scene);
   mjr_render(viewport, &r->scene, &r->context);
   int row = width * 3;
-  if (r->scratch_size < row * height) {
+  size_t depth_offset = ((size_t)row * height + 15) & ~(size_t)15;  /* floats aligned */
+  size_t need = depth_offset + (depth ? sizeof(float) * (size_t)width * height : 0);
+  if ((size_t)r->scratch_size < need) {
     free(r->scratch);
-    r->scratch = (unsigned char*)malloc((size_t)row * height);
-    r->scratch_size = row * height;
+    r->scratch = (unsigned char*)malloc(need);
+    r->scratch_size = (int)need;
   }
-  mjr_readPixels(r->scratch, NULL, viewport, &r->context);
+  float* raw_depth = depth ? (float*)(r->scratch + depth_offset) : NULL;
+  mjr_readPixels(rgb ? r->scratch : NULL, raw_depth, viewport, &r->context);
   release_current();
   pthread_mutex_unlock(&gl_lock);
-  for (int y = 0; y < height; y++)
-    memcpy(rgb + (size_t)y * row, r->scratch + (size_t)(height - 1 - y) * row, (size_t)row);
+  // GL rows are bottom-up; callers get top-down.
+  if (rgb)
+    for (int y = 0; y < height; y++)
+      memcpy(rgb + (size_t)y * row, r->scratch + (size_t)(height - 1 - y) * row, (size_t)row);
+  if (depth) {
+    // The depth buffer is non-linear in [0, 1]; metric depth along the optical axis follows
+    // from the clip planes MuJoCo sets (vis.map.znear/zfar scaled by the model extent).
+    double extent = m->stat.extent;
+    double znear = m->vis.map.znear * extent, zfar = m->vis.map.zfar * extent;
+    for (int y = 0; y < height; y++)
+      for (int x = 0; x < width; x++) {
+        double b = raw_depth[(size_t)(height - 1 - y) * width + x];
+        depth[(size_t)y * width + x] = (float)(znear / (1.0 - b * (1.0 - znear / zfar)));
+      }
+  }
   return 0;
 }
 

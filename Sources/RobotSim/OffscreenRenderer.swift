@@ -34,6 +34,16 @@ public final class OffscreenRenderer {
         return pixels
     }
 
+    /// Metric depth of fixed camera `camera`: metres along its optical axis, [height · width],
+    /// rows top-down (the same pixels `render` gives).
+    public func renderDepth(_ simulation: MuJoCoSimulation, camera: Int, width: Int, height: Int) throws -> [Float] {
+        precondition(simulation.model === model, "renderer was made for another model")
+        var depth = [Float](repeating: 0, count: width * height)
+        let rc = cmj_renderer_render_rgbd(handle, model.raw, simulation.raw, Int32(camera), Int32(width), Int32(height), nil, &depth)
+        guard rc == 0 else { throw MuJoCoError.renderer("depth render failed (code \(rc)) for \(width)x\(height)") }
+        return depth
+    }
+
     /// GL renderer string, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)".
     public var glRenderer: String { String(cString: cmj_renderer_gl_info(handle)) }
 }

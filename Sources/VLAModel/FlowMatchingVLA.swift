@@ -178,23 +178,53 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
 
     /// Samples standardized unified action chunks `[B, H, 64]` by Euler integration from noise:
     /// N(0, I) drawn from `key`, or `initialNoise` `[B, H, 64]` (R2's learned source distribution).
-    /// `encoded` reuses an `encodePrefix(inputs)` result instead of running the backbone again.
+    /// `encoded` reuses an `encodePrefix(inputs)` result instead of running the backbone again;
+    /// `guidance` pulls chosen entries toward known values (JPM).
     public func sampleActions(_ inputs: PolicyInputs, key: RandomKey, steps: Int? = nil,
-                              initialNoise: Tensor? = nil, encoded: (tokens: Tensor, mask: Tensor)? = nil) throws -> Tensor {
-        let b = inputs.batchSize, horizon = config.horizon, steps = steps ?? config.samplingSteps
+                              initialNoise: Tensor? = nil, encoded: (tokens: Tensor, mask: Tensor)? = nil,
+                              guidance: FlowGuidance? = nil) throws -> Tensor {
+        let b = inputs.batchSize, horizon = config.horizon
         let (prefix, prefixMask) = try encoded ?? encodePrefix(inputs)
         let memory = try prefixMemory(prefix)
-        var x = try initialNoise ?? key.normal([b, horizon, VLAConfig.actionDimension])
+        let x = try initialNoise ?? key.normal([b, horizon, VLAConfig.actionDimension])
         guard x.shape == [b, horizon, VLAConfig.actionDimension] else {
             throw TensorError.shapeMismatch("initial noise must be [\(b), \(horizon), \(VLAConfig.actionDimension)], got \(x.shape)")
         }
+        return try Self.integrate(from: x, steps: steps ?? config.samplingSteps, guidance: guidance) { x, t in
+            try velocity(noisyActions: x, time: Tensor.full([b], value: t), state: inputs.state, stateMask: inputs.stateMask,
+                         memory: memory, prefixMask: prefixMask)
+        }
+    }
+
+    /// Euler integration of dx/dt = v(x, t) from t = 1 to 0 in `steps` steps. With guidance,
+    /// each step also moves x by strength·dt·w ⊙ (y − x̂₀), where x̂₀ = x − t·v is the flow's
+    /// current estimate of the clean chunk (x_t = t·ε + (1 − t)·a and v ≈ ε − a give a = x_t − t·v):
+    /// the pseudo-inverse guidance of ΠGDM for a masking observation, with ∂x̂₀/∂x taken as I.
+    public static func integrate(from x1: Tensor, steps: Int, guidance: FlowGuidance?,
+                                 velocity: (Tensor, Double) throws -> Tensor) throws -> Tensor {
+        var x = x1
         let dt = 1.0 / Double(steps)
         for i in 0..<steps {
-            let t = try Tensor.full([b], value: 1 - Double(i) * dt)
-            let v = try velocity(noisyActions: x, time: t, state: inputs.state, stateMask: inputs.stateMask,
-                                 memory: memory, prefixMask: prefixMask)
-            x = try x - v * dt
+            let t = 1 - Double(i) * dt
+            let v = try velocity(x, t)
+            var next = try x - v * dt
+            if let guidance {
+                let estimate = try x - v * t
+                next = try next + guidance.weights * (guidance.target - estimate) * (guidance.strength * dt)
+            }
+            x = next
         }
         return x
+    }
+}
+
+/// Sampling-time guidance toward known action values (standardized, `[B, H, 64]` each):
+/// entries with weight 0 are free, the others are pulled toward `target` at `strength`.
+public struct FlowGuidance {
+    public var target: Tensor
+    public var weights: Tensor
+    public var strength: Double
+    public init(target: Tensor, weights: Tensor, strength: Double) {
+        self.target = target; self.weights = weights; self.strength = strength
     }
 }

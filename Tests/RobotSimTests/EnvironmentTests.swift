@@ -131,6 +131,41 @@ import Testing
         }
     }
 
+    /// JPM's geometry: `worldPoint` inverts `imagePoint` exactly; the rendered depth at the
+    /// target's projected pixel lifts it onto the object (within its 2–3 cm half-size of the
+    /// centre the simulator reports); the IK target puts the TCP (forward kinematics) at the
+    /// requested point.
+    @Test func depthLiftsTheTargetAndIKReachesIt() throws {
+        func distance(_ a: SIMD3<Double>, _ b: SIMD3<Double>) -> Double { ((a - b) * (a - b)).sum().squareRoot() }
+        for seed: UInt64 in [1, 2, 3] {
+            let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: seed)
+            env.reset()
+            let centre = env.objectPosition(env.layout.target)
+            let probe = centre + SIMD3(0.03, -0.02, 0.05)
+            let image = try #require(env.imagePoint(probe, camera: "scene"))
+            // The ray through the image point: depth 0 is the camera, depth 1 one metre along the axis.
+            let camera = try #require(env.worldPoint(imagePoint: image, depth: 0, camera: "scene"))
+            let unit = try #require(env.worldPoint(imagePoint: image, depth: 1, camera: "scene"))
+            let axisDepth = ((probe - camera) * (unit - camera)).sum() / ((unit - camera) * (unit - camera)).sum()
+            let exact = try #require(env.worldPoint(imagePoint: image, depth: axisDepth, camera: "scene"))
+            #expect(distance(exact, probe) < 1e-9, "seed \(seed)")
+
+            let targetPoint = try #require(env.targetImagePoint)
+            let lifted = try #require(try env.liftImagePoint(targetPoint, camera: "scene"))
+            #expect(distance(lifted, centre) < 0.035, "seed \(seed): lifted \(lifted), object \(centre)")
+            let depth = try env.renderDepth(camera: "scene")
+            #expect(depth.count == env.config.imageWidth * env.config.imageHeight && depth.allSatisfy { $0 > 0 && $0.isFinite })
+
+            let goal = centre + SIMD3(0, 0, 0.06)
+            let q = try #require(env.jointTarget(reaching: goal, offset: .zero))
+            #expect(q.slots == Array(0..<7))
+            #expect(distance(env.tcpPosition(joints: q.values), goal) < 0.01, "seed \(seed)")
+        }
+        let cartesian = try RobotEnvironment(embodiment: .arm6, task: .reach, seed: 1, config: EnvironmentConfig(renderImages: false))
+        cartesian.reset()
+        #expect(cartesian.jointTarget(reaching: SIMD3(0.4, 0, 0.1)) == nil)
+    }
+
     @Test func badActionsAreTypedErrors() throws {
         let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 0, config: EnvironmentConfig(renderImages: false))
         env.reset()

@@ -81,6 +81,33 @@ struct FlowMatchingVLATests {
         for (a, e) in zip(sampled, expected) { #expect(Swift.abs(a - e) < 1e-5) }
     }
 
+    @Test func guidancePullsMaskedEntriesTowardTheTargetInClosedForm() throws {
+        // v ≡ c (zeroed head weight, bias c). Guided step: x ← x − dt·c + s·dt·m ⊙ (y − (x − t·c)).
+        // With s·dt = 1 a guided entry becomes y + (t − dt)·c, so after the last step (t = dt)
+        // it is exactly y; unguided entries still end at ε − c. With c = 0 and s = 3 a guided
+        // entry is y + (ε − y)·(1 − 0.3)¹⁰.
+        let c = tinyConfig()
+        let model = try FlowMatchingVLA(config: c, key: RandomKey(seed: 2))
+        let batch = try tinyBatch(c)
+        let key = RandomKey(seed: 11)
+        let noise: [Float] = try key.normal([2, c.horizon, 64]).toArray()
+        let n = noise.count
+        let y = (0..<n).map { Float($0 % 7) * 0.25 - 0.5 }
+        let m = (0..<n).map { Float(($0 % 64) < 7 ? 1 : 0) }
+        for (biasScale, strength) in [(Float(0.01), 10.0), (0, 3.0)] {
+            let bias = (0..<64).map { Float($0) * biasScale - 30 * biasScale }
+            try model.update(parameters: ["velocityHead.weight": Tensor.zeros([64, c.dims]), "velocityHead.bias": Tensor(bias)])
+            let guidance = FlowGuidance(target: try Tensor(y, shape: [2, c.horizon, 64]), weights: try Tensor(m, shape: [2, c.horizon, 64]),
+                                        strength: strength)
+            let sampled: [Float] = try model.sampleActions(batch.inputs, key: key, guidance: guidance).toArray()
+            let decay = Float(pow(1 - strength * 0.1, 10))
+            for i in 0..<n {
+                let expected = m[i] == 0 ? noise[i] - bias[i % 64] : y[i] + (noise[i] - y[i]) * decay
+                #expect(Swift.abs(sampled[i] - expected) < 1e-4, "entry \(i), strength \(strength)")
+            }
+        }
+    }
+
     @Test func lossFallsWhenOverfittingOneBatch() throws {
         let c = tinyConfig()
         let model = try FlowMatchingVLA(config: c, key: RandomKey(seed: 3))

@@ -38,6 +38,10 @@ int cmj_renderer_render(cmj_renderer* renderer, const mjModel* model, mjData* da
                         int camera_id, int width, int height, unsigned char* rgb);
 
 /// The GL renderer string (e.g. "llvmpipe ..."), for logs and benchmarks.
+/* As cmj_renderer_render, plus metric depth along the camera axis (metres, float per pixel,
+   rows top-down) when depth is not NULL; rgb may be NULL. */
+int cmj_renderer_render_rgbd(cmj_renderer* renderer, const mjModel* model, mjData* data,
+                             int camera_id, int width, int height, unsigned char* rgb, float* depth);
 const char* cmj_renderer_gl_info(cmj_renderer* renderer);
 
 #ifdef __cplusplus

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+import RobotData
+import RobotSim
+import TensorKit
+@testable import Training
+import VLAModel
+
+@Suite("Joint prediction module")
+struct JointPredictionTests {
+    /// With the oracle point the lifted target sits on the object; with strength = sampling
+    /// steps the guided joint entries of the sampled chunk end exactly on the path toward q*
+    /// (see `guidancePullsMaskedEntriesTowardTheTargetInClosedForm`), whatever the (untrained)
+    /// model says, so the decoded native chunk must equal q_t + clip(q* − q_t, ±(k + 1)·step)
+    /// on the arm's joints — in the absolute and in the relative action frame.
+    @Test(arguments: [false, true])
+    func oracleGuidanceSteersTheChunkOntoThePathToTheIKTarget(relative: Bool) throws {
+        var c = smallConfig()
+        c.relativeActions = relative
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        let dataset = try DemonstrationDataset(episodes: demos, specs: DemoCollector.specs, config: c)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: dataset.stats)
+        let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 4,
+                                       config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+        let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
+        let jpm = JointPredictionModule(strength: Double(c.samplingSteps), pointSource: .oracle, maxJointStep: 0.05)
+        let chunk = try jpm.actionChunk(policy: policy, observation: observation, environment: env, key: RandomKey(seed: 3))
+
+        let target = try #require(jpm.worldTarget)
+        let centre = env.objectPosition(env.layout.target)
+        #expect(((target - centre) * (target - centre)).sum().squareRoot() < 0.035)
+        let q = try #require(jpm.jointTarget)
+        for k in 0..<c.horizon {
+            for j in 0..<7 {
+                let now = observation.nativeState[j], reach = Float(k + 1) * 0.05
+                let expected = now + min(max(q.values[j] - now, -reach), reach)
+                #expect(Swift.abs(chunk[k][j] - expected) < 2e-3, "row \(k) joint \(j)")
+            }
+        }
+    }
+
+    @Test func predictedPointComesFromThePointingHead() throws {
+        var c = smallConfig()
+        c.pointingWeight = 1
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        let dataset = try DemonstrationDataset(episodes: demos, specs: DemoCollector.specs, config: c)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: dataset.stats)
+        let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 4,
+                                       config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+        let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
+        let jpm = JointPredictionModule(strength: 1, pointSource: .predicted)
+        _ = try jpm.actionChunk(policy: policy, observation: observation, environment: env, key: RandomKey(seed: 3))
+        let point = try #require(jpm.imagePoint)
+        let expected: [Float] = try policy.model.pointTarget(prefix: policy.model.encodePrefix(policy.inputs([observation])).tokens).toArray()
+        #expect(Swift.abs(point.x - Double(expected[0])) < 1e-6 && Swift.abs(point.y - Double(expected[1])) < 1e-6)
+        // The 3D target is kept for the episode until reset.
+        let first = jpm.worldTarget
+        _ = try jpm.actionChunk(policy: policy, observation: observation, environment: env, key: RandomKey(seed: 4))
+        #expect(jpm.worldTarget == first)
+        jpm.reset()
+        #expect(jpm.worldTarget == nil && jpm.imagePoint == nil)
+    }
+}
