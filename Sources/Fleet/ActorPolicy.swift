@@ -10,4 +10,12 @@ public protocol ActorPolicy: AnyObject {
     func load(weights: [String: Tensor], version: Int) throws
     /// Native actions `[H, actionDim]` to execute from this observation (H ≥ 1).
     func actionChunk(observation: Observation, instruction: String) throws -> [[Float]]
+    /// Called on the episode thread right after the reset, before any chunk: a policy that
+    /// needs the robot itself (depth, kinematics — JPM) prepares here, so chunks requested
+    /// later from another thread never touch the environment.
+    func beginEpisode(environment: RobotEnvironment, observation: Observation) throws
+}
+
+extension ActorPolicy {
+    public func beginEpisode(environment: RobotEnvironment, observation: Observation) throws {}
 }

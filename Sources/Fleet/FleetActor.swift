@@ -104,6 +104,7 @@ public final class FleetActor {
         var gate = InterventionGate(config: config.gate)
         var observation = env.reset()
         recorder.record(observation: observation)
+        try policy.beginEpisode(environment: env, observation: observation)
         let stream = ActionStream(policy: policy, mode: config.inference, inferenceThread: inferenceThread)
         defer { stream.reset() }
         let began = Date()

@@ -41,6 +41,11 @@ public struct FleetDemo: Sendable {
     /// L1 pointing pretraining before the demos' behaviour cloning (needs `model.pointingWeight` > 0).
     public var pointingScenes = 0
     public var pointingSteps = 0
+    /// Keep L1's grounding frozen through the demos' behaviour cloning.
+    public var freezeGrounding = false
+    /// JPM guidance strength for the actors and the evaluations (0: off), and its point source.
+    public var jpmStrength = 0.0
+    public var jpmPoint = JointPredictionModule.PointSource.predicted
 
     public init(output: URL) { self.output = output }
 
@@ -48,6 +53,7 @@ public struct FleetDemo: Sendable {
         var report = FleetDemoReport()
         // Locals, so the actor tasks below do not capture self.
         let (model, embodiment, tasks, episodes, gate) = (self.model, self.embodiment, self.tasks, self.episodesPerActor, self.gate)
+        let (jpmStrength, jpmPoint) = (self.jpmStrength, self.jpmPoint)
         report.settings = [
             "embodiment": embodiment.rawValue, "tasks": tasks.map(\.rawValue).joined(separator: ","),
             "actors": "\(actors)", "pretrain demos per task": "\(pretrainDemos)",
@@ -55,6 +61,7 @@ public struct FleetDemo: Sendable {
             "post-training train steps": "\(trainSteps)",
             "held-out seeds per task": "\(evaluationSeeds)", "post-training batch": "\(postTraining.batchSize)",
             "post-training learning rate": "\(postTraining.learningRate)", "seed": "\(seed)",
+            "JPM guidance": jpmStrength > 0 ? "strength \(jpmStrength), \(jpmPoint.rawValue) point" : "off",
             "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
         ]
         // 1. Pretrain (resumes or returns at once when the cached run is complete).
@@ -68,6 +75,7 @@ public struct FleetDemo: Sendable {
         pretrain.seed = seed
         pretrain.pointingScenes = pointingScenes
         pretrain.pointingSteps = pointingSteps
+        pretrain.freezeGrounding = freezeGrounding
         try FileManager.default.createDirectory(at: pretrain.output, withIntermediateDirectories: true)
         log("== pretraining on \(pretrainDemos) scripted demos per task (\(embodiment.rawValue): \(tasks.map(\.rawValue).joined(separator: ", ")))")
         let pretrained = try pretrain.run(log: log)
@@ -112,7 +120,8 @@ public struct FleetDemo: Sendable {
                         c.stepsPerChunk = 16
                         c.gate = gate
                         let (policy, _) = try VLAPolicy.load(from: checkpoint)
-                        let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i))
+                        let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
+                        let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i), jpm: jpm)
                         let report = try await FleetActor(config: c, policy: actorPolicy).run()
                         let ok = report.episodes.filter(\.success).count
                         let help = report.episodes.reduce(0) { $0 + $1.operatorSteps }, steps = report.episodes.reduce(0) { $0 + $1.steps }
@@ -166,7 +175,8 @@ public struct FleetDemo: Sendable {
 
     private func evaluate(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {
         try tasks.map { task in
-            let r = try PolicyEvaluator.evaluate(policy: policy, embodiment: embodiment, task: task, seeds: seeds).success
+            let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
+            let r = try PolicyEvaluator.evaluate(policy: policy, embodiment: embodiment, task: task, seeds: seeds, jpm: jpm).success
             log("\(label) \(embodiment.rawValue)/\(task.rawValue): \(r)")
             return FleetDemoReport.Evaluation(embodiment: embodiment.rawValue, task: task.rawValue, episodes: r.episodes,
                                               successes: r.successes, rate: r.rate,

@@ -13,11 +13,26 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
     public let embodiment: EmbodimentSpec
     public private(set) var version = 0
     private var key: RandomKey
+    /// JPM guidance (nil: plain sampling).
+    public let jpm: JointPredictionModule?
 
-    public init(policy: VLAPolicy, embodiment: EmbodimentSpec, seed: UInt64) {
+    public init(policy: VLAPolicy, embodiment: EmbodimentSpec, seed: UInt64, jpm: JointPredictionModule? = nil) {
         self.policy = policy
         self.embodiment = embodiment
+        self.jpm = jpm
         key = RandomKey(seed: seed)
+    }
+
+    public func beginEpisode(environment: RobotEnvironment, observation: Observation) throws {
+        guard let jpm else { return }
+        let input = policyObservation(observation, instruction: environment.instruction)
+        try TensorLock.run { try jpm.prepare(policy: policy, observation: input, environment: environment) }
+    }
+
+    func policyObservation(_ observation: Observation, instruction: String) -> PolicyObservation {
+        var cameras: [String: [UInt8]] = [:]
+        for (name, image) in zip(observation.cameraNames, observation.images) { cameras[name] = image }
+        return PolicyObservation(embodiment: embodiment, instruction: instruction, cameras: cameras, nativeState: observation.state)
     }
 
     public func load(weights: [String: Tensor], version: Int) throws {
@@ -26,14 +41,11 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
     }
 
     public func actionChunk(observation: Observation, instruction: String) throws -> [[Float]] {
-        var cameras: [String: [UInt8]] = [:]
-        for (name, image) in zip(observation.cameraNames, observation.images) { cameras[name] = image }
-        let input = PolicyObservation(embodiment: embodiment, instruction: instruction, cameras: cameras,
-                                      nativeState: observation.state)
+        let input = policyObservation(observation, instruction: instruction)
         return try TensorLock.run {
             let (now, next) = try key.split()
             key = next
-            let chunk = try policy.actionChunk(input, key: now)
+            let chunk = try jpm.map { try $0.actionChunk(policy: policy, observation: input, key: now) } ?? policy.actionChunk(input, key: now)
             return Array(chunk.prefix(max(1, policy.model.config.executeSteps)))
         }
     }

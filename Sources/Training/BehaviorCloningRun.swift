@@ -27,30 +27,21 @@ public struct BehaviorCloningRun: Sendable {
     /// Keep what pointing pretraining trained (vision, embeddings, backbone) frozen during
     /// behaviour cloning, so 30 demos cannot overfit the grounding (not kept across a resume).
     public var freezeGrounding = false
+    /// The OOD guard fitted on the training states after training (`ood-guard.json` in the
+    /// checkpoint directory); nil skips it.
+    public var oodGuard: OODGuardOptions? = OODGuardOptions()
+    /// Weights to start from (an earlier stage's checkpoint; optimizer and step start fresh,
+    /// statistics come from this run's demos); `model` must have its shapes. Ignored on resume.
+    public var initFrom: URL?
+    /// Parameter-path prefixes (`Module.freeze`) kept frozen during behaviour cloning, also
+    /// after a resume.
+    public var frozen: [String] = []
 
     public init(output: URL) { self.output = output }
 
     /// Trains and returns the final policy; `log` receives progress lines.
     public func run(log: (String) -> Void) throws -> VLAPolicy {
-        // Capped scenes are a different distribution: they get their own default store.
-        let demos = maxDistractors.map { "demos-max-distractors-\($0)" } ?? "demos"
-        let store = try EpisodeStore(root: episodeStore ?? output.appendingPathComponent(demos))
-        var episodes: [Episode] = []
-        for e in embodiments {
-            for t in tasks where t.embodiments.contains(e) {
-                var have = try store.loadAll(matching: EpisodeQuery(task: t.rawValue, embodiment: e.rawValue, source: .demo, success: true)).episodes
-                    .filter { $0.cameras.values.first?.width == model.imageSize }
-                if have.count < demosPerPair {
-                    let start = UInt64(10_000 + have.count)
-                    let seeds = Array(start..<(start + UInt64(demosPerPair - have.count) * 2))
-                    let fresh = try DemoCollector.collect(embodiment: e, task: t, seeds: seeds, imageSize: model.imageSize, maxDistractors: maxDistractors) { i, n in
-                        if i % 10 == 0 || i == n { log("collecting \(e.rawValue)/\(t.rawValue) demos: \(i)/\(n) seeds") }
-                    }
-                    for ep in fresh.prefix(demosPerPair - have.count) { try store.insert(ep); have.append(ep) }
-                }
-                episodes += have.prefix(demosPerPair)
-            }
-        }
+        let episodes = try demonstrations(log: log)
         log("dataset: \(episodes.count) episodes, \(episodes.reduce(0) { $0 + $1.stepCount }) steps")
         let dataset = try DemonstrationDataset(episodes: episodes, specs: DemoCollector.specs, config: model)
         let policy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: seed)), stats: dataset.stats)
@@ -62,14 +53,22 @@ public struct BehaviorCloningRun: Sendable {
         if FileManager.default.fileExists(atPath: checkpoint.appendingPathComponent("manifest.json").path) {
             try trainer.resume(from: checkpoint)
             log("resumed from step \(trainer.step)")
-        } else if pointingSteps > 0 && pointingScenes > 0 {
-            var l1 = PointingPretraining(embodiment: embodiments[0], tasks: tasks)
-            l1.scenes = pointingScenes
-            l1.steps = pointingSteps
-            l1.seed = seed
-            try l1.run(policy: policy, log: log)
-            if freezeGrounding { policy.model.freeze(PointingPretraining.trained) }
+        } else {
+            if let initFrom {
+                try Checkpoint.load(into: policy.model, optimizer: nil, from: initFrom)
+                log("weights from \(initFrom.path)")
+            }
+            if pointingSteps > 0 && pointingScenes > 0 {
+                var l1 = PointingPretraining(embodiment: embodiments[0], tasks: tasks)
+                l1.scenes = pointingScenes
+                l1.steps = pointingSteps
+                l1.seed = seed
+                try l1.run(policy: policy, log: log)
+                if freezeGrounding { policy.model.freeze(PointingPretraining.trained) }
+            }
         }
+        // After pointing pretraining, which leaves everything trainable.
+        if !frozen.isEmpty { policy.model.freeze(frozen) }
         var generator = SplitMix64(seed: seed &+ UInt64(trainer.step))
         let csv = output.appendingPathComponent("loss.csv")
         if !FileManager.default.fileExists(atPath: csv.path) { try Data("step,loss,lr,seconds\n".utf8).write(to: csv) }
@@ -94,6 +93,42 @@ public struct BehaviorCloningRun: Sendable {
                 try policy.save(to: checkpoint, optimizer: trainer.optimizer, step: trainer.step)
             }
         }
+        if let oodGuard {
+            // A few thousand standardized states: seconds, next to the checkpoint it belongs to.
+            let fitted = try OODGuard.fit(episodes: episodes, specs: DemoCollector.specs, stats: dataset.stats, options: oodGuard)
+            try FileManager.default.createDirectory(at: checkpoint, withIntermediateDirectories: true)
+            try fitted.write(to: OODGuard.url(inCheckpoint: checkpoint))
+            for d in fitted.densities.values.sorted(by: { $0.embodiment < $1.embodiment }) {
+                log("OOD guard \(d.embodiment): \(d.mixture.components)-component \(d.mixture.covarianceType.rawValue) GMM on "
+                    + "\(d.trainingStates) states, τ = \(String(format: "%.3f", d.threshold)) "
+                    + "(\(String(format: "%g", 100 * fitted.thresholdQuantile))% quantile, \(d.calibrationFolds)-fold) → checkpoint/\(OODGuard.fileName)")
+            }
+        }
         return policy
+    }
+
+    /// `demosPerPair` successful expert demos per (embodiment, task) pair at the model's image
+    /// size, read from the episode store and topped up there by collecting new ones.
+    public func demonstrations(log: (String) -> Void) throws -> [Episode] {
+        // Capped scenes are a different distribution: they get their own default store.
+        let demos = maxDistractors.map { "demos-max-distractors-\($0)" } ?? "demos"
+        let store = try EpisodeStore(root: episodeStore ?? output.appendingPathComponent(demos))
+        var episodes: [Episode] = []
+        for e in embodiments {
+            for t in tasks where t.embodiments.contains(e) {
+                var have = try store.loadAll(matching: EpisodeQuery(task: t.rawValue, embodiment: e.rawValue, source: .demo, success: true)).episodes
+                    .filter { $0.cameras.values.first?.width == model.imageSize }
+                if have.count < demosPerPair {
+                    let start = UInt64(10_000 + have.count)
+                    let seeds = Array(start..<(start + UInt64(demosPerPair - have.count) * 2))
+                    let fresh = try DemoCollector.collect(embodiment: e, task: t, seeds: seeds, imageSize: model.imageSize, maxDistractors: maxDistractors) { i, n in
+                        if i % 10 == 0 || i == n { log("collecting \(e.rawValue)/\(t.rawValue) demos: \(i)/\(n) seeds") }
+                    }
+                    for ep in fresh.prefix(demosPerPair - have.count) { try store.insert(ep); have.append(ep) }
+                }
+                episodes += have.prefix(demosPerPair)
+            }
+        }
+        return episodes
     }
 }

@@ -9,9 +9,10 @@ import VLAModel
 /// the rendered depth, inverse kinematics turns it into a joint-space target q*, and the flow
 /// sampler is guided toward a path to q* (`FlowGuidance`).
 ///
-/// The 3D target is found once per episode, at its first chunk, while the arm is still at home
-/// and cannot hide the object from the scene camera; q* is re-solved from the current posture
-/// at every chunk.
+/// The target and q* are found once per episode (`prepare`, right after the reset), while the
+/// arm is still at home and cannot hide the object from the scene camera; every chunk is then
+/// guided along the path from the current joints to q* without touching the environment, so
+/// an actor may sample chunks on another thread while its episode thread steps the simulator.
 public final class JointPredictionModule {
     public enum PointSource: String, Sendable, CaseIterable {
         /// The policy's pointing head (needs a model trained with a pointing loss).
@@ -29,7 +30,7 @@ public final class JointPredictionModule {
     /// Where the hand should end up relative to the lifted point (above the object's surface).
     public var offset: SIMD3<Double>
 
-    /// The 3D target of the current episode and what JPM last computed (for logs and tests).
+    /// What `prepare` found for the current episode (for logs and tests).
     public private(set) var worldTarget: SIMD3<Double>?
     public private(set) var imagePoint: SIMD2<Double>?
     public private(set) var jointTarget: JointTarget?
@@ -49,30 +50,30 @@ public final class JointPredictionModule {
         jointTarget = nil
     }
 
-    /// A native action chunk for `observation`, sampled with guidance toward q*. Falls back to
-    /// unguided sampling when there is nothing to guide toward (no depth under the point,
-    /// an embodiment without joint-position control).
-    public func actionChunk(policy: VLAPolicy, observation: PolicyObservation, environment env: RobotEnvironment,
-                            key: RandomKey) throws -> [[Float]] {
-        let inputs = try policy.inputs([observation])
-        let encoded = try policy.model.encodePrefix(inputs)
-        if worldTarget == nil {
-            let point: SIMD2<Double>?
-            switch pointSource {
-            case .oracle: point = env.targetImagePoint
-            case .predicted:
-                let p: [Float] = try policy.model.pointTarget(prefix: encoded.tokens).toArray()
-                point = SIMD2(Double(p[0]), Double(p[1]))
-            }
-            imagePoint = point
-            worldTarget = try point.flatMap { try env.liftImagePoint($0, camera: "scene") }
+    /// Finds the episode's target: the point (pointing head or oracle) in the scene camera,
+    /// lifted to 3D with the rendered depth, and q* by IK. Leaves no target (unguided
+    /// sampling) when there is no depth under the point or the embodiment is not commanded
+    /// in joint positions.
+    public func prepare(policy: VLAPolicy, observation: PolicyObservation, environment env: RobotEnvironment) throws {
+        reset()
+        switch pointSource {
+        case .oracle: imagePoint = env.targetImagePoint
+        case .predicted:
+            let encoded = try policy.model.encodePrefix(policy.inputs([observation]))
+            let p: [Float] = try policy.model.pointTarget(prefix: encoded.tokens).toArray()
+            imagePoint = SIMD2(Double(p[0]), Double(p[1]))
         }
-        let guidance = try worldTarget.flatMap { target -> FlowGuidance? in
-            guard let q = env.jointTarget(reaching: target, offset: offset) else { return nil }
-            jointTarget = q
-            return try self.guidance(toward: q, observation: observation, stats: policy.stats, horizon: policy.model.config.horizon)
+        worldTarget = try imagePoint.flatMap { try env.liftImagePoint($0, camera: "scene") }
+        jointTarget = worldTarget.flatMap { env.jointTarget(reaching: $0, offset: offset) }
+    }
+
+    /// A native action chunk for `observation`, sampled with guidance toward q* (unguided
+    /// before `prepare` or when it found no target).
+    public func actionChunk(policy: VLAPolicy, observation: PolicyObservation, key: RandomKey) throws -> [[Float]] {
+        let guidance = try jointTarget.map {
+            try self.guidance(toward: $0, observation: observation, stats: policy.stats, horizon: policy.model.config.horizon)
         }
-        let sampled: [Float] = try policy.model.sampleActions(inputs, key: key, encoded: encoded, guidance: guidance).toArray()
+        let sampled: [Float] = try policy.model.sampleActions(policy.inputs([observation]), key: key, guidance: guidance).toArray()
         return try policy.nativeChunk(standardized: sampled, observation: observation)
     }
 

@@ -32,20 +32,79 @@ public enum PolicyEvaluator {
         public let success: SuccessRate
         /// Mean control steps of the successful episodes.
         public let meanStepsToSuccess: Double
+        /// What the OOD guard saw (all zero without a guard).
+        public var ood = OODCounts()
+    }
+
+    /// An OOD guard and the mode it runs in during evaluation.
+    public struct OODSettings: Sendable {
+        public var guardModel: OODGuard
+        public var mode: OODGuardMode
+        public init(guardModel: OODGuard, mode: OODGuardMode) { self.guardModel = guardModel; self.mode = mode }
+    }
+
+    /// Counts from an OOD guard over the control steps of one or more episodes.
+    public struct OODCounts: Sendable, Equatable {
+        /// Control steps whose state the guard scored.
+        public var checkedSteps = 0
+        /// Control steps whose state was below τ.
+        public var outOfDistributionSteps = 0
+        /// Chunks planned under the guard, and those planned from a state below τ.
+        public var decisions = 0
+        public var outOfDistributionDecisions = 0
+        /// Chunks planned from an out-of-distribution state whose joint targets were corrected (correct mode).
+        public var correctedChunks = 0
+        /// Of those, chunks whose state the correction brought back to log p ≥ τ.
+        public var recoveredStates = 0
+        public init() {}
     }
 
     /// Runs one episode; returns success and steps taken. `recorder` (optional) records it.
     public static func runEpisode(policy: VLAPolicy, environment env: RobotEnvironment, key: RandomKey,
                                   recorder: EpisodeRecorder? = nil) throws -> (success: Bool, steps: Int) {
+        var counts = OODCounts()
+        return try runEpisode(policy: policy, environment: env, key: key, recorder: recorder, ood: nil, counts: &counts)
+    }
+
+    /// Runs one episode with an optional OOD guard: every control step's state is scored
+    /// (monitor and correct), and in correct mode a chunk planned from an out-of-distribution
+    /// state has its joint targets corrected before it is executed. Adds to `counts`.
+    public static func runEpisode(policy: VLAPolicy, environment env: RobotEnvironment, key: RandomKey,
+                                  recorder: EpisodeRecorder? = nil, ood: OODSettings?,
+                                  counts: inout OODCounts, jpm: JointPredictionModule? = nil) throws -> (success: Bool, steps: Int) {
         var observation = env.reset()
+        try jpm?.prepare(policy: policy, observation: policyObservation(observation, env: env), environment: env)
         recorder?.record(observation: observation)
         var key = key
         let execute = max(1, min(policy.model.config.executeSteps, policy.model.config.horizon))
+        let guarding = ood.flatMap { $0.mode == .off ? nil : $0 }
         while true {
             let (now, next) = try key.split()
             key = next
-            let chunk = try policy.actionChunk(policyObservation(observation, env: env), key: now)
+            let current = policyObservation(observation, env: env)
+            var chunk = try jpm.map { try $0.actionChunk(policy: policy, observation: current, key: now) }
+                ?? policy.actionChunk(current, key: now)
+            var stateScored = false
+            if let guarding {
+                let outcome = try guarding.guardModel.apply(guarding.mode, nativeState: observation.state, chunk: chunk, spec: env.spec)
+                counts.checkedSteps += 1
+                counts.decisions += 1
+                if outcome.isOutOfDistribution { counts.outOfDistributionSteps += 1; counts.outOfDistributionDecisions += 1 }
+                if guarding.mode == .correct && outcome.isOutOfDistribution {
+                    chunk = outcome.chunk
+                    if outcome.correctedRows > 0 { counts.correctedChunks += 1 }
+                    if outcome.recovered { counts.recoveredStates += 1 }
+                }
+                stateScored = true
+            }
             for action in chunk.prefix(execute) {
+                if let guarding, !stateScored {
+                    // States inside a chunk are scored (not corrected: the chunk is already committed).
+                    let logP = try guarding.guardModel.logDensity(nativeStates: [observation.state], spec: env.spec)[0]
+                    counts.checkedSteps += 1
+                    if try logP < guarding.guardModel.density(for: env.spec).threshold { counts.outOfDistributionSteps += 1 }
+                }
+                stateScored = false
                 let result = try env.step(nativeAction: action)
                 recorder?.record(action: action, result: result, source: .policy)
                 observation = result.observation
@@ -61,18 +120,19 @@ public enum PolicyEvaluator {
     }
 
     public static func evaluate(policy: VLAPolicy, embodiment: EmbodimentKind, task: TaskKind, seeds: [UInt64],
-                                maxDistractors: Int? = nil, progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Result {
-        var successes = 0, successSteps = 0
+                                maxDistractors: Int? = nil, ood: OODSettings? = nil, jpm: JointPredictionModule? = nil,
+                                progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Result {
+        var successes = 0, successSteps = 0, counts = OODCounts()
         let size = policy.model.config.imageSize
         for (i, seed) in seeds.enumerated() {
             var config = EnvironmentConfig(imageWidth: size, imageHeight: size)
             config.maxDistractors = maxDistractors
             let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed, config: config)
-            let (ok, steps) = try runEpisode(policy: policy, environment: env, key: RandomKey(seed: seed))
+            let (ok, steps) = try runEpisode(policy: policy, environment: env, key: RandomKey(seed: seed), ood: ood, counts: &counts, jpm: jpm)
             if ok { successes += 1; successSteps += steps }
             progress(i + 1, seeds.count, successes)
         }
         return Result(success: SuccessRate(successes: successes, episodes: seeds.count),
-                      meanStepsToSuccess: successes == 0 ? 0 : Double(successSteps) / Double(successes))
+                      meanStepsToSuccess: successes == 0 ? 0 : Double(successSteps) / Double(successes), ood: counts)
     }
 }

@@ -3,6 +3,7 @@ import Fleet
 import Foundation
 import RobotSim
 import TensorKit
+import Training
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,13 +13,16 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Tasks, comma separated; actors are spread over them.") var tasks = "reach"
     @Option(help: "Actors on loopback.") var actors = 4
     @Option(help: "Scripted demos per task for pretraining (cached in the run directory).") var demos = 30
-    @Option(help: "Pretraining steps (cached; raise to continue).") var pretrainSteps = 400
+    @Option(help: "Pretraining steps (cached; raise to continue).") var pretrainSteps = 600
     @Option(help: "Fleet episodes per actor (minimum).") var episodesPerActor = 6
-    @Option(help: "Post-training budget: learner train steps (actors run until their episodes use the version after it).") var trainSteps = 400
-    @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 20
+    @Option(help: "Post-training budget: learner train steps (actors run until their episodes use the version after it).") var trainSteps = 1000
+    @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 100
     @Option(help: "Operator takes over when the policy's native action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.05
-    @Option(help: "L1 pointing pretraining scenes before the demos' behaviour cloning (0: off; sets the pointing loss weight to 1).") var pointingScenes = 0
+    @Option(help: "L1 pointing pretraining scenes before the demos' behaviour cloning (0: off; sets the pointing loss weight to 1).") var pointingScenes = 2000
     @Option(help: "L1 pointing pretraining steps.") var pointingSteps = 800
+    @Flag(inversion: .prefixedNo, help: "Keep L1's grounding frozen through the demos' behaviour cloning.") var freezeGrounding = true
+    @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
+    @Option(help: "JPM point source: predicted (pointing head; needs --pointing-scenes) or oracle.") var jpmPoint = "predicted"
     @Option(help: "Run directory.") var out = "runs/demo"
     @Option(help: "Random seed (same seed, same numbers).") var seed: UInt64 = 0
     @Flag(help: "Run the tensor-engine demo instead (a small transformer learning sequences).") var tensor = false
@@ -45,6 +49,10 @@ struct Demo: AsyncParsableCommand {
         demo.gate.deviationThreshold = deviationThreshold
         demo.evaluationSeeds = evalEpisodes
         demo.seed = seed
+        demo.freezeGrounding = freezeGrounding
+        demo.jpmStrength = jpmStrength
+        guard let point = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle") }
+        demo.jpmPoint = point
         if pointingScenes > 0 {
             demo.model.pointingWeight = 1
             demo.pointingScenes = pointingScenes

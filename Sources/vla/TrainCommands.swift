@@ -74,14 +74,34 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "First evaluation seed (training demos use seeds ≥ 10000).") var firstSeed: UInt64 = 0
     @Option(help: "At most this many distractor objects per scene (default: the task's range).") var maxDistractors: Int?
     @Option(help: "Start the flow sampler from an R2 source-noise policy (the run's noise-policy directory).") var noisePolicy: String?
+    @Option(help: "OOD guard from the checkpoint's ood-guard.json: off, monitor (count out-of-distribution states) or correct (also move the chunk's joint targets back toward the training states).") var oodGuard = "off"
+    @Option(help: "OOD correction direction: density (Green-VLA's α∇p) or log-density (α∇log p).") var oodRule = "density"
+    @Option(help: "JPM guidance strength (0: off): point at the target, lift it with depth, IK to q*, guide the sampler toward it.") var jpmStrength = 0.0
+    @Option(help: "Where JPM's point comes from: predicted (the pointing head) or oracle (the simulator's target, an upper bound).") var jpmPoint = "predicted"
+    @Option(help: "JPM: largest joint move per control step along the path to q* (rad).") var jpmJointStep: Float = 0.05
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
         guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
+        guard let pointSource = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle, not \(jpmPoint)") }
+        let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: pointSource, maxJointStep: jpmJointStep) : nil
         guard let t = TaskKind(rawValue: task) else { throw ValidationError("unknown task \(task)") }
+        guard let mode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct, not \(oodGuard)") }
+        guard let rule = CorrectionRule(rawValue: oodRule) else { throw ValidationError("--ood-rule must be density or log-density, not \(oodRule)") }
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
         let seeds = Array(firstSeed..<(firstSeed + UInt64(episodes)))
+        var ood: PolicyEvaluator.OODSettings?
+        if mode != .off {
+            let file = OODGuard.url(inCheckpoint: URL(fileURLWithPath: checkpoint))
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw ValidationError("--ood-guard \(oodGuard) needs \(file.path) (written by `vla train bc`)")
+            }
+            var guardModel = try OODGuard.read(file)
+            guardModel.correction.rule = rule
+            ood = .init(guardModel: guardModel, mode: mode)
+        }
         if let noisePolicy {
+            if ood != nil { throw ValidationError("--ood-guard is not available with --noise-policy") }
             let r2 = R2Alignment(policy: policy, embodiment: e, task: t, demos: [], config: R2Config())
             let rate = try r2.evaluate(seeds: seeds, noisePolicy: r2.loadNoisePolicy(from: URL(fileURLWithPath: noisePolicy)))
             let i = rate.interval95
@@ -89,14 +109,21 @@ struct Eval: AsyncParsableCommand {
                   : "\(embodiment)/\(task) after step \(step) with the learned source noise: success \(rate)")
             return
         }
-        let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: e, task: t, seeds: seeds, maxDistractors: maxDistractors) { i, n, s in
+        let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: e, task: t, seeds: seeds, maxDistractors: maxDistractors, ood: ood, jpm: jpm) { i, n, s in
             if !json { FileHandle.standardError.write(Data("  episode \(i)/\(n): \(s) successes\n".utf8)) }
         }
+        let c = result.ood
         if json {
             let i = result.success.interval95
-            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess)}"#)
+            let oodFields = ood == nil ? "" : #", "ood_guard": "\#(oodGuard)", "ood_rule": "\#(oodRule)", "ood_checked_steps": \#(c.checkedSteps), "ood_steps": \#(c.outOfDistributionSteps), "ood_decisions": \#(c.decisions), "ood_decisions_out": \#(c.outOfDistributionDecisions), "ood_corrected_chunks": \#(c.correctedChunks), "ood_recovered_states": \#(c.recoveredStates)"#
+            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess)\#(oodFields)}"#)
         } else {
             print("\(embodiment)/\(task) after step \(step): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess))")
+            if ood != nil {
+                print("OOD guard (\(oodGuard)\(mode == .correct ? ", rule \(oodRule)" : "")): \(c.outOfDistributionSteps)/\(c.checkedSteps) states out of distribution"
+                      + "; \(c.outOfDistributionDecisions)/\(c.decisions) chunks planned from one"
+                      + (mode == .correct ? ", \(c.correctedChunks) of those corrected, \(c.recoveredStates) states brought back above τ" : ""))
+            }
         }
     }
 }

@@ -59,11 +59,15 @@ struct FleetVLATests {
         async let first = FleetActor(config: actorConfig("vla-1"), policy: VLAActorPolicy(
             policy: VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)), stats: stats),
             embodiment: EmbodimentKind.arm7.spec, seed: 4)).run()
-        async let second = FleetActor(config: actorConfig("vla-2"), policy: VLAActorPolicy(
+        // The second actor samples with JPM guidance (oracle point): the actor prepares it at
+        // every episode start, on its episode thread.
+        let guided = VLAActorPolicy(
             policy: VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)), stats: stats),
-            embodiment: EmbodimentKind.arm7.spec, seed: 5)).run()
+            embodiment: EmbodimentKind.arm7.spec, seed: 5, jpm: JointPredictionModule(strength: 1, pointSource: .oracle))
+        async let second = FleetActor(config: actorConfig("vla-2"), policy: guided).run()
         let reports = try await [first, second]
         await learner.stop()
+        #expect(guided.jpm?.jointTarget?.slots == Array(0..<7) && guided.jpm?.worldTarget != nil)
 
         let m = learner.metrics.snapshot()
         for report in reports {

@@ -24,7 +24,8 @@ struct JointPredictionTests {
                                        config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
         let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
         let jpm = JointPredictionModule(strength: Double(c.samplingSteps), pointSource: .oracle, maxJointStep: 0.05)
-        let chunk = try jpm.actionChunk(policy: policy, observation: observation, environment: env, key: RandomKey(seed: 3))
+        try jpm.prepare(policy: policy, observation: observation, environment: env)
+        let chunk = try jpm.actionChunk(policy: policy, observation: observation, key: RandomKey(seed: 3))
 
         let target = try #require(jpm.worldTarget)
         let centre = env.objectPosition(env.layout.target)
@@ -49,15 +50,14 @@ struct JointPredictionTests {
                                        config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
         let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
         let jpm = JointPredictionModule(strength: 1, pointSource: .predicted)
-        _ = try jpm.actionChunk(policy: policy, observation: observation, environment: env, key: RandomKey(seed: 3))
+        try jpm.prepare(policy: policy, observation: observation, environment: env)
         let point = try #require(jpm.imagePoint)
         let expected: [Float] = try policy.model.pointTarget(prefix: policy.model.encodePrefix(policy.inputs([observation])).tokens).toArray()
         #expect(Swift.abs(point.x - Double(expected[0])) < 1e-6 && Swift.abs(point.y - Double(expected[1])) < 1e-6)
-        // The 3D target is kept for the episode until reset.
-        let first = jpm.worldTarget
-        _ = try jpm.actionChunk(policy: policy, observation: observation, environment: env, key: RandomKey(seed: 4))
-        #expect(jpm.worldTarget == first)
+        // Without a target (after reset) chunks are sampled unguided: the policy's own chunk.
         jpm.reset()
+        let unguided = try jpm.actionChunk(policy: policy, observation: observation, key: RandomKey(seed: 4))
+        #expect(unguided == (try policy.actionChunk(observation, key: RandomKey(seed: 4))))
         #expect(jpm.worldTarget == nil && jpm.imagePoint == nil)
     }
 }
