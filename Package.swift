@@ -39,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.0.0"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .target(
@@ -71,7 +72,7 @@ let package = Package(
         ),
         .target(
             name: "Training",
-            dependencies: ["VLAModel", "RobotData", "RobotSim", "TensorKit"]
+            dependencies: ["VLAModel", "RobotData", "RobotSim", "TensorKit", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "Fleet",

@@ -8,8 +8,9 @@ import VLAModel
 
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train policies.",
-        subcommands: [TrainBC.self, TrainR2.self])
+        abstract: "Train policies: `vla train --config stages/R1.yaml` runs a stage config.",
+        subcommands: [TrainStage.self, TrainBC.self, TrainR2.self],
+        defaultSubcommand: TrainStage.self)
 }
 
 struct TrainBC: AsyncParsableCommand {
