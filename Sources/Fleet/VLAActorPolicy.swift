@@ -13,7 +13,9 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
     public let embodiment: EmbodimentSpec
     public private(set) var version = 0
     private var key: RandomKey
-    /// JPM guidance (nil: plain sampling).
+    /// JPM guidance (nil: plain sampling). Its episode target is written by `beginEpisode` on
+    /// the episode thread before the episode's first chunk is requested and only read by
+    /// `actionChunk` afterwards, both under `TensorLock`.
     public let jpm: JointPredictionModule?
 
     public init(policy: VLAPolicy, embodiment: EmbodimentSpec, seed: UInt64, jpm: JointPredictionModule? = nil) {
