@@ -46,6 +46,26 @@ public struct PointingPretraining: Sendable {
         return Scene(observation: PolicyEvaluator.policyObservation(o, env: env), point: SIMD2(Float(p.x), Float(p.y)))
     }
 
+    /// Mean distance (normalized image units, [−1, 1] across) between where the policy points
+    /// and where the target is, over the scenes.
+    static func meanError(policy: VLAPolicy, scenes: [Scene]) throws -> Double {
+        var total = 0.0
+        for start in stride(from: 0, to: scenes.count, by: 50) {
+            let part = Array(scenes[start..<min(start + 50, scenes.count)])
+            let (prefix, _) = try policy.model.encodePrefix(policy.inputs(part.map(\.observation)))
+            let p = try policy.model.pointTarget(prefix: prefix).toArray(Float.self)
+            for (k, s) in part.enumerated() { total += Double(hypot(p[2 * k] - s.point.x, p[2 * k + 1] - s.point.y)) }
+        }
+        return total / Double(max(scenes.count, 1))
+    }
+
+    /// The policy's mean pointing error on the scenes of `seeds` at reset (e.g. the held-out
+    /// evaluation seeds), for the first pointable task.
+    public func pointingError(policy: VLAPolicy, seeds: [UInt64]) throws -> Double {
+        guard let task = tasks.first(where: { $0 != .sort && $0 != .drawer }) else { return 0 }
+        return try Self.meanError(policy: policy, scenes: seeds.compactMap { try render($0, task: task, imageSize: policy.model.config.imageSize) })
+    }
+
     /// Renders the scenes and trains; returns the mean pointing error (normalized image units)
     /// on `heldOutScenes` scenes it did not train on, before and after.
     @discardableResult
@@ -61,16 +81,7 @@ public struct PointingPretraining: Sendable {
             if i < scenes { train.append(scene) } else { heldOut.append(scene) }
             if (i + 1) % 1000 == 0 { log("pointing scenes: \(i + 1)/\(scenes + heldOutScenes) rendered") }
         }
-        func error(_ set: [Scene]) throws -> Double {
-            var total = 0.0
-            for start in stride(from: 0, to: set.count, by: 50) {
-                let part = Array(set[start..<min(start + 50, set.count)])
-                let (prefix, _) = try model.encodePrefix(policy.inputs(part.map(\.observation)))
-                let p = try model.pointTarget(prefix: prefix).toArray(Float.self)
-                for (k, s) in part.enumerated() { total += Double(hypot(p[2 * k] - s.point.x, p[2 * k + 1] - s.point.y)) }
-            }
-            return total / Double(max(set.count, 1))
-        }
+        func error(_ set: [Scene]) throws -> Double { try Self.meanError(policy: policy, scenes: set) }
         let before = try error(heldOut)
         log(String(format: "pointing pretraining: %d scenes, %d steps; held-out error before %.3f", train.count, steps, before))
 

@@ -275,6 +275,26 @@ struct PointingPretrainingTests {
         // Everything is trainable again for behaviour cloning.
         #expect(policy.model.trainableParameters().count == policy.model.parameters().count)
     }
+
+    @Test func pointingErrorIsTheMeanDistanceToTheProjectedTarget() throws {
+        var c = smallConfig()
+        c.pointingWeight = 1
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 0)), stats: NormalizationStats(episodes: demos))
+        let seeds: [UInt64] = [0, 1, 2]
+        let measured = try PointingPretraining(embodiment: .arm7, tasks: [.reach]).pointingError(policy: policy, seeds: seeds)
+        // One scene at a time: the simulator's projected target against the head's point.
+        var total = 0.0
+        for seed in seeds {
+            let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: seed,
+                                           config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+            let o = PolicyEvaluator.policyObservation(env.reset(), env: env)
+            let truth = try #require(env.targetImagePoint)
+            let p: [Float] = try policy.model.pointTarget(prefix: policy.model.encodePrefix(policy.inputs([o])).tokens).toArray()
+            total += hypot(Double(p[0]) - truth.x, Double(p[1]) - truth.y)
+        }
+        #expect(Swift.abs(measured - total / 3) < 1e-4)
+    }
 }
 
 @Suite("Behaviour cloning after L1")
