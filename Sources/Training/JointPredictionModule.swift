@@ -29,11 +29,17 @@ public final class JointPredictionModule {
     public var maxJointStep: Float
     /// Where the hand should end up relative to the lifted point (above the object's surface).
     public var offset: SIMD3<Double>
+    /// Guidance ends for the rest of the episode once every joint is within this of q*: q* is
+    /// where the approach ends; what follows (grasp, carry, place) is the policy's, and a pull
+    /// back toward the object's old place would fight it.
+    public var releaseTolerance: Float = 0.05
 
     /// What `prepare` found for the current episode (for logs and tests).
     public private(set) var worldTarget: SIMD3<Double>?
     public private(set) var imagePoint: SIMD2<Double>?
     public private(set) var jointTarget: JointTarget?
+    /// Whether the joints have reached q* this episode (guidance released).
+    public private(set) var released = false
 
     public init(strength: Double, pointSource: PointSource = .predicted, maxJointStep: Float = 0.05,
                 offset: SIMD3<Double> = SIMD3(0, 0, 0.025)) {
@@ -48,6 +54,7 @@ public final class JointPredictionModule {
         worldTarget = nil
         imagePoint = nil
         jointTarget = nil
+        released = false
     }
 
     /// Finds the episode's target: the point (pointing head or oracle) in the scene camera,
@@ -68,9 +75,13 @@ public final class JointPredictionModule {
     }
 
     /// A native action chunk for `observation`, sampled with guidance toward q* (unguided
-    /// before `prepare` or when it found no target).
+    /// before `prepare`, when it found no target, or once q* has been reached).
     public func actionChunk(policy: VLAPolicy, observation: PolicyObservation, key: RandomKey) throws -> [[Float]] {
-        let guidance = try jointTarget.map {
+        if let q = jointTarget, !released {
+            let current = try observation.embodiment.unifiedState(observation.nativeState)
+            released = zip(q.slots, q.values).allSatisfy { abs(current[$0.0] - $0.1) < releaseTolerance }
+        }
+        let guidance = try jointTarget.flatMap { released ? nil : $0 }.map {
             try self.guidance(toward: $0, observation: observation, stats: policy.stats, horizon: policy.model.config.horizon)
         }
         let sampled: [Float] = try policy.model.sampleActions(policy.inputs([observation]), key: key, guidance: guidance).toArray()

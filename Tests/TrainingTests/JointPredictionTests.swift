@@ -38,6 +38,16 @@ struct JointPredictionTests {
                 #expect(Swift.abs(chunk[k][j] - expected) < 2e-3, "row \(k) joint \(j)")
             }
         }
+        // At q* (every joint within the 0.05 rad tolerance) guidance is released for the rest of the
+        // episode: the chunk is the policy's own, even back at the start posture.
+        var atTarget = observation
+        for j in 0..<7 { atTarget.nativeState[j] = q.values[j] + 0.03 }
+        let free = try jpm.actionChunk(policy: policy, observation: atTarget, key: RandomKey(seed: 5))
+        let own = try policy.actionChunk(atTarget, key: RandomKey(seed: 5))
+        #expect(jpm.released && free == own)
+        let later = try jpm.actionChunk(policy: policy, observation: observation, key: RandomKey(seed: 6))
+        let ownLater = try policy.actionChunk(observation, key: RandomKey(seed: 6))
+        #expect(later == ownLater)
     }
 
     @Test func predictedPointComesFromThePointingHead() throws {
