@@ -1,4 +1,5 @@
 import Foundation
+import RobotData
 import TensorKit
 
 /// A policy version encoded once for every watcher: the manifest followed by the

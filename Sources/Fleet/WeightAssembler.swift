@@ -1,4 +1,5 @@
 import Foundation
+import RobotData
 import TensorKit
 
 /// Problems with a received policy: each leaves the actor on its current weights.

@@ -17,6 +17,9 @@ public struct EpisodeRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     public var speed: Double?
     public var createdAt: Double
     public var file: String
+    /// CRC-32 (`zlib.crc32`) of the episode file's bytes when it was stored; nil for rows
+    /// written before checksums existed (those files are checked structurally only).
+    public var checksum: Int64?
 
     public var uuid: UUID { UUID(uuidString: id)! }
 }
@@ -74,6 +77,11 @@ public final class EpisodeStore: @unchecked Sendable {
                 t.column("file", .text).notNull()
             }
         }
+        // Silent damage (a flipped bit inside a float) passes every structural check; the
+        // checksum catches it.
+        migrator.registerMigration("v2-checksum") { db in
+            try db.alter(table: EpisodeRecord.databaseTableName) { t in t.add(column: "checksum", .integer) }
+        }
         try migrator.migrate(database)
         try reconcile()
     }
@@ -92,8 +100,10 @@ public final class EpisodeStore: @unchecked Sendable {
         defer { lock.unlock() }
         if try contains(episode.id) { return false }
         let file = "\(episode.id.uuidString).safetensors"
-        try EpisodeCodec.write(episode, to: episodesDirectory.appendingPathComponent(file))
-        let record = Self.record(for: episode, file: file)
+        let url = episodesDirectory.appendingPathComponent(file)
+        try EpisodeCodec.write(episode, to: url)
+        var record = Self.record(for: episode, file: file)
+        record.checksum = Int64(CRC32.checksum(try Data(contentsOf: url)))
         try database.write { try record.insert($0) }
         return true
     }
@@ -102,14 +112,31 @@ public final class EpisodeStore: @unchecked Sendable {
         guard let record = try database.read({ try EpisodeRecord.fetchOne($0, key: id.uuidString) }) else {
             throw EpisodeError.corrupt(file: id.uuidString, reason: "no such episode in the index")
         }
-        return try EpisodeCodec.read(episodesDirectory.appendingPathComponent(record.file))
+        do { return try read(record) } catch let error as EpisodeError {
+            try quarantine(record)
+            throw error
+        }
+    }
+
+    /// The record's episode, checked against its checksum before it is decoded.
+    func read(_ record: EpisodeRecord) throws -> Episode {
+        let url = episodesDirectory.appendingPathComponent(record.file)
+        if let expected = record.checksum {
+            let bytes: Data
+            do { bytes = try Data(contentsOf: url) } catch { throw EpisodeError.corrupt(file: record.file, reason: "\(error)") }
+            let actual = Int64(CRC32.checksum(bytes))
+            guard actual == expected else {
+                throw EpisodeError.corrupt(file: record.file, reason: String(format: "checksum %08x, stored %08x", actual, expected))
+            }
+        }
+        return try EpisodeCodec.read(url)
     }
 
     /// Loads every matching episode, skipping (and quarantining) damaged files instead of failing.
     public func loadAll(matching query: EpisodeQuery = EpisodeQuery()) throws -> (episodes: [Episode], skipped: [EpisodeError]) {
         var episodes: [Episode] = [], skipped: [EpisodeError] = []
         for record in try records(matching: query) {
-            do { episodes.append(try EpisodeCodec.read(episodesDirectory.appendingPathComponent(record.file))) }
+            do { episodes.append(try read(record)) }
             catch let error as EpisodeError {
                 skipped.append(error)
                 try quarantine(record)
@@ -163,7 +190,8 @@ public final class EpisodeStore: @unchecked Sendable {
             guard name.hasSuffix(".safetensors"), !indexed.contains(name) else { continue }
             do {
                 let episode = try EpisodeCodec.read(url)
-                let record = Self.record(for: episode, file: name)
+                var record = Self.record(for: episode, file: name)
+                record.checksum = Int64(CRC32.checksum(try Data(contentsOf: url)))
                 try database.write { try record.insert($0) }
             } catch {
                 try moveToQuarantine(name)

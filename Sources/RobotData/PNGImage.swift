@@ -43,17 +43,9 @@ public enum PNGImage {
         return out + bytes(b << 16 | a)
     }
 
-    static let crcTable: [UInt32] = (0..<256).map { n in
-        (0..<8).reduce(UInt32(n)) { c, _ in c & 1 == 1 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-    }
-
-    static func crc32(_ data: [UInt8]) -> UInt32 {
-        ~data.reduce(UInt32.max) { c, byte in crcTable[Int((c ^ UInt32(byte)) & 0xFF)] ^ (c >> 8) }
-    }
-
     static func append(chunk type: String, _ data: [UInt8], to png: inout [UInt8]) {
         let typed = Array(type.utf8) + data
-        png += bytes(UInt32(data.count)) + typed + bytes(crc32(typed))
+        png += bytes(UInt32(data.count)) + typed + bytes(CRC32.checksum(typed))
     }
 
     static func bytes(_ x: UInt32) -> [UInt8] { [UInt8(x >> 24), UInt8(x >> 16 & 0xFF), UInt8(x >> 8 & 0xFF), UInt8(x & 0xFF)] }

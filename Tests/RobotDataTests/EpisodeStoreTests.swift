@@ -122,6 +122,36 @@ struct EpisodeStoreTests {
     }
 }
 
+@Suite("Episode store checksums")
+struct EpisodeStoreChecksumTests {
+    /// A flipped bit inside a stored float passes every structural check (the file still
+    /// decodes), so only the checksum can catch it: the load fails with a typed error, the file
+    /// is quarantined and leaves the index, and the other episodes still load.
+    @Test func silentDamageIsCaughtByTheChecksumAndQuarantined() throws {
+        let root = temporaryStoreURL()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = try EpisodeStore(root: root)
+        let damaged = try makeEpisode(seed: 1), intact = try makeEpisode(seed: 2)
+        try store.insert(damaged)
+        try store.insert(intact)
+        let url = store.episodesDirectory.appendingPathComponent("\(damaged.id.uuidString).safetensors")
+        var bytes = [UInt8](try Data(contentsOf: url))
+        #expect(try store.records().allSatisfy { $0.checksum != nil })
+        bytes[bytes.count - 5] ^= 0x01          // inside the last tensor's data, past the header
+        try Data(bytes).write(to: url)
+        #expect(try EpisodeCodec.read(url).id == damaged.id)   // structurally fine
+        #expect { try store.load(damaged.id) } throws: { error in
+            guard case EpisodeError.corrupt(_, let reason) = error else { return false }
+            return reason.contains("checksum")
+        }
+        #expect(try !store.contains(damaged.id))
+        #expect(FileManager.default.fileExists(atPath: store.quarantineDirectory.appendingPathComponent(url.lastPathComponent).path))
+        let reopened = try EpisodeStore(root: root)
+        let all = try reopened.loadAll()
+        #expect(all.episodes.map(\.id) == [intact.id] && all.skipped.isEmpty && reopened.count == 1)
+    }
+}
+
 @Suite("Normalization statistics")
 struct NormalizationStatsTests {
     @Test func slotStatisticsMatchClosedForms() throws {
