@@ -107,6 +107,14 @@ public struct BehaviorCloningRun: Sendable {
         return policy
     }
 
+    /// Seeds to try for `needed` more demos: twice as many (the expert fails on some scenes),
+    /// from 10 000 on a fresh store, otherwise past every stored demo's seed — counting stored
+    /// demos instead would reuse a seed after a failed one and store the same scene twice.
+    static func demoSeeds(after stored: [Episode], needed: Int) -> [UInt64] {
+        let start = max(UInt64(10_000 + stored.count), stored.compactMap(\.seed).max().map { $0 + 1 } ?? 0)
+        return Array(start..<(start + UInt64(needed) * 2))
+    }
+
     /// `demosPerPair` successful expert demos per (embodiment, task) pair at the model's image
     /// size, read from the episode store and topped up there by collecting new ones.
     public func demonstrations(log: (String) -> Void) throws -> [Episode] {
@@ -119,8 +127,7 @@ public struct BehaviorCloningRun: Sendable {
                 var have = try store.loadAll(matching: EpisodeQuery(task: t.rawValue, embodiment: e.rawValue, source: .demo, success: true)).episodes
                     .filter { $0.cameras.values.first?.width == model.imageSize }
                 if have.count < demosPerPair {
-                    let start = UInt64(10_000 + have.count)
-                    let seeds = Array(start..<(start + UInt64(demosPerPair - have.count) * 2))
+                    let seeds = Self.demoSeeds(after: have, needed: demosPerPair - have.count)
                     let fresh = try DemoCollector.collect(embodiment: e, task: t, seeds: seeds, imageSize: model.imageSize, maxDistractors: maxDistractors) { i, n in
                         if i % 10 == 0 || i == n { log("collecting \(e.rawValue)/\(t.rawValue) demos: \(i)/\(n) seeds") }
                     }

@@ -242,6 +242,25 @@ struct PointingLabelTests {
     }
 }
 
+@Suite("Demo seeds")
+struct DemoSeedTests {
+    @Test func topUpsNeverReuseAStoredDemosSeed() throws {
+        func demo(_ seed: UInt64?) -> Episode {
+            var e = try! DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_000], imageSize: 16)[0]
+            e.seed = seed
+            return e
+        }
+        // Fresh store: 10 000 on, twice the demos needed.
+        #expect(BehaviorCloningRun.demoSeeds(after: [], needed: 3) == Array(10_000..<10_006))
+        // The expert failed on 10 001, so the two stored demos are 10 000 and 10 002: the next
+        // seeds start at 10 003, not at 10 000 + 2 (which would store scene 10 002 again).
+        let stored = [demo(10_000), demo(10_002)]
+        #expect(BehaviorCloningRun.demoSeeds(after: stored, needed: 2) == Array(10_003..<10_007))
+        // Episodes without a seed fall back to the count.
+        #expect(BehaviorCloningRun.demoSeeds(after: [demo(nil)], needed: 1) == [10_001, 10_002])
+    }
+}
+
 @Suite("L1 pointing pretraining")
 struct PointingPretrainingTests {
     @Test func trainsTheBackboneToPointAndLeavesTheExpertUntouched() throws {
