@@ -32,9 +32,7 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
     }
 
     func policyObservation(_ observation: Observation, instruction: String) -> PolicyObservation {
-        var cameras: [String: [UInt8]] = [:]
-        for (name, image) in zip(observation.cameraNames, observation.images) { cameras[name] = image }
-        return PolicyObservation(embodiment: embodiment, instruction: instruction, cameras: cameras, nativeState: observation.state)
+        PolicyEvaluator.policyObservation(observation, embodiment: embodiment, instruction: instruction)
     }
 
     public func load(weights: [String: Tensor], version: Int) throws {

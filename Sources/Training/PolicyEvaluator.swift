@@ -114,9 +114,14 @@ public enum PolicyEvaluator {
     }
 
     public static func policyObservation(_ o: Observation, env: RobotEnvironment) -> PolicyObservation {
+        policyObservation(o, embodiment: env.spec, instruction: o.instruction)
+    }
+
+    /// A simulator observation as the policy takes it (cameras by name, native state).
+    public static func policyObservation(_ o: Observation, embodiment: EmbodimentSpec, instruction: String) -> PolicyObservation {
         var cameras: [String: [UInt8]] = [:]
         for (name, image) in zip(o.cameraNames, o.images) { cameras[name] = image }
-        return PolicyObservation(embodiment: env.spec, instruction: o.instruction, cameras: cameras, nativeState: o.state)
+        return PolicyObservation(embodiment: embodiment, instruction: instruction, cameras: cameras, nativeState: o.state)
     }
 
     public static func evaluate(policy: VLAPolicy, embodiment: EmbodimentKind, task: TaskKind, seeds: [UInt64],
