@@ -46,6 +46,27 @@ public struct FleetDemo: Sendable {
     /// JPM guidance strength for the actors and the evaluations (0: off), and its point source.
     public var jpmStrength = 0.0
     public var jpmPoint = JointPredictionModule.PointSource.predicted
+    /// The post-training algorithm.
+    public var algorithm = AlgorithmKind.hgDagger
+    /// Parameter-path prefixes frozen during post-training: SOP trains the action expert and
+    /// the vision encoder with the language backbone frozen (it also never travels to actors).
+    public var postTrainingFrozen = FleetDemo.languageBackbone
+    public static let languageBackbone = ["tokenEmbedding", "textPosition", "backbone", "backboneNorm"]
+    /// RECAP: value-head steps on the offline demos, and the classifier-free guidance weight
+    /// on the fleet's rollouts and in the final evaluation (SOP: 1.0 and 1.5–2.5).
+    public var recapValueSteps = 400
+    public var recapFleetGuidance = 1.0
+    public var recapEvaluationGuidance = 1.5
+    public var recapLookahead = 10
+    public var recapPositiveFraction = 0.3
+
+    public enum AlgorithmKind: String, Sendable, CaseIterable {
+        case hgDagger = "hg-dagger"
+        case recap
+    }
+
+    /// Seed of RECAP's fresh advantage token: learner and actors add the same one.
+    static let advantageTokenSeed: UInt64 = 0xADA7
 
     public init(output: URL) { self.output = output }
 
@@ -62,6 +83,10 @@ public struct FleetDemo: Sendable {
             "held-out seeds per task": "\(evaluationSeeds)", "post-training batch": "\(postTraining.batchSize)",
             "post-training learning rate": "\(postTraining.learningRate)", "seed": "\(seed)",
             "JPM guidance": jpmStrength > 0 ? "strength \(jpmStrength), \(jpmPoint.rawValue) point" : "off",
+            "algorithm": algorithm == .recap
+                ? "RECAP (value steps \(recapValueSteps), n = \(recapLookahead), positive fraction \(recapPositiveFraction), CFG w fleet \(recapFleetGuidance) / evaluation \(recapEvaluationGuidance))"
+                : "HG-DAgger",
+            "frozen in post-training": postTrainingFrozen.isEmpty ? "nothing" : postTrainingFrozen.joined(separator: ", "),
             "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
         ]
         // 1. Pretrain (resumes or returns at once when the cached run is complete).
@@ -94,8 +119,28 @@ public struct FleetDemo: Sendable {
                                                                   source: .demo, success: true)).episodes
                 .filter { $0.cameras.values.first?.width == model.imageSize }.prefix(pretrainDemos)
         }
-        let trainer = BehaviorCloningTrainer(policy: pretrained, schedule: postTraining, seed: seed &+ 1)
-        let backend = try HGDAggerBackend(trainer: trainer, offline: demos, specs: DemoCollector.specs, seed: seed &+ 2)
+        // Whatever pretraining left frozen, post-training freezes exactly `postTrainingFrozen`.
+        pretrained.model.unfreeze()
+        pretrained.model.freeze(postTrainingFrozen)
+        var learnerPolicy = pretrained
+        let algorithm: any PostTrainingAlgorithm
+        let recap = self.algorithm == .recap, fleetGuidance = recapFleetGuidance
+        if recap {
+            // V(s) reads a frozen copy of the pretrained backbone; only its head trains.
+            let (encoder, _) = try VLAPolicy.load(from: checkpoint)
+            let value = try StepsToGoValue(encoder: encoder, seed: seed &+ 3)
+            log("== RECAP: fitting the value on \(demos.count) offline episodes (\(recapValueSteps) steps), then freezing it")
+            try TensorLock.run {
+                try value.fit(episodes: demos, specs: DemoCollector.specs, stepLimit: RECAP.stepLimit, steps: recapValueSteps,
+                              seed: seed &+ 4, log: log)
+            }
+            learnerPolicy = try pretrained.withAdvantageConditioning(seed: Self.advantageTokenSeed)
+            algorithm = RECAP(value: value, specs: DemoCollector.specs, lookahead: recapLookahead, positiveFraction: recapPositiveFraction)
+        } else {
+            algorithm = HGDAgger()
+        }
+        let trainer = BehaviorCloningTrainer(policy: learnerPolicy, schedule: postTraining, seed: seed &+ 1)
+        let backend = try PostTrainingBackend(trainer: trainer, offline: demos, specs: DemoCollector.specs, algorithm: algorithm, seed: seed &+ 2)
         let fleetRun = output.appendingPathComponent("fleet-\(Int(Date().timeIntervalSince1970))")
         var config = FleetLearnerConfig(storeDirectory: fleetRun)
         config.catalog = TaskCatalog(tasks.map { (embodiment, $0) })
@@ -119,7 +164,11 @@ public struct FleetDemo: Sendable {
                         c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
                         c.stepsPerChunk = 16
                         c.gate = gate
-                        let (policy, _) = try VLAPolicy.load(from: checkpoint)
+                        var (policy, _) = try VLAPolicy.load(from: checkpoint)
+                        if recap {
+                            policy = try policy.withAdvantageConditioning(seed: Self.advantageTokenSeed)
+                            policy.advantageGuidance = fleetGuidance
+                        }
                         let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
                         let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i), jpm: jpm)
                         let report = try await FleetActor(config: c, policy: actorPolicy).run()
@@ -164,6 +213,8 @@ public struct FleetDemo: Sendable {
 
         // 4. The same held-out evaluation after the fleet.
         log("== evaluating the post-trained policy on the same seeds")
+        report.algorithmSummary = algorithm.summary
+        if recap { trainer.policy.advantageGuidance = recapEvaluationGuidance }
         report.after = try TensorLock.run { try evaluate(trainer.policy, seeds: seeds, label: "post-trained", log: log) }
         try trainer.policy.save(to: output.appendingPathComponent("post-trained"), optimizer: trainer.optimizer, step: trainer.step)
         let encoder = JSONEncoder()

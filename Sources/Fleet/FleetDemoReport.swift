@@ -49,6 +49,8 @@ public struct FleetDemoReport: Codable, Sendable {
     public var bytesReceived = 0
     /// SOP's ω_on per task at the end.
     public var onlineShares: [String: Double] = [:]
+    /// The post-training algorithm's own numbers (RECAP: ε and the positive share per task).
+    public var algorithmSummary: [String: Double] = [:]
 
     public init() {}
 
@@ -119,6 +121,7 @@ public struct FleetDemoReport: Codable, Sendable {
             ("mean policy lag (versions)", String(format: "%.2f", meanPolicyLag)),
             ("operator steps", String(format: "%.1f%%", 100 * interventionRate)),
         ] + onlineShares.sorted { $0.key < $1.key }.map { ("ω_on " + $0.key, String(format: "%.2f", $0.value)) }
+          + algorithmSummary.sorted { $0.key < $1.key }.map { ($0.key, String(format: "%.3f", $0.value)) }
         for (k, v) in facts { page += "<tr><td>\(Self.escape(k))</td><td>\(Self.escape(v))</td></tr>" }
         page += "</table>"
         page += "<p class=note>Fleet episodes include the operator's takeovers, so their success is not the policy's alone; the held-out table above is.</p>"

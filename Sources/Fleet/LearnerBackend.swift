@@ -4,7 +4,7 @@ import TensorKit
 import Training
 
 /// What the learner trains: it is fed every accepted episode and asked for training steps.
-/// `BehaviorCloningBackend` (a linear policy) and `HGDAggerBackend` (the VLA) implement it.
+/// `BehaviorCloningBackend` (a linear policy) and `PostTrainingBackend` (the VLA) implement it.
 public protocol LearnerBackend: Sendable {
     /// Model family name sent in the policy manifest (actors check they can load it).
     var modelName: String { get }

@@ -86,8 +86,9 @@ public final class DemonstrationDataset: @unchecked Sendable {
         return picks
     }
 
-    /// The batch for explicit (episode, step) pairs.
-    public func batch(_ picks: [(Int, Int)]) throws -> PolicyBatch {
+    /// The batch for explicit (episode, step) pairs; `advantages` (one per pick) conditions
+    /// each row on a RECAP indicator.
+    public func batch(_ picks: [(Int, Int)], advantages: [AdvantageIndicator?]? = nil) throws -> PolicyBatch {
         let encoder = ObservationEncoder(config: config, stats: stats)
         var observations: [PolicyObservation] = []
         let h = config.horizon, width = VLAConfig.actionDimension
@@ -97,10 +98,9 @@ public final class DemonstrationDataset: @unchecked Sendable {
             let e = episodes[ei], spec = specs[e.embodiment]!
             guard stats.actions[e.embodiment] != nil else { throw PolicyError.unknownEmbodiment(e.embodiment) }
             let anchor = try stats.actionAnchor(nativeState: Array(e.states.row(t)), spec: spec)
-            var cameras: [String: [UInt8]] = [:]
-            for (name, frames) in e.cameras { cameras[name] = Array(frames.frame(t)) }
-            observations.append(PolicyObservation(embodiment: spec, instruction: e.instruction, cameras: cameras,
-                                                  nativeState: Array(e.states.row(t))))
+            var observation = e.policyObservation(at: t, spec: spec)
+            observation.advantage = advantages?[b]
+            observations.append(observation)
             for k in 0..<h where t + k < e.stepCount && isTarget?(e, t + k) ?? true {
                 let z = try stats.standardizedAction(Array(e.unifiedActions.row(t + k)), anchor: anchor, embodiment: e.embodiment)
                 for j in 0..<width {
@@ -118,5 +118,14 @@ public final class DemonstrationDataset: @unchecked Sendable {
             batch.targetPointMask = try Tensor(points.map { $0 == nil ? Float(0) : 1 }, shape: [picks.count])
         }
         return batch
+    }
+}
+
+extension Episode {
+    /// Step t's observation as the policy takes it.
+    public func policyObservation(at t: Int, spec: EmbodimentSpec) -> PolicyObservation {
+        var frames: [String: [UInt8]] = [:]
+        for (name, camera) in cameras { frames[name] = Array(camera.frame(t)) }
+        return PolicyObservation(embodiment: spec, instruction: instruction, cameras: frames, nativeState: Array(states.row(t)))
     }
 }

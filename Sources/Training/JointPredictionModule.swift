@@ -84,7 +84,7 @@ public final class JointPredictionModule {
         let guidance = try jointTarget.flatMap { released ? nil : $0 }.map {
             try self.guidance(toward: $0, observation: observation, stats: policy.stats, horizon: policy.model.config.horizon)
         }
-        let sampled: [Float] = try policy.model.sampleActions(policy.inputs([observation]), key: key, guidance: guidance).toArray()
+        let sampled: [Float] = try policy.sampleStandardized(observation, key: key, guidance: guidance).toArray()
         return try policy.nativeChunk(standardized: sampled, observation: observation)
     }
 

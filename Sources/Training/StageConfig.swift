@@ -297,6 +297,7 @@ extension StageConfig {
         public var keypoints: Int?
         public var pointingWeight: Double?
         public var relativeActions: Bool?
+        public var advantageConditioning: Bool?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case imageSize = "image_size", cameraSlots = "camera_slots", maxTextLength = "max_text_length"
@@ -304,6 +305,7 @@ extension StageConfig {
             case horizon, executeSteps = "execute_steps", samplingSteps = "sampling_steps", noiseDraws = "noise_draws"
             case stateNoise = "state_noise", insulateBackbone = "insulate_backbone", keypoints
             case pointingWeight = "pointing_weight", relativeActions = "relative_actions"
+            case advantageConditioning = "advantage_conditioning"
         }
 
         public init() {}
@@ -326,6 +328,7 @@ extension StageConfig {
             keypoints = try c.decodeIfPresent(Int.self, forKey: .keypoints)
             pointingWeight = try c.decodeIfPresent(Double.self, forKey: .pointingWeight)
             relativeActions = try c.decodeIfPresent(Bool.self, forKey: .relativeActions)
+            advantageConditioning = try c.decodeIfPresent(Bool.self, forKey: .advantageConditioning)
         }
 
         public func applied(to base: VLAConfig) -> VLAConfig {
@@ -346,6 +349,7 @@ extension StageConfig {
             if let v = keypoints { c.keypoints = v }
             if let v = pointingWeight { c.pointingWeight = v }
             if let v = relativeActions { c.relativeActions = v }
+            if let v = advantageConditioning { c.advantageConditioning = v }
             return c
         }
     }

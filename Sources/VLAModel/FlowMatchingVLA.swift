@@ -29,6 +29,8 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     public let velocityHead: Linear
     /// Per scene-camera patch: a logit and an (x, y) offset (present when `pointingWeight` > 0).
     public let pointingHead: Linear?
+    /// RECAP's advantage token: one embedding per `AdvantageIndicator` (with `advantageConditioning`).
+    public let advantageEmbedding: Embedding?
 
     public init(config: VLAConfig = VLAConfig(), key: RandomKey) throws {
         self.config = config
@@ -51,6 +53,7 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         expertNorm = try RMSNorm(d)
         velocityHead = try Linear(d, a, key: k[9])
         pointingHead = config.pointingWeight > 0 ? try Linear(d, 3, key: k[10]) : nil
+        advantageEmbedding = config.advantageConditioning ? try Embedding(count: 2, dims: d, key: k[11]) : nil
         super.init()
     }
 
@@ -69,7 +72,12 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         let text = try tokenEmbedding(inputs.tokens) + textPosition(Tensor.arange(0, Double(textLength), dtype: .int32))
         var h = try concatenated([visual, text], axis: 1)
         let visualMask = try inputs.cameraMask.reshaped([b, slots, 1]).broadcast(to: [b, slots, p]).reshaped([b, slots * p])
-        let mask = try concatenated([visualMask, inputs.tokenMask], axis: 1).reshaped([b, 1, 1, slots * p + textLength])
+        var maskParts = [visualMask, inputs.tokenMask]
+        if let advantageEmbedding {
+            h = try concatenated([h, advantageEmbedding(inputs.advantage).reshaped([b, 1, config.dims])], axis: 1)
+            maskParts.append(try inputs.advantageMask.reshaped([b, 1]))
+        }
+        let mask = try concatenated(maskParts, axis: 1).reshaped([b, 1, 1, h.dim(1)])
         for block in backbone { h = try block(h, mask: .tensor(mask)) }
         return (try backboneNorm(h), mask)
     }
@@ -179,20 +187,31 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     /// Samples standardized unified action chunks `[B, H, 64]` by Euler integration from noise:
     /// N(0, I) drawn from `key`, or `initialNoise` `[B, H, 64]` (R2's learned source distribution).
     /// `encoded` reuses an `encodePrefix(inputs)` result instead of running the backbone again;
-    /// `guidance` pulls chosen entries toward known values (JPM).
+    /// `guidance` pulls chosen entries toward known values (JPM); `classifierFree` mixes in the
+    /// velocity of unconditioned inputs, v = v_u + w·(v − v_u) (RECAP's advantage guidance).
     public func sampleActions(_ inputs: PolicyInputs, key: RandomKey, steps: Int? = nil,
                               initialNoise: Tensor? = nil, encoded: (tokens: Tensor, mask: Tensor)? = nil,
-                              guidance: FlowGuidance? = nil) throws -> Tensor {
+                              guidance: FlowGuidance? = nil, classifierFree: ClassifierFreeGuidance? = nil) throws -> Tensor {
         let b = inputs.batchSize, horizon = config.horizon
         let (prefix, prefixMask) = try encoded ?? encodePrefix(inputs)
         let memory = try prefixMemory(prefix)
+        // Weight 1 is the conditioned velocity itself: no second pass.
+        let free = try classifierFree.flatMap { $0.weight == 1 ? nil : $0 }.map { cfg in
+            let (tokens, mask) = try encodePrefix(cfg.unconditioned)
+            return (memory: try prefixMemory(tokens), mask: mask, weight: cfg.weight)
+        }
         let x = try initialNoise ?? key.normal([b, horizon, VLAConfig.actionDimension])
         guard x.shape == [b, horizon, VLAConfig.actionDimension] else {
             throw TensorError.shapeMismatch("initial noise must be [\(b), \(horizon), \(VLAConfig.actionDimension)], got \(x.shape)")
         }
         return try Self.integrate(from: x, steps: steps ?? config.samplingSteps, guidance: guidance) { x, t in
-            try velocity(noisyActions: x, time: Tensor.full([b], value: t), state: inputs.state, stateMask: inputs.stateMask,
-                         memory: memory, prefixMask: prefixMask)
+            let time = try Tensor.full([b], value: t)
+            let v = try velocity(noisyActions: x, time: time, state: inputs.state, stateMask: inputs.stateMask,
+                                 memory: memory, prefixMask: prefixMask)
+            guard let free else { return v }
+            let vu = try velocity(noisyActions: x, time: time, state: inputs.state, stateMask: inputs.stateMask,
+                                  memory: free.memory, prefixMask: free.mask)
+            return try vu + (v - vu) * free.weight
         }
     }
 
@@ -216,6 +235,14 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         }
         return x
     }
+}
+
+/// Classifier-free guidance: the same observations without the conditioning, and the weight w
+/// of v = v_u + w·(v_c − v_u) (w = 1: conditioned only; w > 1 pushes further from unconditioned).
+public struct ClassifierFreeGuidance {
+    public var unconditioned: PolicyInputs
+    public var weight: Double
+    public init(unconditioned: PolicyInputs, weight: Double) { self.unconditioned = unconditioned; self.weight = weight }
 }
 
 /// Sampling-time guidance toward known action values (standardized, `[B, H, 64]` each):

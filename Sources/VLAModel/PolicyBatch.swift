@@ -14,10 +14,19 @@ public struct PolicyInputs: @unchecked Sendable {
     public var state: Tensor
     /// `[B, 64]` 1 where the embodiment has the state slot.
     public var stateMask: Tensor
+    /// `[B]` int32 RECAP advantage indicator (`AdvantageIndicator.rawValue`) and `[B]` bool
+    /// whether the row is conditioned on it at all (read only with `advantageConditioning`).
+    public var advantage: Tensor
+    public var advantageMask: Tensor
 
-    public init(images: Tensor, cameraMask: Tensor, tokens: Tensor, tokenMask: Tensor, state: Tensor, stateMask: Tensor) {
+    /// Rows without `advantage` are unconditioned.
+    public init(images: Tensor, cameraMask: Tensor, tokens: Tensor, tokenMask: Tensor, state: Tensor, stateMask: Tensor,
+                advantage: Tensor? = nil, advantageMask: Tensor? = nil) throws {
         self.images = images; self.cameraMask = cameraMask; self.tokens = tokens
         self.tokenMask = tokenMask; self.state = state; self.stateMask = stateMask
+        let b = tokens.dim(0)
+        self.advantage = try advantage ?? Tensor([Int32](repeating: 0, count: b), shape: [b])
+        self.advantageMask = try advantageMask ?? Tensor([Bool](repeating: false, count: b), shape: [b])
     }
     public var batchSize: Int { tokens.dim(0) }
 }
@@ -44,13 +53,21 @@ extension PolicyBatch {
     /// Joins batches along the batch axis (e.g. an online and an offline share of one step).
     public static func concatenated(_ parts: [PolicyBatch]) throws -> PolicyBatch {
         func join(_ pick: (PolicyBatch) -> Tensor) throws -> Tensor { try TensorKit.concatenated(parts.map(pick), axis: 0) }
-        let inputs = PolicyInputs(
+        let inputs = try PolicyInputs(
             images: try join(\.inputs.images), cameraMask: try join(\.inputs.cameraMask), tokens: try join(\.inputs.tokens),
-            tokenMask: try join(\.inputs.tokenMask), state: try join(\.inputs.state), stateMask: try join(\.inputs.stateMask))
+            tokenMask: try join(\.inputs.tokenMask), state: try join(\.inputs.state), stateMask: try join(\.inputs.stateMask),
+            advantage: try join(\.inputs.advantage), advantageMask: try join(\.inputs.advantageMask))
         // Points join only when every part has them.
         let points = parts.allSatisfy { $0.targetPoints != nil && $0.targetPointMask != nil }
         return PolicyBatch(inputs: inputs, actions: try join(\.actions), actionMask: try join(\.actionMask),
                            targetPoints: points ? try join { $0.targetPoints! } : nil,
                            targetPointMask: points ? try join { $0.targetPointMask! } : nil)
     }
+}
+
+/// RECAP's binarized advantage ("Advantage: positive/negative"), a prefix token the policy is
+/// conditioned on; sampling asks for `.positive`.
+public enum AdvantageIndicator: Int32, Sendable, Codable {
+    case negative = 0
+    case positive = 1
 }

@@ -29,6 +29,9 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// Joint-position actions as offsets from the chunk's starting joint state
     /// (`NormalizationStats.relativeHorizon`) instead of absolute targets.
     public var relativeActions = false
+    /// One extra prefix token carrying RECAP's advantage indicator (masked out on rows
+    /// without one, which then compute exactly what the model without the token computes).
+    public var advantageConditioning = false
 
     public init() {}
 
@@ -53,6 +56,7 @@ public struct VLAConfig: Codable, Sendable, Equatable {
         keypoints = try read(.keypoints, 0)
         pointingWeight = try read(.pointingWeight, 0)
         relativeActions = try read(.relativeActions, false)
+        advantageConditioning = try read(.advantageConditioning, false)
     }
 
     /// Vision tokens per camera: the (S/16)² patches plus the keypoint token.

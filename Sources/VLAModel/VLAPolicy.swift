@@ -9,9 +9,13 @@ public struct PolicyObservation: Sendable {
     /// Camera name → `[S, S, 3]` RGB uint8 at the model's image size.
     public var cameras: [String: [UInt8]]
     public var nativeState: [Float]
+    /// RECAP's advantage indicator to condition on (nil: unconditioned).
+    public var advantage: AdvantageIndicator?
 
-    public init(embodiment: EmbodimentSpec, instruction: String, cameras: [String: [UInt8]], nativeState: [Float]) {
+    public init(embodiment: EmbodimentSpec, instruction: String, cameras: [String: [UInt8]], nativeState: [Float],
+                advantage: AdvantageIndicator? = nil) {
         self.embodiment = embodiment; self.instruction = instruction; self.cameras = cameras; self.nativeState = nativeState
+        self.advantage = advantage
     }
 }
 
@@ -59,6 +63,7 @@ public struct ObservationEncoder: Sendable {
         var pixels = [UInt8](repeating: 0, count: observations.count * slots * frameBytes)
         var cameraMask = [Bool](repeating: false, count: observations.count * slots)
         var tokens: [Int32] = [], tokenMask: [Bool] = [], states: [Float] = [], stateMasks: [Float] = []
+        var advantages: [Int32] = [], advantageMask: [Bool] = []
         for (i, o) in observations.enumerated() {
             for (name, image) in o.cameras {
                 guard image.count == frameBytes else {
@@ -74,15 +79,18 @@ public struct ObservationEncoder: Sendable {
             let (st, sm) = try unifiedState(o.nativeState, spec: o.embodiment)
             states += st
             stateMasks += sm
+            advantages.append(o.advantage?.rawValue ?? 0)
+            advantageMask.append(o.advantage != nil)
         }
         let b = observations.count
-        return PolicyInputs(
+        return try PolicyInputs(
             images: try Tensor(pixels, shape: [b, slots, s, s, 3]).astype(.float32) / 255,
             cameraMask: try Tensor(cameraMask, shape: [b, slots]),
             tokens: try Tensor(tokens, shape: [b, c.maxTextLength]),
             tokenMask: try Tensor(tokenMask, shape: [b, c.maxTextLength]),
             state: try Tensor(states, shape: [b, VLAConfig.actionDimension]),
-            stateMask: try Tensor(stateMasks, shape: [b, VLAConfig.actionDimension]))
+            stateMask: try Tensor(stateMasks, shape: [b, VLAConfig.actionDimension]),
+            advantage: try Tensor(advantages, shape: [b]), advantageMask: try Tensor(advantageMask, shape: [b]))
     }
 }
 
@@ -93,6 +101,10 @@ public final class VLAPolicy: @unchecked Sendable {
     public let model: FlowMatchingVLA
     public let encoder: ObservationEncoder
     public var stats: NormalizationStats { encoder.stats }
+    /// RECAP at inference: sample conditioned on "advantage positive" with classifier-free
+    /// guidance weight w (1: conditioned only, one pass; SOP uses 1 on the fleet and 1.5–2.5
+    /// in evaluation). nil, or a model without the advantage token: unconditioned.
+    public var advantageGuidance: Double?
 
     public init(model: FlowMatchingVLA, stats: NormalizationStats) {
         self.model = model
@@ -105,8 +117,37 @@ public final class VLAPolicy: @unchecked Sendable {
     public func actionChunk(_ observation: PolicyObservation, key: RandomKey) throws -> [[Float]] {
         let spec = observation.embodiment
         guard stats.actions[spec.name] != nil else { throw PolicyError.unknownEmbodiment(spec.name) }
-        let sampled: [Float] = try model.sampleActions(inputs([observation]), key: key).toArray()
+        let sampled: [Float] = try sampleStandardized(observation, key: key).toArray()
         return try nativeChunk(standardized: sampled, observation: observation)
+    }
+
+    /// A standardized chunk `[1, H, 64]` for one observation, with the policy's advantage
+    /// guidance and optional flow guidance (JPM).
+    public func sampleStandardized(_ observation: PolicyObservation, key: RandomKey, guidance: FlowGuidance? = nil) throws -> Tensor {
+        guard let weight = advantageGuidance, model.config.advantageConditioning else {
+            return try model.sampleActions(inputs([observation]), key: key, guidance: guidance)
+        }
+        var positive = observation, unconditioned = observation
+        positive.advantage = .positive
+        unconditioned.advantage = nil
+        return try model.sampleActions(inputs([positive]), key: key, guidance: guidance,
+                                       classifierFree: ClassifierFreeGuidance(unconditioned: inputs([unconditioned]), weight: weight))
+    }
+
+    /// This policy with RECAP's advantage token added (itself when it has one): the same
+    /// weights and frozen parameters, plus a fresh token embedding. Rows without an indicator
+    /// compute exactly what this policy computes.
+    public func withAdvantageConditioning(seed: UInt64) throws -> VLAPolicy {
+        guard !model.config.advantageConditioning else { return self }
+        var config = model.config
+        config.advantageConditioning = true
+        let conditioned = try FlowMatchingVLA(config: config, key: RandomKey(seed: seed))
+        try conditioned.update(parameters: model.parameters())
+        let frozen = Set(model.parameters().keys).subtracting(model.trainableParameters().keys)
+        if !frozen.isEmpty { conditioned.freeze(Array(frozen)) }
+        let policy = VLAPolicy(model: conditioned, stats: stats)
+        policy.advantageGuidance = advantageGuidance
+        return policy
     }
 
     /// Native actions `[H][actionDim]` from a standardized chunk `[H · 64]` sampled for

@@ -7,7 +7,7 @@ import Training
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The main job: pretrain a small VLA on scripted demos, post-train it with a learner and actors on loopback (HG-DAgger), and compare success before and after.")
+        abstract: "The main job: pretrain a small VLA on scripted demos, post-train it with a learner and actors on loopback (HG-DAgger or RECAP), and compare success before and after.")
 
     @Option(help: "Embodiment (arm7, arm6, bimanual).") var embodiment = "arm7"
     @Option(help: "Tasks, comma separated; actors are spread over them.") var tasks = "reach"
@@ -23,6 +23,13 @@ struct Demo: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Keep L1's grounding frozen through the demos' behaviour cloning.") var freezeGrounding = true
     @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
     @Option(help: "JPM point source: predicted (pointing head; needs --pointing-scenes) or oracle.") var jpmPoint = "predicted"
+    @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
+    @Option(help: "Parameter prefixes frozen in post-training, comma separated (default: the language backbone; \"\" trains everything).") var postTrainingFrozen = FleetDemo.languageBackbone.joined(separator: ",")
+    @Option(help: "RECAP: value-head steps on the offline demos before it is frozen.") var recapValueSteps = 400
+    @Option(help: "RECAP: classifier-free guidance weight on the fleet's rollouts.") var recapFleetGuidance = 1.0
+    @Option(help: "RECAP: classifier-free guidance weight in the final evaluation.") var recapEvalGuidance = 1.5
+    @Option(help: "RECAP: steps of the n-step return.") var recapLookahead = 10
+    @Option(help: "RECAP: share of policy steps labelled positive (sets each task's ε).") var recapPositiveFraction = 0.3
     @Option(help: "Run directory.") var out = "runs/demo"
     @Option(help: "Random seed (same seed, same numbers).") var seed: UInt64 = 0
     @Flag(help: "Run the tensor-engine demo instead (a small transformer learning sequences).") var tensor = false
@@ -53,6 +60,14 @@ struct Demo: AsyncParsableCommand {
         demo.jpmStrength = jpmStrength
         guard let point = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle") }
         demo.jpmPoint = point
+        guard let kind = FleetDemo.AlgorithmKind(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap, not \(algorithm)") }
+        demo.algorithm = kind
+        demo.postTrainingFrozen = postTrainingFrozen.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        demo.recapValueSteps = recapValueSteps
+        demo.recapFleetGuidance = recapFleetGuidance
+        demo.recapEvaluationGuidance = recapEvalGuidance
+        demo.recapLookahead = recapLookahead
+        demo.recapPositiveFraction = recapPositiveFraction
         if pointingScenes > 0 {
             demo.model.pointingWeight = 1
             demo.pointingScenes = pointingScenes

@@ -80,6 +80,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "JPM guidance strength (0: off): point at the target, lift it with depth, IK to q*, guide the sampler toward it.") var jpmStrength = 0.0
     @Option(help: "Where JPM's point comes from: predicted (the pointing head) or oracle (the simulator's target, an upper bound).") var jpmPoint = "predicted"
     @Option(help: "JPM: largest joint move per control step along the path to q* (rad).") var jpmJointStep: Float = 0.05
+    @Option(help: "RECAP checkpoints: condition on \"advantage positive\" with this classifier-free guidance weight (1: conditioned only; omit: unconditioned).") var advantageGuidance: Double?
     @Flag(help: "Also report the pointing head's mean error on the evaluation seeds' scenes (a model trained with a pointing loss).") var pointingError = false
     @Flag(help: "Print the result as JSON.") var json = false
 
@@ -91,6 +92,10 @@ struct Eval: AsyncParsableCommand {
         guard let mode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct, not \(oodGuard)") }
         guard let rule = CorrectionRule(rawValue: oodRule) else { throw ValidationError("--ood-rule must be density or log-density, not \(oodRule)") }
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
+        if let advantageGuidance {
+            guard policy.model.config.advantageConditioning else { throw ValidationError("--advantage-guidance needs a RECAP checkpoint (one with the advantage token)") }
+            policy.advantageGuidance = advantageGuidance
+        }
         let seeds = Array(firstSeed..<(firstSeed + UInt64(episodes)))
         if pointingError {
             guard policy.model.config.pointingWeight > 0 else { throw ValidationError("--pointing-error needs a checkpoint with a pointing head") }

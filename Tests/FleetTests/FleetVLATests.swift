@@ -33,7 +33,7 @@ struct FleetVLATests {
         schedule.warmupSteps = 2
         schedule.totalSteps = 10_000
         let trainer = BehaviorCloningTrainer(policy: learnerPolicy, schedule: schedule, seed: 2)
-        let backend = try HGDAggerBackend(trainer: trainer, offline: offline, specs: DemoCollector.specs, seed: 3)
+        let backend = try PostTrainingBackend(trainer: trainer, offline: offline, specs: DemoCollector.specs, seed: 3)
 
         var config = FleetLearnerConfig(storeDirectory: temporaryDirectory("vla-loop"))
         config.catalog = TaskCatalog([(.arm7, .reach)])
@@ -102,9 +102,9 @@ struct FleetVLATests {
         schedule.batchSize = 6
         // The trainer's seed is configuration (it must match); weights, optimizer moments,
         // step and sampler state come from the checkpoint.
-        func backend(initSeed: UInt64, samplerSeed: UInt64) throws -> HGDAggerBackend {
+        func backend(initSeed: UInt64, samplerSeed: UInt64) throws -> PostTrainingBackend {
             let policy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: initSeed)), stats: stats)
-            return try HGDAggerBackend(trainer: BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: 5),
+            return try PostTrainingBackend(trainer: BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: 5),
                                        offline: offline, specs: DemoCollector.specs, seed: samplerSeed)
         }
         let a = try backend(initSeed: 1, samplerSeed: 2)

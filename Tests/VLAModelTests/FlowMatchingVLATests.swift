@@ -34,7 +34,7 @@ func tinyBatch(_ c: VLAConfig, actionFill: Float = 0.5, padFill: Float = 0) thro
         actions[(i * h + k) * 64 + j] = actionFill * Float(j - k)
         mask[(i * h + k) * 64 + j] = 1
     } } }
-    let inputs = PolicyInputs(images: images, cameraMask: cameraMask, tokens: try Tensor(t1 + t2, shape: [b, c.maxTextLength]),
+    let inputs = try PolicyInputs(images: images, cameraMask: cameraMask, tokens: try Tensor(t1 + t2, shape: [b, c.maxTextLength]),
                               tokenMask: try Tensor(m1 + m2, shape: [b, c.maxTextLength]),
                               state: try Tensor(state, shape: [b, 64]), stateMask: try Tensor(stateMask, shape: [b, 64]))
     return PolicyBatch(inputs: inputs, actions: try Tensor(actions, shape: [b, h, 64]), actionMask: try Tensor(mask, shape: [b, h, 64]))
