@@ -12,6 +12,7 @@ struct VLA: AsyncParsableCommand {
             DataCommand.self,
             Demo.self,
             LearnerCommand.self,
+            Serve.self,
             Sim.self,
             Train.self,
             Eval.self,

@@ -1024,3 +1024,578 @@ extension Swiftvla_Fleet_V1_Fleet.ClientProtocol {
         )
     }
 }
+
+// MARK: - swiftvla.fleet.v1.PolicyServer
+
+/// Namespace containing generated types for the "swiftvla.fleet.v1.PolicyServer" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+public enum Swiftvla_Fleet_V1_PolicyServer: Sendable {
+    /// Service descriptor for the "swiftvla.fleet.v1.PolicyServer" service.
+    public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "swiftvla.fleet.v1.PolicyServer")
+    /// Namespace for method metadata.
+    public enum Method: Sendable {
+        /// Namespace for "PredictChunk" metadata.
+        public enum PredictChunk: Sendable {
+            /// Request type for "PredictChunk".
+            public typealias Input = Swiftvla_Fleet_V1_PredictChunkRequest
+            /// Response type for "PredictChunk".
+            public typealias Output = Swiftvla_Fleet_V1_PredictChunkResponse
+            /// Descriptor for "PredictChunk".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "swiftvla.fleet.v1.PolicyServer"),
+                method: "PredictChunk",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetServerInfo" metadata.
+        public enum GetServerInfo: Sendable {
+            /// Request type for "GetServerInfo".
+            public typealias Input = Swiftvla_Fleet_V1_ServerInfoRequest
+            /// Response type for "GetServerInfo".
+            public typealias Output = Swiftvla_Fleet_V1_ServerInfo
+            /// Descriptor for "GetServerInfo".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "swiftvla.fleet.v1.PolicyServer"),
+                method: "GetServerInfo",
+                type: .unary
+            )
+        }
+        /// Descriptors for all methods in the "swiftvla.fleet.v1.PolicyServer" service.
+        public static let descriptors: [GRPCCore.MethodDescriptor] = [
+            PredictChunk.descriptor,
+            GetServerInfo.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "swiftvla.fleet.v1.PolicyServer" service.
+    public static let swiftvla_fleet_v1_PolicyServer = GRPCCore.ServiceDescriptor(fullyQualifiedService: "swiftvla.fleet.v1.PolicyServer")
+}
+
+// MARK: swiftvla.fleet.v1.PolicyServer (server)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Swiftvla_Fleet_V1_PolicyServer {
+    /// Streaming variant of the service protocol for the "swiftvla.fleet.v1.PolicyServer" service.
+    ///
+    /// This protocol is the lowest-level of the service protocols generated for this service
+    /// giving you the most flexibility over the implementation of your service. This comes at
+    /// the cost of more verbose and less strict APIs. Each RPC requires you to implement it in
+    /// terms of a request stream and response stream. Where the RPC expects only a single
+    /// request or response message, you are responsible for ensuring your implementation
+    /// maintains this invariant.
+    ///
+    /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
+    /// or ``SimpleServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Observation in, action chunk out (`vla serve`): a robot or simulator that runs the policy
+    /// > remotely instead of holding its weights.
+    public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+        /// Handle the "PredictChunk" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One chunk for one observation. Bad observations get INVALID_ARGUMENT and are counted.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Swiftvla_Fleet_V1_PredictChunkRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Swiftvla_Fleet_V1_PredictChunkResponse` messages.
+        func predictChunk(
+            request: GRPCCore.StreamingServerRequest<Swiftvla_Fleet_V1_PredictChunkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Swiftvla_Fleet_V1_PredictChunkResponse>
+
+        /// Handle the "GetServerInfo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the server runs: model, checkpoint step, embodiments, image size, chunk shape.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Swiftvla_Fleet_V1_ServerInfoRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Swiftvla_Fleet_V1_ServerInfo` messages.
+        func getServerInfo(
+            request: GRPCCore.StreamingServerRequest<Swiftvla_Fleet_V1_ServerInfoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Swiftvla_Fleet_V1_ServerInfo>
+    }
+
+    /// Service protocol for the "swiftvla.fleet.v1.PolicyServer" service.
+    ///
+    /// This protocol is higher level than ``StreamingServiceProtocol`` but lower level than
+    /// the ``SimpleServiceProtocol``, it provides access to request and response metadata and
+    /// trailing response metadata. If you don't need these then consider using
+    /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
+    /// use ``StreamingServiceProtocol``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Observation in, action chunk out (`vla serve`): a robot or simulator that runs the policy
+    /// > remotely instead of holding its weights.
+    public protocol ServiceProtocol: Swiftvla_Fleet_V1_PolicyServer.StreamingServiceProtocol {
+        /// Handle the "PredictChunk" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One chunk for one observation. Bad observations get INVALID_ARGUMENT and are counted.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Swiftvla_Fleet_V1_PredictChunkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Swiftvla_Fleet_V1_PredictChunkResponse` message.
+        func predictChunk(
+            request: GRPCCore.ServerRequest<Swiftvla_Fleet_V1_PredictChunkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Swiftvla_Fleet_V1_PredictChunkResponse>
+
+        /// Handle the "GetServerInfo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the server runs: model, checkpoint step, embodiments, image size, chunk shape.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Swiftvla_Fleet_V1_ServerInfoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Swiftvla_Fleet_V1_ServerInfo` message.
+        func getServerInfo(
+            request: GRPCCore.ServerRequest<Swiftvla_Fleet_V1_ServerInfoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Swiftvla_Fleet_V1_ServerInfo>
+    }
+
+    /// Simple service protocol for the "swiftvla.fleet.v1.PolicyServer" service.
+    ///
+    /// This is the highest level protocol for the service. The API is the easiest to use but
+    /// doesn't provide access to request or response metadata. If you need access to these
+    /// then use ``ServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Observation in, action chunk out (`vla serve`): a robot or simulator that runs the policy
+    /// > remotely instead of holding its weights.
+    public protocol SimpleServiceProtocol: Swiftvla_Fleet_V1_PolicyServer.ServiceProtocol {
+        /// Handle the "PredictChunk" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One chunk for one observation. Bad observations get INVALID_ARGUMENT and are counted.
+        ///
+        /// - Parameters:
+        ///   - request: A `Swiftvla_Fleet_V1_PredictChunkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Swiftvla_Fleet_V1_PredictChunkResponse` to respond with.
+        func predictChunk(
+            request: Swiftvla_Fleet_V1_PredictChunkRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Swiftvla_Fleet_V1_PredictChunkResponse
+
+        /// Handle the "GetServerInfo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the server runs: model, checkpoint step, embodiments, image size, chunk shape.
+        ///
+        /// - Parameters:
+        ///   - request: A `Swiftvla_Fleet_V1_ServerInfoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Swiftvla_Fleet_V1_ServerInfo` to respond with.
+        func getServerInfo(
+            request: Swiftvla_Fleet_V1_ServerInfoRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Swiftvla_Fleet_V1_ServerInfo
+    }
+}
+
+// Default implementation of 'registerMethods(with:)'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Swiftvla_Fleet_V1_PolicyServer.StreamingServiceProtocol {
+    public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+        router.registerHandler(
+            forMethod: Swiftvla_Fleet_V1_PolicyServer.Method.PredictChunk.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Swiftvla_Fleet_V1_PredictChunkRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Swiftvla_Fleet_V1_PredictChunkResponse>(),
+            handler: { request, context in
+                try await self.predictChunk(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Swiftvla_Fleet_V1_PolicyServer.Method.GetServerInfo.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Swiftvla_Fleet_V1_ServerInfoRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Swiftvla_Fleet_V1_ServerInfo>(),
+            handler: { request, context in
+                try await self.getServerInfo(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+    }
+}
+
+// Default implementation of streaming methods from 'StreamingServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Swiftvla_Fleet_V1_PolicyServer.ServiceProtocol {
+    public func predictChunk(
+        request: GRPCCore.StreamingServerRequest<Swiftvla_Fleet_V1_PredictChunkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Swiftvla_Fleet_V1_PredictChunkResponse> {
+        let response = try await self.predictChunk(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getServerInfo(
+        request: GRPCCore.StreamingServerRequest<Swiftvla_Fleet_V1_ServerInfoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Swiftvla_Fleet_V1_ServerInfo> {
+        let response = try await self.getServerInfo(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+}
+
+// Default implementation of methods from 'ServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Swiftvla_Fleet_V1_PolicyServer.SimpleServiceProtocol {
+    public func predictChunk(
+        request: GRPCCore.ServerRequest<Swiftvla_Fleet_V1_PredictChunkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Swiftvla_Fleet_V1_PredictChunkResponse> {
+        return GRPCCore.ServerResponse<Swiftvla_Fleet_V1_PredictChunkResponse>(
+            message: try await self.predictChunk(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getServerInfo(
+        request: GRPCCore.ServerRequest<Swiftvla_Fleet_V1_ServerInfoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Swiftvla_Fleet_V1_ServerInfo> {
+        return GRPCCore.ServerResponse<Swiftvla_Fleet_V1_ServerInfo>(
+            message: try await self.getServerInfo(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+}
+
+// MARK: swiftvla.fleet.v1.PolicyServer (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Swiftvla_Fleet_V1_PolicyServer {
+    /// Generated client protocol for the "swiftvla.fleet.v1.PolicyServer" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Observation in, action chunk out (`vla serve`): a robot or simulator that runs the policy
+    /// > remotely instead of holding its weights.
+    public protocol ClientProtocol: Sendable {
+        /// Call the "PredictChunk" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One chunk for one observation. Bad observations get INVALID_ARGUMENT and are counted.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Swiftvla_Fleet_V1_PredictChunkRequest` message.
+        ///   - serializer: A serializer for `Swiftvla_Fleet_V1_PredictChunkRequest` messages.
+        ///   - deserializer: A deserializer for `Swiftvla_Fleet_V1_PredictChunkResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func predictChunk<Result>(
+            request: GRPCCore.ClientRequest<Swiftvla_Fleet_V1_PredictChunkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Swiftvla_Fleet_V1_PredictChunkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Swiftvla_Fleet_V1_PredictChunkResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Swiftvla_Fleet_V1_PredictChunkResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetServerInfo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the server runs: model, checkpoint step, embodiments, image size, chunk shape.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Swiftvla_Fleet_V1_ServerInfoRequest` message.
+        ///   - serializer: A serializer for `Swiftvla_Fleet_V1_ServerInfoRequest` messages.
+        ///   - deserializer: A deserializer for `Swiftvla_Fleet_V1_ServerInfo` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getServerInfo<Result>(
+            request: GRPCCore.ClientRequest<Swiftvla_Fleet_V1_ServerInfoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Swiftvla_Fleet_V1_ServerInfoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Swiftvla_Fleet_V1_ServerInfo>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Swiftvla_Fleet_V1_ServerInfo>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "swiftvla.fleet.v1.PolicyServer" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Observation in, action chunk out (`vla serve`): a robot or simulator that runs the policy
+    /// > remotely instead of holding its weights.
+    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "PredictChunk" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One chunk for one observation. Bad observations get INVALID_ARGUMENT and are counted.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Swiftvla_Fleet_V1_PredictChunkRequest` message.
+        ///   - serializer: A serializer for `Swiftvla_Fleet_V1_PredictChunkRequest` messages.
+        ///   - deserializer: A deserializer for `Swiftvla_Fleet_V1_PredictChunkResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func predictChunk<Result>(
+            request: GRPCCore.ClientRequest<Swiftvla_Fleet_V1_PredictChunkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Swiftvla_Fleet_V1_PredictChunkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Swiftvla_Fleet_V1_PredictChunkResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Swiftvla_Fleet_V1_PredictChunkResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Swiftvla_Fleet_V1_PolicyServer.Method.PredictChunk.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetServerInfo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the server runs: model, checkpoint step, embodiments, image size, chunk shape.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Swiftvla_Fleet_V1_ServerInfoRequest` message.
+        ///   - serializer: A serializer for `Swiftvla_Fleet_V1_ServerInfoRequest` messages.
+        ///   - deserializer: A deserializer for `Swiftvla_Fleet_V1_ServerInfo` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getServerInfo<Result>(
+            request: GRPCCore.ClientRequest<Swiftvla_Fleet_V1_ServerInfoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Swiftvla_Fleet_V1_ServerInfoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Swiftvla_Fleet_V1_ServerInfo>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Swiftvla_Fleet_V1_ServerInfo>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Swiftvla_Fleet_V1_PolicyServer.Method.GetServerInfo.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Swiftvla_Fleet_V1_PolicyServer.ClientProtocol {
+    /// Call the "PredictChunk" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One chunk for one observation. Bad observations get INVALID_ARGUMENT and are counted.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Swiftvla_Fleet_V1_PredictChunkRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func predictChunk<Result>(
+        request: GRPCCore.ClientRequest<Swiftvla_Fleet_V1_PredictChunkRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Swiftvla_Fleet_V1_PredictChunkResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.predictChunk(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Swiftvla_Fleet_V1_PredictChunkRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Swiftvla_Fleet_V1_PredictChunkResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetServerInfo" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What the server runs: model, checkpoint step, embodiments, image size, chunk shape.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Swiftvla_Fleet_V1_ServerInfoRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getServerInfo<Result>(
+        request: GRPCCore.ClientRequest<Swiftvla_Fleet_V1_ServerInfoRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Swiftvla_Fleet_V1_ServerInfo>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getServerInfo(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Swiftvla_Fleet_V1_ServerInfoRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Swiftvla_Fleet_V1_ServerInfo>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Swiftvla_Fleet_V1_PolicyServer.ClientProtocol {
+    /// Call the "PredictChunk" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One chunk for one observation. Bad observations get INVALID_ARGUMENT and are counted.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func predictChunk<Result>(
+        _ message: Swiftvla_Fleet_V1_PredictChunkRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Swiftvla_Fleet_V1_PredictChunkResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Swiftvla_Fleet_V1_PredictChunkRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.predictChunk(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetServerInfo" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What the server runs: model, checkpoint step, embodiments, image size, chunk shape.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getServerInfo<Result>(
+        _ message: Swiftvla_Fleet_V1_ServerInfoRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Swiftvla_Fleet_V1_ServerInfo>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Swiftvla_Fleet_V1_ServerInfoRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getServerInfo(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}

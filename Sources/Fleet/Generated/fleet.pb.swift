@@ -512,6 +512,114 @@ public nonisolated struct Swiftvla_Fleet_V1_HeartbeatResponse: Sendable {
   fileprivate var _assignment: Swiftvla_Fleet_V1_TaskAssignment? = nil
 }
 
+public nonisolated struct Swiftvla_Fleet_V1_CameraFrame: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "scene", "a_wrist", "b_wrist"
+  public var name: String = String()
+
+  public var height: UInt32 = 0
+
+  public var width: UInt32 = 0
+
+  /// height*width*3 bytes of RGB uint8, row-major
+  public var rgb: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Swiftvla_Fleet_V1_PredictChunkRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var embodiment: String = String()
+
+  public var instruction: String = String()
+
+  public var cameras: [Swiftvla_Fleet_V1_CameraFrame] = []
+
+  /// native state [state_dim]
+  public var state: [Float] = []
+
+  /// sample the chunk's noise from `seed` (same seed, same chunk)
+  public var seedKnown: Bool = false
+
+  public var seed: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Swiftvla_Fleet_V1_PredictChunkResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var horizon: UInt32 = 0
+
+  /// native action width
+  public var actionDim: UInt32 = 0
+
+  /// [horizon * action_dim] native actions, row-major
+  public var actions: [Float] = []
+
+  /// actions the policy was trained to execute before re-planning
+  public var executeSteps: UInt32 = 0
+
+  public var checkpointStep: Int64 = 0
+
+  /// time in the model on the server (transport excluded)
+  public var inferenceMs: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Swiftvla_Fleet_V1_ServerInfoRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Swiftvla_Fleet_V1_ServerInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: String = String()
+
+  public var checkpointStep: Int64 = 0
+
+  /// embodiments the checkpoint has statistics for
+  public var embodiments: [String] = []
+
+  /// cameras must be image_size x image_size
+  public var imageSize: UInt32 = 0
+
+  public var horizon: UInt32 = 0
+
+  public var executeSteps: UInt32 = 0
+
+  public var requests: UInt64 = 0
+
+  public var rejected: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "swiftvla.fleet.v1"
@@ -1413,6 +1521,245 @@ nonisolated extension Swiftvla_Fleet_V1_HeartbeatResponse: SwiftProtobuf.Message
   public static func ==(lhs: Swiftvla_Fleet_V1_HeartbeatResponse, rhs: Swiftvla_Fleet_V1_HeartbeatResponse) -> Bool {
     if lhs.latestPolicyVersion != rhs.latestPolicyVersion {return false}
     if lhs._assignment != rhs._assignment {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Swiftvla_Fleet_V1_CameraFrame: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CameraFrame"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}height\0\u{1}width\0\u{1}rgb\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.height) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.width) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.rgb) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.height != 0 {
+      try visitor.visitSingularUInt32Field(value: self.height, fieldNumber: 2)
+    }
+    if self.width != 0 {
+      try visitor.visitSingularUInt32Field(value: self.width, fieldNumber: 3)
+    }
+    if !self.rgb.isEmpty {
+      try visitor.visitSingularBytesField(value: self.rgb, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Swiftvla_Fleet_V1_CameraFrame, rhs: Swiftvla_Fleet_V1_CameraFrame) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.height != rhs.height {return false}
+    if lhs.width != rhs.width {return false}
+    if lhs.rgb != rhs.rgb {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Swiftvla_Fleet_V1_PredictChunkRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PredictChunkRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}embodiment\0\u{1}instruction\0\u{1}cameras\0\u{1}state\0\u{3}seed_known\0\u{1}seed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.embodiment) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.instruction) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.cameras) }()
+      case 4: try { try decoder.decodeRepeatedFloatField(value: &self.state) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.seedKnown) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.embodiment.isEmpty {
+      try visitor.visitSingularStringField(value: self.embodiment, fieldNumber: 1)
+    }
+    if !self.instruction.isEmpty {
+      try visitor.visitSingularStringField(value: self.instruction, fieldNumber: 2)
+    }
+    if !self.cameras.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.cameras, fieldNumber: 3)
+    }
+    if !self.state.isEmpty {
+      try visitor.visitPackedFloatField(value: self.state, fieldNumber: 4)
+    }
+    if self.seedKnown != false {
+      try visitor.visitSingularBoolField(value: self.seedKnown, fieldNumber: 5)
+    }
+    if self.seed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.seed, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Swiftvla_Fleet_V1_PredictChunkRequest, rhs: Swiftvla_Fleet_V1_PredictChunkRequest) -> Bool {
+    if lhs.embodiment != rhs.embodiment {return false}
+    if lhs.instruction != rhs.instruction {return false}
+    if lhs.cameras != rhs.cameras {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.seedKnown != rhs.seedKnown {return false}
+    if lhs.seed != rhs.seed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Swiftvla_Fleet_V1_PredictChunkResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PredictChunkResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}horizon\0\u{3}action_dim\0\u{1}actions\0\u{3}execute_steps\0\u{3}checkpoint_step\0\u{3}inference_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.horizon) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.actionDim) }()
+      case 3: try { try decoder.decodeRepeatedFloatField(value: &self.actions) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.executeSteps) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.checkpointStep) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.inferenceMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.horizon != 0 {
+      try visitor.visitSingularUInt32Field(value: self.horizon, fieldNumber: 1)
+    }
+    if self.actionDim != 0 {
+      try visitor.visitSingularUInt32Field(value: self.actionDim, fieldNumber: 2)
+    }
+    if !self.actions.isEmpty {
+      try visitor.visitPackedFloatField(value: self.actions, fieldNumber: 3)
+    }
+    if self.executeSteps != 0 {
+      try visitor.visitSingularUInt32Field(value: self.executeSteps, fieldNumber: 4)
+    }
+    if self.checkpointStep != 0 {
+      try visitor.visitSingularInt64Field(value: self.checkpointStep, fieldNumber: 5)
+    }
+    if self.inferenceMs.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.inferenceMs, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Swiftvla_Fleet_V1_PredictChunkResponse, rhs: Swiftvla_Fleet_V1_PredictChunkResponse) -> Bool {
+    if lhs.horizon != rhs.horizon {return false}
+    if lhs.actionDim != rhs.actionDim {return false}
+    if lhs.actions != rhs.actions {return false}
+    if lhs.executeSteps != rhs.executeSteps {return false}
+    if lhs.checkpointStep != rhs.checkpointStep {return false}
+    if lhs.inferenceMs != rhs.inferenceMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Swiftvla_Fleet_V1_ServerInfoRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServerInfoRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Swiftvla_Fleet_V1_ServerInfoRequest, rhs: Swiftvla_Fleet_V1_ServerInfoRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Swiftvla_Fleet_V1_ServerInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ServerInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}checkpoint_step\0\u{1}embodiments\0\u{3}image_size\0\u{1}horizon\0\u{3}execute_steps\0\u{1}requests\0\u{1}rejected\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.checkpointStep) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.embodiments) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.imageSize) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.horizon) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.executeSteps) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.requests) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.rejected) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    if self.checkpointStep != 0 {
+      try visitor.visitSingularInt64Field(value: self.checkpointStep, fieldNumber: 2)
+    }
+    if !self.embodiments.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.embodiments, fieldNumber: 3)
+    }
+    if self.imageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.imageSize, fieldNumber: 4)
+    }
+    if self.horizon != 0 {
+      try visitor.visitSingularUInt32Field(value: self.horizon, fieldNumber: 5)
+    }
+    if self.executeSteps != 0 {
+      try visitor.visitSingularUInt32Field(value: self.executeSteps, fieldNumber: 6)
+    }
+    if self.requests != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requests, fieldNumber: 7)
+    }
+    if self.rejected != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rejected, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Swiftvla_Fleet_V1_ServerInfo, rhs: Swiftvla_Fleet_V1_ServerInfo) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.checkpointStep != rhs.checkpointStep {return false}
+    if lhs.embodiments != rhs.embodiments {return false}
+    if lhs.imageSize != rhs.imageSize {return false}
+    if lhs.horizon != rhs.horizon {return false}
+    if lhs.executeSteps != rhs.executeSteps {return false}
+    if lhs.requests != rhs.requests {return false}
+    if lhs.rejected != rhs.rejected {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

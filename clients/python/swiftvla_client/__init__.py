@@ -2,7 +2,7 @@
 
 `RobotClient` registers a robot, streams episodes with intervention flags to the learner and
 receives new policy versions; `FleetEnv` wraps any gymnasium-style env and uploads each episode
-when it ends. The gRPC modules `fleet_pb2` / `fleet_pb2_grpc` are generated from
+when it ends; `PolicyClient` runs a served policy remotely (`vla serve`). The gRPC modules `fleet_pb2` / `fleet_pb2_grpc` are generated from
 Protos/swiftvla/fleet/v1/fleet.proto by clients/python/generate.sh.
 """
 
@@ -11,6 +11,7 @@ from .embodiments import EMBODIMENTS, UNIFIED_DIMENSION, EmbodimentLayout, layou
 from .episode import DEMO, OPERATOR, POLICY, Episode, EpisodeRecorder, new_episode_id
 from .errors import EpisodeRejected, FleetError, LearnerUnavailable, RegistrationRefused, WeightTransferError
 from .gym import FleetEnv
+from .policy import PolicyClient, ServerInfo
 from .weights import PolicyVersion, WeightAssembler, read_safetensors
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "Episode", "EpisodeRecorder", "POLICY", "OPERATOR", "DEMO", "new_episode_id",
     "FleetError", "EpisodeRejected", "LearnerUnavailable", "RegistrationRefused", "WeightTransferError",
     "FleetEnv", "PolicyVersion", "WeightAssembler", "read_safetensors",
+    "PolicyClient", "ServerInfo",
 ]
 __version__ = "0.1.0"

@@ -230,3 +230,126 @@ class Fleet:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class PolicyServerStub:
+    """Observation in, action chunk out (`vla serve`): a robot or simulator that runs the policy
+    remotely instead of holding its weights.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.PredictChunk = channel.unary_unary(
+                '/swiftvla.fleet.v1.PolicyServer/PredictChunk',
+                request_serializer=swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.PredictChunkRequest.SerializeToString,
+                response_deserializer=swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.PredictChunkResponse.FromString,
+                _registered_method=True)
+        self.GetServerInfo = channel.unary_unary(
+                '/swiftvla.fleet.v1.PolicyServer/GetServerInfo',
+                request_serializer=swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.ServerInfoRequest.SerializeToString,
+                response_deserializer=swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.ServerInfo.FromString,
+                _registered_method=True)
+
+
+class PolicyServerServicer:
+    """Observation in, action chunk out (`vla serve`): a robot or simulator that runs the policy
+    remotely instead of holding its weights.
+    """
+
+    def PredictChunk(self, request, context):
+        """One chunk for one observation. Bad observations get INVALID_ARGUMENT and are counted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServerInfo(self, request, context):
+        """What the server runs: model, checkpoint step, embodiments, image size, chunk shape.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_PolicyServerServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'PredictChunk': grpc.unary_unary_rpc_method_handler(
+                    servicer.PredictChunk,
+                    request_deserializer=swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.PredictChunkRequest.FromString,
+                    response_serializer=swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.PredictChunkResponse.SerializeToString,
+            ),
+            'GetServerInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerInfo,
+                    request_deserializer=swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.ServerInfoRequest.FromString,
+                    response_serializer=swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.ServerInfo.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'swiftvla.fleet.v1.PolicyServer', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('swiftvla.fleet.v1.PolicyServer', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class PolicyServer:
+    """Observation in, action chunk out (`vla serve`): a robot or simulator that runs the policy
+    remotely instead of holding its weights.
+    """
+
+    @staticmethod
+    def PredictChunk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swiftvla.fleet.v1.PolicyServer/PredictChunk',
+            swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.PredictChunkRequest.SerializeToString,
+            swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.PredictChunkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swiftvla.fleet.v1.PolicyServer/GetServerInfo',
+            swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.ServerInfoRequest.SerializeToString,
+            swiftvla_dot_fleet_dot_v1_dot_fleet__pb2.ServerInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
