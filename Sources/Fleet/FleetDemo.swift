@@ -47,11 +47,9 @@ public struct FleetDemo: Sendable {
     public var jpmStrength = 0.0
     public var jpmPoint = JointPredictionModule.PointSource.predicted
     /// The post-training algorithm.
-    public var algorithm = AlgorithmKind.hgDagger
-    /// Parameter-path prefixes frozen during post-training: SOP trains the action expert and
-    /// the vision encoder with the language backbone frozen (it also never travels to actors).
-    public var postTrainingFrozen = FleetDemo.languageBackbone
-    public static let languageBackbone = ["tokenEmbedding", "textPosition", "backbone", "backboneNorm"]
+    public var algorithm = PostTrainingSetup.Algorithm.hgDagger
+    /// Parameter-path prefixes frozen during post-training (default: the language backbone).
+    public var postTrainingFrozen = PostTrainingSetup.languageBackbone
     /// RECAP: value-head steps on the offline demos, and the classifier-free guidance weight
     /// on the fleet's rollouts and in the final evaluation (SOP: 1.0 and 1.5–2.5).
     public var recapValueSteps = 400
@@ -60,13 +58,19 @@ public struct FleetDemo: Sendable {
     public var recapLookahead = 10
     public var recapPositiveFraction = 0.3
 
-    public enum AlgorithmKind: String, Sendable, CaseIterable {
-        case hgDagger = "hg-dagger"
-        case recap
+    /// The learner and actor settings these fields describe.
+    public var setup: PostTrainingSetup {
+        var s = PostTrainingSetup()
+        s.algorithm = algorithm
+        s.frozen = postTrainingFrozen
+        s.schedule = postTraining
+        s.recapValueSteps = recapValueSteps
+        s.recapLookahead = recapLookahead
+        s.recapPositiveFraction = recapPositiveFraction
+        s.recapFleetGuidance = recapFleetGuidance
+        s.seed = seed
+        return s
     }
-
-    /// Seed of RECAP's fresh advantage token: learner and actors add the same one.
-    static let advantageTokenSeed: UInt64 = 0xADA7
 
     public init(output: URL) { self.output = output }
 
@@ -112,35 +116,10 @@ public struct FleetDemo: Sendable {
         report.before = try evaluate(pretrained, seeds: seeds, label: "pretrained", log: log)
 
         // 3. Fleet post-training: learner + actors on loopback.
-        let demoStore = try EpisodeStore(root: pretrain.output.appendingPathComponent("demos"))
-        var demos: [Episode] = []
-        for task in tasks {
-            demos += try demoStore.loadAll(matching: EpisodeQuery(task: task.rawValue, embodiment: embodiment.rawValue,
-                                                                  source: .demo, success: true)).episodes
-                .filter { $0.cameras.values.first?.width == model.imageSize }.prefix(pretrainDemos)
-        }
-        // Whatever pretraining left frozen, post-training freezes exactly `postTrainingFrozen`.
-        pretrained.model.unfreeze()
-        pretrained.model.freeze(postTrainingFrozen)
-        var learnerPolicy = pretrained
-        let algorithm: any PostTrainingAlgorithm
-        let recap = self.algorithm == .recap, fleetGuidance = recapFleetGuidance
-        if recap {
-            // V(s) reads a frozen copy of the pretrained backbone; only its head trains.
-            let (encoder, _) = try VLAPolicy.load(from: checkpoint)
-            let value = try StepsToGoValue(encoder: encoder, seed: seed &+ 3)
-            log("== RECAP: fitting the value on \(demos.count) offline episodes (\(recapValueSteps) steps), then freezing it")
-            try TensorLock.run {
-                try value.fit(episodes: demos, specs: DemoCollector.specs, stepLimit: RECAP.stepLimit, steps: recapValueSteps,
-                              seed: seed &+ 4, log: log)
-            }
-            learnerPolicy = try pretrained.withAdvantageConditioning(seed: Self.advantageTokenSeed)
-            algorithm = RECAP(value: value, specs: DemoCollector.specs, lookahead: recapLookahead, positiveFraction: recapPositiveFraction)
-        } else {
-            algorithm = HGDAgger()
-        }
-        let trainer = BehaviorCloningTrainer(policy: learnerPolicy, schedule: postTraining, seed: seed &+ 1)
-        let backend = try PostTrainingBackend(trainer: trainer, offline: demos, specs: DemoCollector.specs, algorithm: algorithm, seed: seed &+ 2)
+        let demos = try PostTrainingSetup.offlineDemos(store: pretrain.output.appendingPathComponent("demos"), embodiment: embodiment,
+                                                       tasks: tasks, imageSize: model.imageSize, perTask: pretrainDemos)
+        let setup = self.setup
+        let (backend, trainer, algorithm) = try setup.learnerBackend(checkpoint: checkpoint, offline: demos) { log("== " + $0) }
         let fleetRun = output.appendingPathComponent("fleet-\(Int(Date().timeIntervalSince1970))")
         var config = FleetLearnerConfig(storeDirectory: fleetRun)
         config.catalog = TaskCatalog(tasks.map { (embodiment, $0) })
@@ -164,11 +143,7 @@ public struct FleetDemo: Sendable {
                         c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
                         c.stepsPerChunk = 16
                         c.gate = gate
-                        var (policy, _) = try VLAPolicy.load(from: checkpoint)
-                        if recap {
-                            policy = try policy.withAdvantageConditioning(seed: Self.advantageTokenSeed)
-                            policy.advantageGuidance = fleetGuidance
-                        }
+                        let policy = try setup.actorPolicy(checkpoint: checkpoint)
                         let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
                         let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i), jpm: jpm)
                         let report = try await FleetActor(config: c, policy: actorPolicy).run()
@@ -214,7 +189,7 @@ public struct FleetDemo: Sendable {
         // 4. The same held-out evaluation after the fleet.
         log("== evaluating the post-trained policy on the same seeds")
         report.algorithmSummary = algorithm.summary
-        if recap { trainer.policy.advantageGuidance = recapEvaluationGuidance }
+        if algorithm.needsAdvantageToken { trainer.policy.advantageGuidance = recapEvaluationGuidance }
         report.after = try TensorLock.run { try evaluate(trainer.policy, seeds: seeds, label: "post-trained", log: log) }
         try trainer.policy.save(to: output.appendingPathComponent("post-trained"), optimizer: trainer.optimizer, step: trainer.step)
         let encoder = JSONEncoder()

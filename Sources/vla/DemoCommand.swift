@@ -24,7 +24,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
     @Option(help: "JPM point source: predicted (pointing head; needs --pointing-scenes) or oracle.") var jpmPoint = "predicted"
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
-    @Option(help: "Parameter prefixes frozen in post-training, comma separated (default: the language backbone; \"\" trains everything).") var postTrainingFrozen = FleetDemo.languageBackbone.joined(separator: ",")
+    @Option(help: "Parameter prefixes frozen in post-training, comma separated (default: the language backbone; \"\" trains everything).") var postTrainingFrozen = PostTrainingSetup.languageBackbone.joined(separator: ",")
     @Option(help: "RECAP: value-head steps on the offline demos before it is frozen.") var recapValueSteps = 400
     @Option(help: "RECAP: classifier-free guidance weight on the fleet's rollouts.") var recapFleetGuidance = 1.0
     @Option(help: "RECAP: classifier-free guidance weight in the final evaluation.") var recapEvalGuidance = 1.5
@@ -60,7 +60,7 @@ struct Demo: AsyncParsableCommand {
         demo.jpmStrength = jpmStrength
         guard let point = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle") }
         demo.jpmPoint = point
-        guard let kind = FleetDemo.AlgorithmKind(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap, not \(algorithm)") }
+        guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap, not \(algorithm)") }
         demo.algorithm = kind
         demo.postTrainingFrozen = postTrainingFrozen.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         demo.recapValueSteps = recapValueSteps

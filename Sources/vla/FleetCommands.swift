@@ -3,6 +3,8 @@ import Fleet
 import Foundation
 import RobotData
 import RobotSim
+import Training
+import VLAModel
 
 /// `vla learner`: the fleet's learner (gRPC server, episode store, BC training, weight
 /// publication) until interrupted.
@@ -17,12 +19,38 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "Publish a new policy version every N train steps.") var publishEvery = 200
     @Option(help: "Shared token actors must present (empty = none).") var token = ""
     @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "Post-train this VLA checkpoint (default: a linear policy trained from scratch).") var checkpoint: String?
+    @Option(help: "Episode store with the offline demos (e.g. runs/demo/pretrain/demos); needs --checkpoint.") var demos: String?
+    @Option(help: "Offline demos per task at most.") var demosPerTask = 30
+    @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
+    @Option(help: "Parameter prefixes frozen in post-training, comma separated (\"\" trains everything).") var postTrainingFrozen = PostTrainingSetup.languageBackbone.joined(separator: ",")
+    @Option(help: "RECAP: value-head steps on the offline demos.") var recapValueSteps = 400
 
     func run() async throws {
         guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
         let taskKinds = try tasks.split(separator: ",").map { name in
             guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
             return t
+        }
+        let backend: any LearnerBackend
+        if let checkpoint {
+            guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
+            var setup = PostTrainingSetup()
+            setup.algorithm = kind
+            setup.frozen = postTrainingFrozen.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            setup.recapValueSteps = recapValueSteps
+            setup.seed = seed
+            let url = URL(fileURLWithPath: checkpoint)
+            let imageSize = try VLAPolicy.load(from: url).policy.model.config.imageSize
+            let offline = try demos.map {
+                try PostTrainingSetup.offlineDemos(store: URL(fileURLWithPath: $0), embodiment: e, tasks: taskKinds,
+                                                   imageSize: imageSize, perTask: demosPerTask)
+            } ?? []
+            if kind == .recap && offline.isEmpty { throw ValidationError("--algorithm recap fits its value on offline demos: pass --demos STORE") }
+            say("post-training \(checkpoint) with \(kind.rawValue) on \(offline.count) offline demos")
+            backend = try setup.learnerBackend(checkpoint: url, offline: offline, log: say).backend
+        } else {
+            backend = try BehaviorCloningBackend(embodiment: e.spec, seed: seed)
         }
         var config = FleetLearnerConfig(storeDirectory: URL(fileURLWithPath: store))
         config.host = host
@@ -32,7 +60,7 @@ struct LearnerCommand: AsyncParsableCommand {
         config.minPublishInterval = 1
         config.trainStepPause = 0.001
         config.authToken = token.isEmpty ? nil : token
-        let learner = try FleetLearner(config: config, backend: BehaviorCloningBackend(embodiment: e.spec, seed: seed))
+        let learner = try FleetLearner(config: config, backend: backend)
         let bound = try await learner.start()
         say("learner listening on \(host):\(bound), store \(store), serving \(e.rawValue): \(tasks)")
         var last = learner.metrics.snapshot()
@@ -58,6 +86,13 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "Episodes to run.") var episodes = 20
     @Option(help: "Camera image side in pixels (0 = no rendering).") var size = 64
     @Option(help: "Token for the learner.") var token = ""
+    @Option(help: "Run this VLA checkpoint (the one the learner post-trains; default: the linear policy).") var checkpoint: String?
+    @Option(help: "The learner's algorithm (recap adds the advantage token and samples toward \"positive\").") var algorithm = "hg-dagger"
+    @Option(help: "RECAP: classifier-free guidance weight on this actor's rollouts.") var advantageGuidance = 1.0
+    @Option(help: "JPM guidance strength (0: off; needs a checkpoint with a pointing head).") var jpmStrength = 0.0
+    @Option(help: "Control steps per second of robot time (0: as fast as possible).") var controlRate = 0.0
+    @Option(help: "Request the next chunk when this fraction of the current one remains (0: synchronous inference).") var prefetch = 0.0
+    @Option(help: "Seed of the policy's sampling.") var seed: UInt64 = 0
 
     func run() async throws {
         let parts = learner.split(separator: ":")
@@ -72,7 +107,22 @@ struct ActorCommand: AsyncParsableCommand {
         config.episodes = episodes
         config.authToken = token
         config.environment = EnvironmentConfig(imageWidth: max(size, 1), imageHeight: max(size, 1), renderImages: size > 0)
-        let actor = FleetActor(config: config, policy: try LinearPolicy(embodiment: e.spec, seed: 0))
+        if controlRate > 0 { config.controlRate = controlRate }
+        if prefetch > 0 { config.inference = .asynchronous(prefetchFraction: prefetch) }
+        let policy: any ActorPolicy
+        if let checkpoint {
+            guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
+            var setup = PostTrainingSetup()
+            setup.algorithm = kind
+            setup.recapFleetGuidance = advantageGuidance
+            let vla = try setup.actorPolicy(checkpoint: URL(fileURLWithPath: checkpoint))
+            guard size == vla.model.config.imageSize else { throw ValidationError("--size must be the checkpoint's image size \(vla.model.config.imageSize)") }
+            let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength) : nil
+            policy = VLAActorPolicy(policy: vla, embodiment: e.spec, seed: seed, jpm: jpm)
+        } else {
+            policy = try LinearPolicy(embodiment: e.spec, seed: 0)
+        }
+        let actor = FleetActor(config: config, policy: policy)
         let report = try await actor.run()
         for (i, ep) in report.episodes.enumerated() {
             say("episode \(i): \(ep.task) v\(ep.policyVersion) (lag \(ep.policyLag)) \(ep.steps) steps, operator \(ep.operatorSteps), \(ep.success ? "success" : "failure")")

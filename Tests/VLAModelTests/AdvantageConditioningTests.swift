@@ -72,3 +72,12 @@ struct AdvantageConditioningTests {
         #expect(none.allSatisfy { $0 == 0 })
     }
 }
+
+@Suite("Camera slots")
+struct CameraSlotTests {
+    @Test func bimanualWristsGetTheirOwnSlots() {
+        // RobotSim's names: "scene", "a_wrist" (single arm), "l_wrist" / "r_wrist" (bimanual).
+        #expect(["scene", "a_wrist", "l_wrist", "r_wrist"].map(CameraSlots.slot(for:)) == [0, 1, 1, 2])
+        #expect(CameraSlots.isKnown("r_wrist") && !CameraSlots.isKnown("ceiling"))
+    }
+}
