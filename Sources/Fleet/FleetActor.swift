@@ -72,6 +72,7 @@ public final class FleetActor {
         while index < config.maxEpisodes {
             let reachedTarget = config.targetPolicyVersion.map { target in report.episodes.contains { $0.policyVersion >= target } } ?? true
             if index >= config.episodes, reachedTarget { break }
+            if let stop = config.stopAfter, ContinuousClock.now >= stop { break }
             try Task.checkCancellation()
             // Episode boundary: the only place weights change.
             if let weights = session.inbox.withLock({ w in defer { w = nil }; return w }), weights.version > version {

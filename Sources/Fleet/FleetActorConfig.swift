@@ -16,6 +16,8 @@ public struct FleetActorConfig: Sendable {
     /// up to `maxEpisodes`.
     public var targetPolicyVersion: Int?
     public var maxEpisodes = 100
+    /// Start no episode after this instant (the running one finishes): a robot-time budget.
+    public var stopAfter: ContinuousClock.Instant?
     public var environment = EnvironmentConfig(imageWidth: 64, imageHeight: 64)
     public var gate = InterventionGate.Config()
     public var stepsPerChunk = 16

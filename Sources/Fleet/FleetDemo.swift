@@ -58,6 +58,18 @@ public struct FleetDemo: Sendable {
     public var recapLookahead = 10
     public var recapPositiveFraction = 0.3
 
+    /// Actors' control rate (steps per second of robot time; nil: as fast as they can).
+    public var controlRate: Double?
+    /// A robot-time budget (seconds): actors start no episode after it, instead of running
+    /// until the version after `trainSteps` (fleet-scaling runs compare equal robot time).
+    public var fleetDuration: Double?
+    /// Learner pace: a train step starts at most this often (0: back to back).
+    public var learnerStepInterval = 0.0
+    /// Evaluate the pretrained policy first (a series of runs from one checkpoint needs it once).
+    public var evaluateBefore = true
+    /// Where the pretraining run lives (default `output/pretrain`; runs may share one).
+    public var pretrainDirectory: URL?
+
     /// The learner and actor settings these fields describe.
     public var setup: PostTrainingSetup {
         var s = PostTrainingSetup()
@@ -94,7 +106,7 @@ public struct FleetDemo: Sendable {
             "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
         ]
         // 1. Pretrain (resumes or returns at once when the cached run is complete).
-        var pretrain = BehaviorCloningRun(output: output.appendingPathComponent("pretrain"))
+        var pretrain = BehaviorCloningRun(output: pretrainDirectory ?? output.appendingPathComponent("pretrain"))
         pretrain.embodiments = [embodiment]
         pretrain.tasks = tasks
         pretrain.demosPerPair = pretrainDemos
@@ -112,8 +124,10 @@ public struct FleetDemo: Sendable {
 
         // 2. Held-out evaluation before the fleet (seeds 0 ..< n; demos use seeds ≥ 10 000).
         let seeds = Array(UInt64(0)..<UInt64(evaluationSeeds))
-        log("== evaluating the pretrained policy on \(evaluationSeeds) held-out seeds per task")
-        report.before = try evaluate(pretrained, seeds: seeds, label: "pretrained", log: log)
+        if evaluateBefore {
+            log("== evaluating the pretrained policy on \(evaluationSeeds) held-out seeds per task")
+            report.before = try evaluate(pretrained, seeds: seeds, label: "pretrained", log: log)
+        }
 
         // 3. Fleet post-training: learner + actors on loopback.
         let demos = try PostTrainingSetup.offlineDemos(store: pretrain.output.appendingPathComponent("demos"), embodiment: embodiment,
@@ -124,12 +138,19 @@ public struct FleetDemo: Sendable {
         var config = FleetLearnerConfig(storeDirectory: fleetRun)
         config.catalog = TaskCatalog(tasks.map { (embodiment, $0) })
         config.publishEveryTrainSteps = publishEveryTrainSteps
+        config.trainStepInterval = learnerStepInterval
         // Version 1 is the pretrained policy; version v follows (v − 1)·K train steps.
         let targetVersion = trainSteps / max(1, publishEveryTrainSteps) + 1
         let learner = try FleetLearner(config: config, backend: backend)
         let port = try await learner.start()
-        log("== fleet: learner on 127.0.0.1:\(port), \(actors) actors, ≥ \(episodesPerActor) episodes each, until \(trainSteps) train steps")
+        if let fleetDuration {
+            log("== fleet: learner on 127.0.0.1:\(port), \(actors) actors for \(Int(fleetDuration)) s of robot time"
+                + (controlRate.map { " at \($0) Hz" } ?? ""))
+        } else {
+            log("== fleet: learner on 127.0.0.1:\(port), \(actors) actors, ≥ \(episodesPerActor) episodes each, until \(trainSteps) train steps")
+        }
         let started = Date()
+        let (controlRate, stopAfter) = (self.controlRate, fleetDuration.map { ContinuousClock.now + .seconds($0) })
         let reports: [(String, FleetActorReport)]
         do {
             reports = try await withThrowingTaskGroup(of: (String, FleetActorReport).self) { group in
@@ -137,8 +158,10 @@ public struct FleetDemo: Sendable {
                     group.addTask {
                         let id = "demo-actor-\(i)"
                         var c = FleetActorConfig(actorID: id, learnerPort: port, embodiment: embodiment, tasks: tasks)
-                        c.episodes = episodes
-                        c.targetPolicyVersion = targetVersion
+                        c.episodes = stopAfter == nil ? episodes : 10_000   // until stopAfter
+                        c.targetPolicyVersion = stopAfter == nil ? targetVersion : nil
+                        c.stopAfter = stopAfter
+                        c.controlRate = controlRate
                         c.maxEpisodes = 10_000
                         c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
                         c.stepsPerChunk = 16

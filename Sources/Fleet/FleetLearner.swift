@@ -228,8 +228,14 @@ public final class FleetLearner: Sendable {
     private func trainingLoop() async {
         var sinceLastPublish = 0
         var lastPublish = ContinuousClock.now
+        var lastStepStart: ContinuousClock.Instant?
         while !Task.isCancelled {
+            if config.trainStepInterval > 0, let last = lastStepStart {
+                let next = last + .seconds(config.trainStepInterval)
+                if next > .now { try? await Task.sleep(until: next, clock: .continuous) }
+            }
             await ingest(buffer.drain())
+            lastStepStart = .now
             let loss: Float?
             do { loss = try await backend.trainStep() } catch {
                 metrics.update { $0.rejections["train_step", default: 0] += 1 }

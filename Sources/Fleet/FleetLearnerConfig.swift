@@ -21,6 +21,9 @@ public struct FleetLearnerConfig: Sendable {
     public var publishInitialPolicy = true
     /// Pause between train steps (seconds), to leave CPU to co-located actors.
     public var trainStepPause = 0.0
+    /// Start train steps at most this often (seconds; 0: back to back). A fixed learner pace
+    /// makes runs with different fleet sizes differ in their data, not in the CPU the learner got.
+    public var trainStepInterval = 0.0
     /// Wait when the backend has nothing to train on (seconds).
     public var idlePause = 0.02
     public var weightChunkBytes = 1 << 20

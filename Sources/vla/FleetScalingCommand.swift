@@ -1,0 +1,62 @@
+import ArgumentParser
+import Fleet
+import Foundation
+import RobotSim
+import Training
+import VLAModel
+
+/// `vla bench fleet-scaling`: post-training gain from 1, 2, 4 … actors at equal robot time.
+struct BenchFleetScaling: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet-scaling",
+        abstract: "SOP's fleet scaling: the same pretrained policy post-trained by N actors for the same robot time, evaluated on the same seeds.")
+
+    @Option(help: "A `vla demo` run directory (its pretrain/ checkpoint and demos are reused).") var run = "runs/demo"
+    @Option(help: "Fleet sizes, comma separated.") var actors = "1,2,4"
+    @Option(help: "Robot time per fleet size (minutes).") var robotMinutes = 8.0
+    @Option(help: "Actors' control rate (steps per second of robot time).") var controlRate = 10.0
+    @Option(help: "Learner pace: one train step per this many seconds.") var learnerInterval = 1.0
+    @Option(help: "Held-out evaluation episodes after each run.") var evalEpisodes = 50
+    @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
+    @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
+    @Option(help: "Operator takes over when the policy's action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.05
+    @Option(help: "Output directory (scaling.json and one run per fleet size).") var out = "runs/fleet-scaling"
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    func run() async throws {
+        let pretrain = URL(fileURLWithPath: run).appendingPathComponent("pretrain")
+        let checkpoint = pretrain.appendingPathComponent("checkpoint")
+        guard FileManager.default.fileExists(atPath: checkpoint.appendingPathComponent("config.json").path) else {
+            throw ValidationError("no pretrained checkpoint at \(checkpoint.path): run `vla demo --out \(run)` first")
+        }
+        let (policy, step) = try VLAPolicy.load(from: checkpoint)
+        guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
+        var template = FleetDemo(output: URL(fileURLWithPath: out))
+        template.pretrainDirectory = pretrain
+        template.model = policy.model.config       // the cached run resumes as complete
+        template.pretrainSteps = step
+        template.algorithm = kind
+        template.jpmStrength = jpmStrength
+        template.gate.deviationThreshold = deviationThreshold
+        template.evaluationSeeds = evalEpisodes
+        template.seed = seed
+        var scaling = FleetScaling(template: template)
+        scaling.actorCounts = try actors.split(separator: ",").map {
+            guard let n = Int($0), n > 0 else { throw ValidationError("--actors must be positive integers") }
+            return n
+        }
+        scaling.robotSeconds = robotMinutes * 60
+        scaling.controlRate = controlRate
+        scaling.learnerStepInterval = learnerInterval
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let result = try await scaling.run { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+        if let b = result.before { print("pretrained: \(FleetDemoReport.rate(b))") }
+        print("actors  episodes  robot steps  steps/s/actor  train steps  operator  success after (95% CI)")
+        for r in result.rows {
+            print(String(format: "%6d  %8d  %11d  %13.1f  %11d  %7.0f%%  %d/%d = %.0f%% [%.0f–%.0f]", r.actors, r.episodes, r.robotSteps,
+                         r.achievedControlRate, r.trainSteps, 100 * r.operatorShare, r.successes, r.evaluationEpisodes,
+                         100 * Double(r.successes) / Double(max(1, r.evaluationEpisodes)), 100 * r.interval[0], 100 * r.interval[1]))
+        }
+        print("written: \(out)/scaling.json")
+    }
+}
