@@ -20,8 +20,17 @@ final class ActionStream {
     let mode: InferenceMode
     private let inferenceThread: WorkerThread?
     private var queue: [[Float]] = []
+    /// Per queued action, the policy version whose chunk it came from.
+    private var queueVersions: [Int] = []
     private var chunkLength = 1
     private var pending: PendingChunk?
+    /// Called on the episode thread right before a chunk is requested, when no request is in
+    /// flight: a chunk-boundary swap loads newer weights here. Returns the version that will
+    /// produce the chunk (nil hook: `version`).
+    var beforeRequest: (() -> Int)?
+    var version = 0
+    /// The version of the action `next` or `proposal` returned last.
+    private(set) var lastVersion = 0
     /// Control steps at which no action was ready and the robot waited for the policy.
     private(set) var waits = 0
     /// Chunks merged into a running queue (asynchronous mode).
@@ -42,10 +51,12 @@ final class ActionStream {
             if let p = pending { consume(p, at: step) }
             // Nothing in flight, or it failed or arrived too late to use: ask now.
             if queue.isEmpty {
+                let v = beforeRequest?() ?? version
                 guard let chunk = try? policy.actionChunk(observation: observation, instruction: instruction), !chunk.isEmpty else {
                     return nil
                 }
                 queue = chunk
+                queueVersions = Array(repeating: v, count: chunk.count)
                 chunkLength = chunk.count
             }
         }
@@ -53,6 +64,7 @@ final class ActionStream {
            Double(queue.count) <= fraction * Double(chunkLength) {
             pending = request(observation: observation, instruction: instruction, step: step)
         }
+        lastVersion = queueVersions.removeFirst()
         return queue.removeFirst()
     }
 
@@ -60,12 +72,15 @@ final class ActionStream {
     /// hand-back check during a takeover). Drops anything queued or in flight.
     func proposal(observation: Observation, instruction: String) -> [Float]? {
         reset()
+        let v = beforeRequest?() ?? version
         guard let chunk = try? policy.actionChunk(observation: observation, instruction: instruction), !chunk.isEmpty else {
             return nil
         }
         // If the policy gets control back, it goes on with the rest of this chunk.
         queue = Array(chunk.dropFirst())
+        queueVersions = Array(repeating: v, count: queue.count)
         chunkLength = chunk.count
+        lastVersion = v
         return chunk[0]
     }
 
@@ -74,10 +89,11 @@ final class ActionStream {
         if let p = pending { _ = p.wait() }
         pending = nil
         queue = []
+        queueVersions = []
     }
 
     private func request(observation: Observation, instruction: String, step: Int) -> PendingChunk {
-        let pending = PendingChunk(step: step)
+        let pending = PendingChunk(step: step, version: beforeRequest?() ?? version)
         let job = UncheckedBox((policy, observation, instruction))
         inferenceThread!.submit {
             let (policy, observation, instruction) = job.value
@@ -90,7 +106,10 @@ final class ActionStream {
         pending = nil
         guard case .success(let chunk) = p.wait(), !chunk.isEmpty else { return }
         chunkLength = chunk.count
-        queue = Self.merge(queued: queue, fresh: chunk, elapsed: step - p.step)
+        let elapsed = step - p.step
+        queue = Self.merge(queued: queue, fresh: chunk, elapsed: elapsed)
+        // Crossfaded actions count as the fresh chunk's (a chunk that came too late changed nothing).
+        if elapsed < chunk.count { queueVersions = Array(repeating: p.version, count: queue.count) }
         merges += 1
     }
 
@@ -115,10 +134,12 @@ final class ActionStream {
 final class PendingChunk: @unchecked Sendable {
     /// Control step whose observation the chunk is computed from.
     let step: Int
+    /// Policy version computing it.
+    let version: Int
     private let condition = NSCondition()
     private var result: Result<[[Float]], any Error>?
 
-    init(step: Int) { self.step = step }
+    init(step: Int, version: Int = 0) { self.step = step; self.version = version }
 
     var isReady: Bool { condition.withLock { result != nil } }
 

@@ -5,8 +5,8 @@ import TensorKit
 /// The policy an actor runs: observation in, a chunk of native actions out. Used from one
 /// task only (the actor's episode loop), so it need not be Sendable.
 public protocol ActorPolicy: AnyObject {
-    /// Replaces the trainable parameters with a published version. Called only between
-    /// episodes, so one episode is acted by exactly one version.
+    /// Replaces the trainable parameters with a published version. Called between episodes
+    /// (and, with chunk-boundary swaps, before a chunk request), never while a chunk is computed.
     func load(weights: [String: Tensor], version: Int) throws
     /// Native actions `[H, actionDim]` to execute from this observation (H ≥ 1).
     func actionChunk(observation: Observation, instruction: String) throws -> [[Float]]

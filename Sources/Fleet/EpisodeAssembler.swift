@@ -16,6 +16,7 @@ public struct EpisodeAssembler {
     private var dones: [Bool] = []
     private var sources: [StepSource] = []
     private var timestamps: [Double] = []
+    private var stepVersions: [Int] = []
     private var frames: [[UInt8]]
     public private(set) var stepCount = 0
 
@@ -76,6 +77,7 @@ public struct EpisodeAssembler {
             dones.append(s.done)
             sources.append(EpisodeMessages.source(s.source)!)
             timestamps.append(s.timestamp)
+            stepVersions.append(Int(s.policyVersion))
             for (c, f) in s.frames.enumerated() { frames[c] += f }
         }
         stepCount += chunk.steps.count
@@ -89,6 +91,9 @@ public struct EpisodeAssembler {
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw IngestError.nonFinite("step \(t): \(name)[\(bad)] = \(values[bad])")
             }
+        }
+        guard s.policyVersion >= 0, s.policyVersion <= header.policyVersion else {
+            throw IngestError.badValue("step \(t): policy version \(s.policyVersion) outside 0…\(header.policyVersion) (the header's)")
         }
         guard s.reward.isFinite else { throw IngestError.nonFinite("step \(t): reward = \(s.reward)") }
         guard s.timestamp.isFinite, s.timestamp >= 0 else { throw IngestError.nonFinite("step \(t): timestamp = \(s.timestamp)") }
@@ -127,7 +132,10 @@ public struct EpisodeAssembler {
             nativeActions: try StepMatrix(rows: stepCount, columns: spec.actionDimension, values: native),
             unifiedActions: try StepMatrix(rows: stepCount, columns: UnifiedActionSpace.dimension, values: unified),
             actionMask: spec.actionMask, rewards: rewards, dones: dones, sources: sources, timestamps: timestamps,
-            success: end.success, policyVersion: Int(header.policyVersion), seed: header.seedKnown ? header.seed : nil)
+            success: end.success, policyVersion: Int(header.policyVersion), seed: header.seedKnown ? header.seed : nil,
+            // 0 on a step means "the header's version"; all zero: one version for the episode.
+            stepPolicyVersions: stepVersions.allSatisfy { $0 == 0 } ? nil
+                : stepVersions.map { $0 == 0 ? Int(header.policyVersion) : $0 })
         do { try episode.validate() } catch { throw IngestError.shape("\(error)") }
         return episode
     }

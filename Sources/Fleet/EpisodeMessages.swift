@@ -42,6 +42,7 @@ public enum EpisodeMessages {
                 s.done = episode.dones[i]
                 s.source = wire(episode.sources[i])
                 s.timestamp = episode.timestamps[i]
+                s.policyVersion = Int64(episode.stepPolicyVersions?[i] ?? 0)
                 return s
             }
             messages.append(Request.with { $0.kind = .chunk(chunk) })

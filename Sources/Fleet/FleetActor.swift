@@ -6,8 +6,9 @@ import RobotSim
 
 /// One SOP actor: registers with the learner, runs RobotSim episodes with its `ActorPolicy`
 /// under HG-DAgger operator gating, uploads every finished episode (kept until acked), and
-/// swaps in newer published weights only at episode boundaries, so each episode is acted
-/// by exactly one policy version (recorded in the episode).
+/// swaps in newer published weights at episode boundaries, so each episode is acted by
+/// exactly one policy version (recorded in the episode) — or, with `weightSwap =
+/// .chunkBoundary`, also before any chunk request, each step recording its chunk's version.
 ///
 /// Episodes run on a dedicated simulation thread (environment and policy never cross
 /// threads mid-episode); uploads, policy watching and heartbeats run as child tasks.
@@ -58,7 +59,7 @@ public final class FleetActor {
         guard let task = TaskKind(rawValue: assignment.task) else {
             throw EnvironmentError.unknownName(assignment.task)
         }
-        var version = 0
+        let loaded = Locked(LoadedVersions())
         // Act from the published start policy, not from whatever the policy was built with.
         if registration.policyVersion > 0 {
             let deadline = ContinuousClock.now + .seconds(config.initialPolicyWait)
@@ -69,37 +70,51 @@ public final class FleetActor {
         let inferenceThread = config.inference == .synchronous ? nil : WorkerThread(name: "fleet-actor-\(config.actorID)-inference")
         defer { inferenceThread?.stop() }
         var index = 0
+        var firstEpisode: ContinuousClock.Instant?
         while index < config.maxEpisodes {
             let reachedTarget = config.targetPolicyVersion.map { target in report.episodes.contains { $0.policyVersion >= target } } ?? true
             if index >= config.episodes, reachedTarget { break }
-            if let stop = config.stopAfter, ContinuousClock.now >= stop { break }
-            try Task.checkCancellation()
-            // Episode boundary: the only place weights change.
-            if let weights = session.inbox.withLock({ w in defer { w = nil }; return w }), weights.version > version {
-                do {
-                    try policy.load(weights: weights.tensors, version: weights.version)
-                    version = weights.version
-                    report.versionsLoaded.append(version)
-                    session.stats.withLock { $0.policyVersion = Int64(version) }
-                } catch {
-                    session.queue.withLock { $0.report.weightFailures += 1 }
-                }
+            if let budget = config.robotTimeBudget {
+                if firstEpisode == nil { firstEpisode = .now } else if ContinuousClock.now >= firstEpisode! + .seconds(budget) { break }
             }
+            try Task.checkCancellation()
+            // Episode boundary: weights change here (and, in chunk-boundary mode, before chunks).
+            let version = swapIn(session: session, loaded: loaded)
             let seed = assignment.seedBase + UInt64(index), episodeVersion = version
             let lag = max(0, session.latestOffered.current - version)
             let summary = try await thread.run { [self] in
                 try runEpisode(task: task, seed: seed, version: episodeVersion, lag: lag, session: session,
-                               inferenceThread: inferenceThread)
+                               inferenceThread: inferenceThread, loaded: loaded)
             }
             report.episodes.append(summary)
             index += 1
         }
+        report.versionsLoaded = loaded.current.history
         return report
+    }
+
+    /// Versions this actor has loaded (the current one last).
+    struct LoadedVersions { var current = 0; var history: [Int] = [] }
+
+    /// Loads the newest weights waiting in the inbox, if newer than the current ones; returns
+    /// the version in effect. Called only when no chunk is being computed.
+    private func swapIn(session: ActorSession, loaded: Locked<LoadedVersions>) -> Int {
+        let current = loaded.current.current
+        guard let weights = session.inbox.withLock({ w in defer { w = nil }; return w }), weights.version > current else { return current }
+        do {
+            try policy.load(weights: weights.tensors, version: weights.version)
+            loaded.withLock { $0.current = weights.version; $0.history.append(weights.version) }
+            session.stats.withLock { $0.policyVersion = Int64(weights.version) }
+            return weights.version
+        } catch {
+            session.queue.withLock { $0.report.weightFailures += 1 }
+            return current
+        }
     }
 
     /// One episode, start to finish, on the actor's simulation thread.
     private func runEpisode(task: TaskKind, seed: UInt64, version: Int, lag: Int, session: ActorSession,
-                            inferenceThread: WorkerThread?) throws -> FleetActorReport.EpisodeSummary {
+                            inferenceThread: WorkerThread?, loaded: Locked<LoadedVersions>) throws -> FleetActorReport.EpisodeSummary {
         let env = try RobotEnvironment(embodiment: config.embodiment, task: task, seed: seed, config: config.environment)
         let recorder = EpisodeRecorder(environment: env)
         var gate = InterventionGate(config: config.gate)
@@ -107,7 +122,12 @@ public final class FleetActor {
         recorder.record(observation: observation)
         try policy.beginEpisode(environment: env, observation: observation)
         let stream = ActionStream(policy: policy, mode: config.inference, inferenceThread: inferenceThread)
+        stream.version = version
+        if config.weightSwap == .chunkBoundary {
+            stream.beforeRequest = { [self] in swapIn(session: session, loaded: loaded) }
+        }
         defer { stream.reset() }
+        var stepVersions: [Int] = []
         let began = Date()
         var step = 0
         while true {
@@ -132,13 +152,19 @@ public final class FleetActor {
             } else {
                 action = policyAction!
             }
+            // An operator step belongs to the version in effect; a policy step to its chunk's.
+            stepVersions.append(operatorActs ? loaded.current.current : stream.lastVersion)
             step += 1
             let result = try env.step(nativeAction: action)
             recorder.record(action: action, result: result, source: operatorActs ? .operator : .policy)
             observation = result.observation
             if result.done { break }
         }
-        let episode = try recorder.episode(policyVersion: version)
+        var episode = try recorder.episode(policyVersion: version)
+        if config.weightSwap == .chunkBoundary {
+            episode.stepPolicyVersions = stepVersions
+            episode.policyVersion = stepVersions.max() ?? version
+        }
         session.enqueue(episode)
         session.stats.withLock { s in
             s.episodesFinished += 1
@@ -146,7 +172,7 @@ public final class FleetActor {
             s.operatorSteps += UInt64(episode.interventionCount)
             if episode.success { s.successes += 1 }
         }
-        return .init(id: episode.id, task: task.rawValue, policyVersion: version, policyLag: lag, steps: episode.stepCount,
+        return .init(id: episode.id, task: task.rawValue, policyVersion: episode.policyVersion, policyLag: lag, steps: episode.stepCount,
                      operatorSteps: episode.interventionCount, success: episode.success, takeovers: gate.takeovers,
                      inferenceWaits: stream.waits, finished: Date())
     }

@@ -16,12 +16,16 @@ public struct FleetActorConfig: Sendable {
     /// up to `maxEpisodes`.
     public var targetPolicyVersion: Int?
     public var maxEpisodes = 100
-    /// Start no episode after this instant (the running one finishes): a robot-time budget.
-    public var stopAfter: ContinuousClock.Instant?
+    /// Robot-time budget (seconds from the first episode's start): no episode starts after
+    /// it (the running one finishes).
+    public var robotTimeBudget: Double?
     public var environment = EnvironmentConfig(imageWidth: 64, imageHeight: 64)
     public var gate = InterventionGate.Config()
     public var stepsPerChunk = 16
     public var inference = InferenceMode.synchronous
+    /// When newer weights are loaded: between episodes (SOP's rule: one episode, one version)
+    /// or also before any chunk request (each step then records the version that chose it).
+    public var weightSwap = WeightSwap.episodeBoundary
     /// Control steps per second of robot time (e.g. 10 Hz); nil runs as fast as it can.
     public var controlRate: Double?
     /// Wait this long for the first published weights before acting with the initial ones.
@@ -37,6 +41,11 @@ public struct FleetActorConfig: Sendable {
         self.embodiment = embodiment
         self.tasks = tasks
     }
+}
+
+public enum WeightSwap: String, Sendable, CaseIterable {
+    case episodeBoundary = "episode"
+    case chunkBoundary = "chunk"
 }
 
 /// What one actor did.

@@ -58,10 +58,13 @@ public struct FleetDemo: Sendable {
     public var recapLookahead = 10
     public var recapPositiveFraction = 0.3
 
+    /// When actors load new weights (episode boundaries: SOP's rule).
+    public var weightSwap = WeightSwap.episodeBoundary
     /// Actors' control rate (steps per second of robot time; nil: as fast as they can).
     public var controlRate: Double?
-    /// A robot-time budget (seconds): actors start no episode after it, instead of running
-    /// until the version after `trainSteps` (fleet-scaling runs compare equal robot time).
+    /// A robot-time budget per actor (seconds from its first episode): actors start no episode
+    /// after it, instead of running until the version after `trainSteps` (fleet-scaling runs
+    /// compare equal robot time).
     public var fleetDuration: Double?
     /// Learner pace: a train step starts at most this often (0: back to back).
     public var learnerStepInterval = 0.0
@@ -150,7 +153,7 @@ public struct FleetDemo: Sendable {
             log("== fleet: learner on 127.0.0.1:\(port), \(actors) actors, ≥ \(episodesPerActor) episodes each, until \(trainSteps) train steps")
         }
         let started = Date()
-        let (controlRate, stopAfter) = (self.controlRate, fleetDuration.map { ContinuousClock.now + .seconds($0) })
+        let (controlRate, budget, weightSwap) = (self.controlRate, fleetDuration, self.weightSwap)
         let reports: [(String, FleetActorReport)]
         do {
             reports = try await withThrowingTaskGroup(of: (String, FleetActorReport).self) { group in
@@ -158,10 +161,11 @@ public struct FleetDemo: Sendable {
                     group.addTask {
                         let id = "demo-actor-\(i)"
                         var c = FleetActorConfig(actorID: id, learnerPort: port, embodiment: embodiment, tasks: tasks)
-                        c.episodes = stopAfter == nil ? episodes : 10_000   // until stopAfter
-                        c.targetPolicyVersion = stopAfter == nil ? targetVersion : nil
-                        c.stopAfter = stopAfter
+                        c.episodes = budget == nil ? episodes : 10_000   // until the budget is spent
+                        c.targetPolicyVersion = budget == nil ? targetVersion : nil
+                        c.robotTimeBudget = budget
                         c.controlRate = controlRate
+                        c.weightSwap = weightSwap
                         c.maxEpisodes = 10_000
                         c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
                         c.stepsPerChunk = 16

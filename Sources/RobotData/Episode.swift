@@ -76,8 +76,12 @@ public struct Episode: Sendable, Equatable {
     /// Seconds since the episode started, per step (stored to the microsecond).
     public var timestamps: [Double]
     public var success: Bool
-    /// Policy version that acted (0 for demonstrations).
+    /// Policy version that acted (0 for demonstrations); with chunk-boundary swaps, the
+    /// newest one that acted.
     public var policyVersion: Int
+    /// Per step, the version whose chunk chose the action (nil: every step ran
+    /// `policyVersion`, SOP's one-version-per-episode rule).
+    public var stepPolicyVersions: [Int]?
     /// The seed the simulator scene was built from, when there was one.
     public var seed: UInt64?
     /// Mean optical-flow speed measured by RobotData (set after alignment), if known.
@@ -88,12 +92,13 @@ public struct Episode: Sendable, Equatable {
                 cameras: [String: CameraFrames], states: StepMatrix, nativeActions: StepMatrix,
                 unifiedActions: StepMatrix, actionMask: [Float], rewards: [Float], dones: [Bool],
                 sources: [StepSource], timestamps: [Double], success: Bool, policyVersion: Int = 0,
-                seed: UInt64? = nil, speed: Float? = nil, createdAt: Date = Date()) {
+                seed: UInt64? = nil, speed: Float? = nil, createdAt: Date = Date(), stepPolicyVersions: [Int]? = nil) {
         self.id = id; self.embodiment = embodiment; self.task = task; self.instruction = instruction
         self.cameras = cameras; self.states = states; self.nativeActions = nativeActions
         self.unifiedActions = unifiedActions; self.actionMask = actionMask; self.rewards = rewards
         self.dones = dones; self.sources = sources; self.timestamps = timestamps; self.success = success
         self.policyVersion = policyVersion; self.seed = seed; self.speed = speed; self.createdAt = createdAt
+        self.stepPolicyVersions = stepPolicyVersions
     }
 
     public var stepCount: Int { states.rows }
@@ -113,6 +118,12 @@ public struct Episode: Sendable, Equatable {
                           ("rewards", rewards.count), ("dones", dones.count), ("sources", sources.count),
                           ("timestamps", timestamps.count)] where n != t {
             throw EpisodeError.shape("\(name) has \(n) steps, states have \(t)")
+        }
+        if let v = stepPolicyVersions {
+            guard v.count == t else { throw EpisodeError.shape("stepPolicyVersions has \(v.count) steps, states have \(t)") }
+            guard v.allSatisfy({ $0 >= 0 && $0 <= policyVersion }) else {
+                throw EpisodeError.shape("step policy versions must lie in 0…\(policyVersion) (the episode's newest)")
+            }
         }
         guard unifiedActions.columns == UnifiedActionSpace.dimension, actionMask.count == UnifiedActionSpace.dimension else {
             throw EpisodeError.shape("unified actions must be \(UnifiedActionSpace.dimension) wide")

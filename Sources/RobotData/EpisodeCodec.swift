@@ -45,6 +45,7 @@ public enum EpisodeCodec {
             // Microseconds as int64: MLX's safetensors writer has no float64.
             "timestamps_us": Tensor(episode.timestamps.map { Int64(($0 * 1e6).rounded()) }),
         ]
+        if let versions = episode.stepPolicyVersions { tensors["policy_versions"] = Tensor(versions.map(Int64.init)) }
         for (name, frames) in episode.cameras {
             tensors["camera.\(name)"] = try Tensor(frames.pixels, shape: [t, frames.height, frames.width, 3])
         }
@@ -92,7 +93,8 @@ public enum EpisodeCodec {
             unifiedActions: try matrix("unified_actions"), actionMask: try tensor("action_mask").toArray(Float.self),
             rewards: try tensor("rewards").toArray(Float.self), dones: try tensor("dones").toArray(UInt8.self).map { $0 != 0 },
             sources: sources, timestamps: try tensor("timestamps_us").toArray(Int64.self).map { Double($0) / 1e6 }, success: header.success,
-            policyVersion: header.policyVersion, seed: header.seed, speed: header.speed, createdAt: header.createdAt)
+            policyVersion: header.policyVersion, seed: header.seed, speed: header.speed, createdAt: header.createdAt,
+            stepPolicyVersions: try tensors["policy_versions"].map { try $0.toArray(Int64.self).map(Int.init) })
         do { try episode.validate() } catch { throw EpisodeError.corrupt(file: file, reason: "\(error)") }
         return episode
     }

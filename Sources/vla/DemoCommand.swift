@@ -30,6 +30,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "RECAP: classifier-free guidance weight in the final evaluation.") var recapEvalGuidance = 1.5
     @Option(help: "RECAP: steps of the n-step return.") var recapLookahead = 10
     @Option(help: "RECAP: share of policy steps labelled positive (sets each task's ε).") var recapPositiveFraction = 0.3
+    @Option(help: "Actors load new weights between episodes (episode, SOP's rule) or also before every chunk (chunk).") var weightSwap = "episode"
     @Option(help: "Run directory.") var out = "runs/demo"
     @Option(help: "Random seed (same seed, same numbers).") var seed: UInt64 = 0
     @Flag(help: "Run the tensor-engine demo instead (a small transformer learning sequences).") var tensor = false
@@ -62,6 +63,8 @@ struct Demo: AsyncParsableCommand {
         demo.jpmPoint = point
         guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap, not \(algorithm)") }
         demo.algorithm = kind
+        guard let swap = WeightSwap(rawValue: weightSwap) else { throw ValidationError("--weight-swap must be episode or chunk") }
+        demo.weightSwap = swap
         demo.postTrainingFrozen = postTrainingFrozen.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         demo.recapValueSteps = recapValueSteps
         demo.recapFleetGuidance = recapFleetGuidance

@@ -93,6 +93,7 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "Control steps per second of robot time (0: as fast as possible).") var controlRate = 0.0
     @Option(help: "Request the next chunk when this fraction of the current one remains (0: synchronous inference).") var prefetch = 0.0
     @Option(help: "Seed of the policy's sampling.") var seed: UInt64 = 0
+    @Option(help: "Load new weights between episodes (episode: one version per episode, SOP's rule) or also before every chunk (chunk).") var weightSwap = "episode"
 
     func run() async throws {
         let parts = learner.split(separator: ":")
@@ -107,6 +108,8 @@ struct ActorCommand: AsyncParsableCommand {
         config.episodes = episodes
         config.authToken = token
         config.environment = EnvironmentConfig(imageWidth: max(size, 1), imageHeight: max(size, 1), renderImages: size > 0)
+        guard let swap = WeightSwap(rawValue: weightSwap) else { throw ValidationError("--weight-swap must be episode or chunk") }
+        config.weightSwap = swap
         if controlRate > 0 { config.controlRate = controlRate }
         if prefetch > 0 { config.inference = .asynchronous(prefetchFraction: prefetch) }
         let policy: any ActorPolicy

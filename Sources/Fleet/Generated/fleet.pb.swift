@@ -181,7 +181,7 @@ public nonisolated struct Swiftvla_Fleet_V1_EpisodeHeader: Sendable {
 
   public var instruction: String = String()
 
-  /// the one version that acted in this episode
+  /// the version that acted (chunk-boundary swaps: the newest)
   public var policyVersion: Int64 = 0
 
   public var cameras: [Swiftvla_Fleet_V1_CameraSpec] = []
@@ -226,6 +226,9 @@ public nonisolated struct Swiftvla_Fleet_V1_Step: Sendable {
 
   /// seconds since the episode started
   public var timestamp: Double = 0
+
+  /// version whose chunk chose the action (0: the header's);
+  public var policyVersion: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -884,7 +887,7 @@ nonisolated extension Swiftvla_Fleet_V1_EpisodeHeader: SwiftProtobuf.Message, Sw
 
 nonisolated extension Swiftvla_Fleet_V1_Step: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Step"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}frames\0\u{1}state\0\u{3}native_action\0\u{3}unified_action\0\u{1}reward\0\u{1}done\0\u{1}source\0\u{1}timestamp\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}frames\0\u{1}state\0\u{3}native_action\0\u{3}unified_action\0\u{1}reward\0\u{1}done\0\u{1}source\0\u{1}timestamp\0\u{3}policy_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -900,6 +903,7 @@ nonisolated extension Swiftvla_Fleet_V1_Step: SwiftProtobuf.Message, SwiftProtob
       case 6: try { try decoder.decodeSingularBoolField(value: &self.done) }()
       case 7: try { try decoder.decodeSingularEnumField(value: &self.source) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self.timestamp) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.policyVersion) }()
       default: break
       }
     }
@@ -930,6 +934,9 @@ nonisolated extension Swiftvla_Fleet_V1_Step: SwiftProtobuf.Message, SwiftProtob
     if self.timestamp.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.timestamp, fieldNumber: 8)
     }
+    if self.policyVersion != 0 {
+      try visitor.visitSingularInt64Field(value: self.policyVersion, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -942,6 +949,7 @@ nonisolated extension Swiftvla_Fleet_V1_Step: SwiftProtobuf.Message, SwiftProtob
     if lhs.done != rhs.done {return false}
     if lhs.source != rhs.source {return false}
     if lhs.timestamp != rhs.timestamp {return false}
+    if lhs.policyVersion != rhs.policyVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
