@@ -26,7 +26,7 @@ public final class FleetActor {
         let host = config.learnerHost, port = config.learnerPort
         let target: any ResolvableTarget = host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." })
             ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
-        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext)
+        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: FleetTLS.client(trustRoots: config.tlsTrustRoots))
         var report = try await withGRPCClient(transport: transport) { client in
             let session = ActorSession(client: Swiftvla_Fleet_V1_Fleet.Client(wrapping: client), config: config)
             let registration = try await session.register()

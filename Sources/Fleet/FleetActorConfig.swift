@@ -10,6 +10,8 @@ public struct FleetActorConfig: Sendable {
     /// Tasks this actor can run; the learner assigns one of them.
     public var tasks: [TaskKind]
     public var authToken = ""
+    /// Connect over TLS, trusting the certificates in this PEM file (nil: plaintext).
+    public var tlsTrustRoots: String?
     /// Episodes to run at least …
     public var episodes = 10
     /// … and, when set, keep going until an episode ran under this policy version or newer,

@@ -60,7 +60,7 @@ public final class FleetLearner: Sendable {
         try await resume()
         let limits = config.limits
         let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: config.host, port: config.port), transportSecurity: .plaintext,
+            address: .ipv4(host: config.host, port: config.port), transportSecurity: FleetTLS.server(config.tls),
             config: .defaults {
                 // The transport's hard cap sits above the service's own (counted) limit.
                 $0.rpc.maxRequestPayloadSize = limits.maxMessageBytes * 2

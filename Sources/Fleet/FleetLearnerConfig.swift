@@ -12,6 +12,8 @@ public struct FleetLearnerConfig: Sendable {
     public var limits = IngestLimits()
     /// Shared secret actors present at registration (nil: none required).
     public var authToken: String?
+    /// Serve over TLS with this certificate and key (nil: plaintext).
+    public var tls: FleetTLS?
     /// Publish a new version after this many successful train steps …
     public var publishEveryTrainSteps = 50
     /// … but not more often than this (seconds).

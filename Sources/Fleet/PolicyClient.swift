@@ -9,9 +9,11 @@ public enum PolicyClient {
     public typealias Client = Swiftvla_Fleet_V1_PolicyServer.Client<HTTP2ClientTransport.Posix>
 
     /// Runs `body` with a connected client of the server at `host:port`.
-    public static func with<R: Sendable>(host: String = "127.0.0.1", port: Int,
+    /// `trustRoots`: connect over TLS trusting the certificates in this PEM file.
+    public static func with<R: Sendable>(host: String = "127.0.0.1", port: Int, trustRoots: String? = nil,
                                          _ body: (Client) async throws -> R) async throws -> R {
-        let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: .plaintext)
+        let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port),
+                                                       transportSecurity: FleetTLS.client(trustRoots: trustRoots))
         return try await withGRPCClient(transport: transport) { client in
             try await body(Swiftvla_Fleet_V1_PolicyServer.Client(wrapping: client))
         }

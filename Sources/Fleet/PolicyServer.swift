@@ -81,8 +81,13 @@ public final class PolicyServer: @unchecked Sendable {
     private let running = Locked<(server: GRPCServer<HTTP2ServerTransport.Posix>?, task: Task<Void, any Error>?, port: Int?)>((nil, nil, nil))
     private let sampling = Locked(RandomKey(seed: 0))
 
-    public init(policy: VLAPolicy, checkpointStep: Int = 0, host: String = "127.0.0.1", port: Int = 0, seed: UInt64 = 0) {
+    /// Serve over TLS (nil: plaintext).
+    public let tls: FleetTLS?
+
+    public init(policy: VLAPolicy, checkpointStep: Int = 0, host: String = "127.0.0.1", port: Int = 0, seed: UInt64 = 0,
+                tls: FleetTLS? = nil) {
         self.policy = policy
+        self.tls = tls
         self.checkpointStep = checkpointStep
         self.host = host
         requestedPort = port
@@ -98,7 +103,7 @@ public final class PolicyServer: @unchecked Sendable {
         // could not be evaluated on the server's thread. Materialize them here.
         let parameters = Array(policy.model.parameters().values)
         try TensorLock.run { try eval(parameters) }
-        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: requestedPort), transportSecurity: .plaintext)
+        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: requestedPort), transportSecurity: FleetTLS.server(tls))
         let server = GRPCServer(transport: transport, services: [PolicyServerService(server: self)])
         let task = Task { try await server.serve() }
         guard let port = try await transport.listeningAddress.ipv4?.port else {

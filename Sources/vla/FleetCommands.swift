@@ -18,6 +18,8 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated tasks to serve.") var tasks = "reach"
     @Option(help: "Publish a new policy version every N train steps.") var publishEvery = 200
     @Option(help: "Shared token actors must present (empty = none).") var token = ""
+    @Option(help: "Serve over TLS: certificate chain (PEM); needs --tls-key.") var tlsCert: String?
+    @Option(help: "Serve over TLS: private key (PEM).") var tlsKey: String?
     @Option(help: "Seed.") var seed: UInt64 = 0
     @Option(help: "Post-train this VLA checkpoint (default: a linear policy trained from scratch).") var checkpoint: String?
     @Option(help: "Episode store with the offline demos (e.g. runs/demo/pretrain/demos); needs --checkpoint.") var demos: String?
@@ -60,6 +62,11 @@ struct LearnerCommand: AsyncParsableCommand {
         config.minPublishInterval = 1
         config.trainStepPause = 0.001
         config.authToken = token.isEmpty ? nil : token
+        switch (tlsCert, tlsKey) {
+        case let (cert?, key?): config.tls = FleetTLS(certificateChain: cert, privateKey: key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
         let learner = try FleetLearner(config: config, backend: backend)
         let bound = try await learner.start()
         say("learner listening on \(host):\(bound), store \(store), serving \(e.rawValue): \(tasks)")
@@ -86,6 +93,7 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "Episodes to run.") var episodes = 20
     @Option(help: "Camera image side in pixels (0 = no rendering).") var size = 64
     @Option(help: "Token for the learner.") var token = ""
+    @Option(help: "Connect over TLS, trusting the certificates in this PEM file (the learner's CA or self-signed certificate).") var tlsCa: String?
     @Option(help: "Run this VLA checkpoint (the one the learner post-trains; default: the linear policy).") var checkpoint: String?
     @Option(help: "The learner's algorithm (recap adds the advantage token and samples toward \"positive\").") var algorithm = "hg-dagger"
     @Option(help: "RECAP: classifier-free guidance weight on this actor's rollouts.") var advantageGuidance = 1.0
@@ -107,6 +115,7 @@ struct ActorCommand: AsyncParsableCommand {
         config.learnerHost = String(parts[0])
         config.episodes = episodes
         config.authToken = token
+        config.tlsTrustRoots = tlsCa
         config.environment = EnvironmentConfig(imageWidth: max(size, 1), imageHeight: max(size, 1), renderImages: size > 0)
         guard let swap = WeightSwap(rawValue: weightSwap) else { throw ValidationError("--weight-swap must be episode or chunk") }
         config.weightSwap = swap

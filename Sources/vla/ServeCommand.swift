@@ -18,6 +18,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log latency percentiles every N requests.") var logEvery = 100
     @Option(help: "RECAP checkpoints: classifier-free guidance weight toward \"advantage positive\".") var advantageGuidance: Double?
     @Option(help: "Seed of the sampler's noise for requests without their own.") var seed: UInt64 = 0
+    @Option(help: "Serve over TLS: certificate chain (PEM); needs --tls-key.") var tlsCert: String?
+    @Option(help: "Serve over TLS: private key (PEM).") var tlsKey: String?
 
     func run() async throws {
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
@@ -25,7 +27,13 @@ struct Serve: AsyncParsableCommand {
             guard policy.model.config.advantageConditioning else { throw ValidationError("--advantage-guidance needs a RECAP checkpoint") }
             policy.advantageGuidance = advantageGuidance
         }
-        let server = PolicyServer(policy: policy, checkpointStep: step, host: host, port: port, seed: seed)
+        var tls: FleetTLS?
+        switch (tlsCert, tlsKey) {
+        case let (cert?, key?): tls = FleetTLS(certificateChain: cert, privateKey: key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        let server = PolicyServer(policy: policy, checkpointStep: step, host: host, port: port, seed: seed, tls: tls)
         server.logEvery = logEvery
         server.log = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         let bound = try await server.start()
