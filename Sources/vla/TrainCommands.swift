@@ -128,7 +128,8 @@ struct Eval: AsyncParsableCommand {
         if json {
             let i = result.success.interval95
             let oodFields = ood == nil ? "" : #", "ood_guard": "\#(oodGuard)", "ood_rule": "\#(oodRule)", "ood_checked_steps": \#(c.checkedSteps), "ood_steps": \#(c.outOfDistributionSteps), "ood_decisions": \#(c.decisions), "ood_decisions_out": \#(c.outOfDistributionDecisions), "ood_corrected_chunks": \#(c.correctedChunks), "ood_recovered_states": \#(c.recoveredStates)"#
-            let jpmFields = jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#
+            let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#)
+                + (advantageGuidance.map { #", "advantage_guidance": \#($0)"# } ?? "")
             print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess)\#(oodFields)\#(jpmFields)}"#)
         } else {
             print("\(embodiment)/\(task) after step \(step)\(jpm == nil ? "" : " with JPM (\(jpmPoint) point, strength \(jpmStrength))"): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess))")
