@@ -17,11 +17,20 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
     /// the episode thread before the episode's first chunk is requested and only read by
     /// `actionChunk` afterwards, both under `TensorLock`.
     public let jpm: JointPredictionModule?
+    /// Green-VLA's OOD guard on the actor (nil: off): every chunk's starting state is scored;
+    /// in `.correct` mode a chunk planned from an out-of-distribution state has its joint
+    /// targets moved back toward the training states before the robot executes it.
+    public let ood: PolicyEvaluator.OODSettings?
+    private let oodTally = Locked(PolicyEvaluator.OODCounts())
+    /// What the guard saw so far (`decisions` = chunks scored).
+    public var oodCounts: PolicyEvaluator.OODCounts { oodTally.current }
 
-    public init(policy: VLAPolicy, embodiment: EmbodimentSpec, seed: UInt64, jpm: JointPredictionModule? = nil) {
+    public init(policy: VLAPolicy, embodiment: EmbodimentSpec, seed: UInt64, jpm: JointPredictionModule? = nil,
+                ood: PolicyEvaluator.OODSettings? = nil) {
         self.policy = policy
         self.embodiment = embodiment
         self.jpm = jpm
+        self.ood = ood
         key = RandomKey(seed: seed)
     }
 
@@ -45,7 +54,20 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
         return try TensorLock.run {
             let (now, next) = try key.split()
             key = next
-            let chunk = try jpm.map { try $0.actionChunk(policy: policy, observation: input, key: now) } ?? policy.actionChunk(input, key: now)
+            var chunk = try jpm.map { try $0.actionChunk(policy: policy, observation: input, key: now) } ?? policy.actionChunk(input, key: now)
+            if let ood, ood.mode != .off {
+                let outcome = try ood.guardModel.apply(ood.mode, nativeState: observation.state, chunk: chunk, spec: embodiment)
+                oodTally.withLock { c in
+                    c.decisions += 1
+                    c.checkedSteps += 1
+                    if outcome.isOutOfDistribution { c.outOfDistributionDecisions += 1; c.outOfDistributionSteps += 1 }
+                    if ood.mode == .correct, outcome.isOutOfDistribution {
+                        if outcome.correctedRows > 0 { c.correctedChunks += 1 }
+                        if outcome.recovered { c.recoveredStates += 1 }
+                    }
+                }
+                if ood.mode == .correct, outcome.isOutOfDistribution { chunk = outcome.chunk }
+            }
             return Array(chunk.prefix(max(1, policy.model.config.executeSteps)))
         }
     }

@@ -98,6 +98,7 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "The learner's algorithm (recap adds the advantage token and samples toward \"positive\").") var algorithm = "hg-dagger"
     @Option(help: "RECAP: classifier-free guidance weight on this actor's rollouts.") var advantageGuidance = 1.0
     @Option(help: "JPM guidance strength (0: off; needs a checkpoint with a pointing head).") var jpmStrength = 0.0
+    @Option(help: "OOD guard from the checkpoint's ood-guard.json: off, monitor or correct.") var oodGuard = "off"
     @Option(help: "Control steps per second of robot time (0: as fast as possible).") var controlRate = 0.0
     @Option(help: "Request the next chunk when this fraction of the current one remains (0: synchronous inference).") var prefetch = 0.0
     @Option(help: "Seed of the policy's sampling.") var seed: UInt64 = 0
@@ -122,6 +123,7 @@ struct ActorCommand: AsyncParsableCommand {
         if controlRate > 0 { config.controlRate = controlRate }
         if prefetch > 0 { config.inference = .asynchronous(prefetchFraction: prefetch) }
         let policy: any ActorPolicy
+        var vlaPolicy: VLAActorPolicy?
         if let checkpoint {
             guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
             var setup = PostTrainingSetup()
@@ -130,7 +132,16 @@ struct ActorCommand: AsyncParsableCommand {
             let vla = try setup.actorPolicy(checkpoint: URL(fileURLWithPath: checkpoint))
             guard size == vla.model.config.imageSize else { throw ValidationError("--size must be the checkpoint's image size \(vla.model.config.imageSize)") }
             let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength) : nil
-            policy = VLAActorPolicy(policy: vla, embodiment: e.spec, seed: seed, jpm: jpm)
+            guard let mode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct") }
+            var ood: PolicyEvaluator.OODSettings?
+            if mode != .off {
+                let file = OODGuard.url(inCheckpoint: URL(fileURLWithPath: checkpoint))
+                guard FileManager.default.fileExists(atPath: file.path) else { throw ValidationError("--ood-guard needs \(file.path) (written by `vla train bc`)") }
+                ood = .init(guardModel: try OODGuard.read(file), mode: mode)
+            }
+            let actorPolicy = VLAActorPolicy(policy: vla, embodiment: e.spec, seed: seed, jpm: jpm, ood: ood)
+            vlaPolicy = actorPolicy
+            policy = actorPolicy
         } else {
             policy = try LinearPolicy(embodiment: e.spec, seed: 0)
         }
@@ -138,6 +149,9 @@ struct ActorCommand: AsyncParsableCommand {
         let report = try await actor.run()
         for (i, ep) in report.episodes.enumerated() {
             say("episode \(i): \(ep.task) v\(ep.policyVersion) (lag \(ep.policyLag)) \(ep.steps) steps, operator \(ep.operatorSteps), \(ep.success ? "success" : "failure")")
+        }
+        if let c = vlaPolicy?.oodCounts, vlaPolicy?.ood != nil {
+            say("OOD guard: \(c.outOfDistributionDecisions) of \(c.decisions) chunks planned from out-of-distribution states, \(c.correctedChunks) corrected, \(c.recoveredStates) recovered")
         }
         say("acked \(report.acked) (dup \(report.duplicates)), rejected \(report.rejected), unacked \(report.unacked), versions loaded \(report.versionsLoaded), \(String(format: "%.1f", report.seconds)) s")
     }
