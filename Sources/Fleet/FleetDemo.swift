@@ -58,6 +58,8 @@ public struct FleetDemo: Sendable {
     public var recapLookahead = 10
     public var recapPositiveFraction = 0.3
 
+    /// The OOD guard on the actors (fitted at pretraining, `checkpoint/ood-guard.json`).
+    public var oodGuard = OODGuardMode.off
     /// When actors load new weights (episode boundaries: SOP's rule).
     public var weightSwap = WeightSwap.episodeBoundary
     /// Actors' control rate (steps per second of robot time; nil: as fast as they can).
@@ -105,6 +107,7 @@ public struct FleetDemo: Sendable {
             "algorithm": algorithm == .recap
                 ? "RECAP (value steps \(recapValueSteps), n = \(recapLookahead), positive fraction \(recapPositiveFraction), CFG w fleet \(recapFleetGuidance) / evaluation \(recapEvaluationGuidance))"
                 : "HG-DAgger",
+            "OOD guard on actors": oodGuard.rawValue,
             "frozen in post-training": postTrainingFrozen.isEmpty ? "nothing" : postTrainingFrozen.joined(separator: ", "),
             "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
         ]
@@ -154,6 +157,8 @@ public struct FleetDemo: Sendable {
         }
         let started = Date()
         let (controlRate, budget, weightSwap) = (self.controlRate, fleetDuration, self.weightSwap)
+        let ood = try oodGuard == .off ? nil
+            : PolicyEvaluator.OODSettings(guardModel: OODGuard.read(OODGuard.url(inCheckpoint: checkpoint)), mode: oodGuard)
         let reports: [(String, FleetActorReport)]
         do {
             reports = try await withThrowingTaskGroup(of: (String, FleetActorReport).self) { group in
@@ -172,14 +177,16 @@ public struct FleetDemo: Sendable {
                         c.gate = gate
                         let policy = try setup.actorPolicy(checkpoint: checkpoint)
                         let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
-                        let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i), jpm: jpm)
+                        let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i), jpm: jpm, ood: ood)
                         let report = try await FleetActor(config: c, policy: actorPolicy).run()
                         let ok = report.episodes.filter(\.success).count
                         let help = report.episodes.reduce(0) { $0 + $1.operatorSteps }, steps = report.episodes.reduce(0) { $0 + $1.steps }
                         let task = report.episodes.first?.task ?? "-"
                         log("actor \(i) (\(task)): \(report.episodes.count) episodes, \(ok) successes, "
                             + String(format: "operator steps %.0f%%, ", 100 * Double(help) / Double(max(1, steps)))
-                            + "versions \(report.episodes.map(\.policyVersion))")
+                            + "versions \(report.episodes.map(\.policyVersion))"
+                            + (ood == nil ? "" : ", OOD chunks \(actorPolicy.oodCounts.outOfDistributionDecisions)/\(actorPolicy.oodCounts.decisions)"
+                               + " (corrected \(actorPolicy.oodCounts.correctedChunks))"))
                         return (id, report)
                     }
                 }

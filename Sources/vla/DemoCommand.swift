@@ -4,6 +4,7 @@ import Foundation
 import RobotSim
 import TensorKit
 import Training
+import VLAModel
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +32,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "RECAP: steps of the n-step return.") var recapLookahead = 10
     @Option(help: "RECAP: share of policy steps labelled positive (sets each task's ε).") var recapPositiveFraction = 0.3
     @Option(help: "Actors load new weights between episodes (episode, SOP's rule) or also before every chunk (chunk).") var weightSwap = "episode"
+    @Option(help: "OOD guard on the actors: off, monitor or correct (the checkpoint's ood-guard.json).") var oodGuard = "off"
     @Option(help: "Run directory.") var out = "runs/demo"
     @Option(help: "Random seed (same seed, same numbers).") var seed: UInt64 = 0
     @Flag(help: "Run the tensor-engine demo instead (a small transformer learning sequences).") var tensor = false
@@ -65,6 +67,8 @@ struct Demo: AsyncParsableCommand {
         demo.algorithm = kind
         guard let swap = WeightSwap(rawValue: weightSwap) else { throw ValidationError("--weight-swap must be episode or chunk") }
         demo.weightSwap = swap
+        guard let oodMode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct") }
+        demo.oodGuard = oodMode
         demo.postTrainingFrozen = postTrainingFrozen.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         demo.recapValueSteps = recapValueSteps
         demo.recapFleetGuidance = recapFleetGuidance

@@ -118,7 +118,11 @@ struct RECAPTests {
         demo.recapValueSteps = 10
         demo.postTraining.batchSize = 4
         demo.gate.policyStepBudget = 10
-        let report = try await demo.run { _ in }
+        demo.oodGuard = .monitor               // the pretraining's guard, on every actor
+        let lines = Locked([String]())
+        let report = try await demo.run { line in lines.withLock { $0.append(line) } }
+        #expect(report.settings["OOD guard on actors"] == "monitor")
+        #expect(lines.current.contains { $0.hasPrefix("actor ") && $0.contains("OOD chunks") })
         #expect(report.before.count == 1 && report.after.count == 1)
         #expect(report.versionsPublished >= 2 && report.trainSteps >= 4)
         #expect(report.algorithmSummary["arm7/reach ε"] != nil)
