@@ -36,7 +36,6 @@ public struct FleetDemo: Sendable {
     }()
     public var evaluationSeeds = 20
     public var model = VLAConfig()
-    public var postTraining = TrainingSchedule.postTraining
     public var seed: UInt64 = 0
     /// L1 pointing pretraining before the demos' behaviour cloning (needs `model.pointingWeight` > 0).
     public var pointingScenes = 0
@@ -46,17 +45,11 @@ public struct FleetDemo: Sendable {
     /// JPM guidance strength for the actors and the evaluations (0: off), and its point source.
     public var jpmStrength = 0.0
     public var jpmPoint = JointPredictionModule.PointSource.predicted
-    /// The post-training algorithm.
-    public var algorithm = PostTrainingSetup.Algorithm.hgDagger
-    /// Parameter-path prefixes frozen during post-training (default: the language backbone).
-    public var postTrainingFrozen = PostTrainingSetup.languageBackbone
-    /// RECAP: value-head steps on the offline demos, and the classifier-free guidance weight
-    /// on the fleet's rollouts and in the final evaluation (SOP: 1.0 and 1.5–2.5).
-    public var recapValueSteps = 400
-    public var recapFleetGuidance = 1.0
+    /// How the learner and actors post-train (algorithm, frozen prefixes, schedule, RECAP
+    /// settings); its seed is replaced by `seed`.
+    public var setup = PostTrainingSetup()
+    /// RECAP: the classifier-free guidance weight in the final evaluation (SOP: 1.5–2.5).
     public var recapEvaluationGuidance = 1.5
-    public var recapLookahead = 10
-    public var recapPositiveFraction = 0.3
 
     /// The OOD guard on the actors (fitted at pretraining, `checkpoint/ood-guard.json`).
     public var oodGuard = OODGuardMode.off
@@ -75,20 +68,6 @@ public struct FleetDemo: Sendable {
     /// Where the pretraining run lives (default `output/pretrain`; runs may share one).
     public var pretrainDirectory: URL?
 
-    /// The learner and actor settings these fields describe.
-    public var setup: PostTrainingSetup {
-        var s = PostTrainingSetup()
-        s.algorithm = algorithm
-        s.frozen = postTrainingFrozen
-        s.schedule = postTraining
-        s.recapValueSteps = recapValueSteps
-        s.recapLookahead = recapLookahead
-        s.recapPositiveFraction = recapPositiveFraction
-        s.recapFleetGuidance = recapFleetGuidance
-        s.seed = seed
-        return s
-    }
-
     public init(output: URL) { self.output = output }
 
     public func run(log: @escaping @Sendable (String) -> Void) async throws -> FleetDemoReport {
@@ -101,14 +80,14 @@ public struct FleetDemo: Sendable {
             "actors": "\(actors)", "pretrain demos per task": "\(pretrainDemos)",
             "pretrain steps": "\(pretrainSteps)", "episodes per actor (minimum)": "\(episodesPerActor)",
             "post-training train steps": "\(trainSteps)",
-            "held-out seeds per task": "\(evaluationSeeds)", "post-training batch": "\(postTraining.batchSize)",
-            "post-training learning rate": "\(postTraining.learningRate)", "seed": "\(seed)",
+            "held-out seeds per task": "\(evaluationSeeds)", "post-training batch": "\(setup.schedule.batchSize)",
+            "post-training learning rate": "\(setup.schedule.learningRate)", "seed": "\(seed)",
             "JPM guidance": jpmStrength > 0 ? "strength \(jpmStrength), \(jpmPoint.rawValue) point" : "off",
-            "algorithm": algorithm == .recap
-                ? "RECAP (value steps \(recapValueSteps), n = \(recapLookahead), positive fraction \(recapPositiveFraction), CFG w fleet \(recapFleetGuidance) / evaluation \(recapEvaluationGuidance))"
+            "algorithm": setup.algorithm == .recap
+                ? "RECAP (value steps \(setup.recapValueSteps), n = \(setup.recapLookahead), positive fraction \(setup.recapPositiveFraction), CFG w fleet \(setup.recapFleetGuidance) / evaluation \(recapEvaluationGuidance))"
                 : "HG-DAgger",
             "OOD guard on actors": oodGuard.rawValue,
-            "frozen in post-training": postTrainingFrozen.isEmpty ? "nothing" : postTrainingFrozen.joined(separator: ", "),
+            "frozen in post-training": setup.frozen.isEmpty ? "nothing" : setup.frozen.joined(separator: ", "),
             "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
         ]
         // 1. Pretrain (resumes or returns at once when the cached run is complete).
@@ -138,7 +117,7 @@ public struct FleetDemo: Sendable {
         // 3. Fleet post-training: learner + actors on loopback.
         let demos = try PostTrainingSetup.offlineDemos(store: pretrain.output.appendingPathComponent("demos"), embodiment: embodiment,
                                                        tasks: tasks, imageSize: model.imageSize, perTask: pretrainDemos)
-        let setup = self.setup
+        let setup = { var s = self.setup; s.seed = seed; return s }()
         let (backend, trainer, algorithm) = try setup.learnerBackend(checkpoint: checkpoint, offline: demos) { log("== " + $0) }
         let fleetRun = output.appendingPathComponent("fleet-\(Int(Date().timeIntervalSince1970))")
         var config = FleetLearnerConfig(storeDirectory: fleetRun)

@@ -101,9 +101,9 @@ public final class RECAP: PostTrainingAlgorithm, @unchecked Sendable {
 
     public func ingest(_ episode: Episode) throws {
         guard let spec = specs[episode.embodiment] else { throw PolicyError.unknownEmbodiment(episode.embodiment) }
-        let features = try TensorLock.run { try value.features(of: episode, spec: spec) }
-        let v: [Float] = try TensorLock.run { try value.values(features: features).toArray() }
-        let a = value.returns.advantages(values: v, success: episode.success, stepLimit: Self.stepLimit(episode), n: lookahead)
+        let (a, features) = try TensorLock.run {
+            try value.advantages(of: episode, spec: spec, stepLimit: Self.stepLimit(episode), n: lookahead)
+        }
         advantages[episode.id] = a
         let key = Self.taskKey(episode)
         var sorted = policyAdvantages[key] ?? []

@@ -171,10 +171,12 @@ public final class StepsToGoValue: @unchecked Sendable {
         return recent.reduce(0, +) / Float(max(1, recent.count))
     }
 
-    /// n-step advantages of every step of an episode under this value.
-    public func advantages(of episode: Episode, spec: EmbodimentSpec, stepLimit: Int, n: Int) throws -> [Float] {
-        guard episode.stepCount > 0 else { return [] }
-        let v: [Float] = try values(features: features(of: episode, spec: spec)).toArray()
-        return returns.advantages(values: v, success: episode.success, stepLimit: stepLimit, n: n)
+    /// n-step advantages of every step of an episode under this value, and the features
+    /// they were computed from (a continuously trained value reuses them).
+    public func advantages(of episode: Episode, spec: EmbodimentSpec, stepLimit: Int, n: Int) throws
+        -> (advantages: [Float], features: Tensor) {
+        let x = try features(of: episode, spec: spec)
+        let v: [Float] = try values(features: x).toArray()
+        return (returns.advantages(values: v, success: episode.success, stepLimit: stepLimit, n: n), x)
     }
 }

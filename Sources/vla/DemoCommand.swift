@@ -64,17 +64,17 @@ struct Demo: AsyncParsableCommand {
         guard let point = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle") }
         demo.jpmPoint = point
         guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap, not \(algorithm)") }
-        demo.algorithm = kind
+        demo.setup.algorithm = kind
         guard let swap = WeightSwap(rawValue: weightSwap) else { throw ValidationError("--weight-swap must be episode or chunk") }
         demo.weightSwap = swap
         guard let oodMode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct") }
         demo.oodGuard = oodMode
-        demo.postTrainingFrozen = postTrainingFrozen.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        demo.recapValueSteps = recapValueSteps
-        demo.recapFleetGuidance = recapFleetGuidance
+        demo.setup.frozen = parameterPrefixes(postTrainingFrozen)
+        demo.setup.recapValueSteps = recapValueSteps
+        demo.setup.recapFleetGuidance = recapFleetGuidance
         demo.recapEvaluationGuidance = recapEvalGuidance
-        demo.recapLookahead = recapLookahead
-        demo.recapPositiveFraction = recapPositiveFraction
+        demo.setup.recapLookahead = recapLookahead
+        demo.setup.recapPositiveFraction = recapPositiveFraction
         if pointingScenes > 0 {
             demo.model.pointingWeight = 1
             demo.pointingScenes = pointingScenes

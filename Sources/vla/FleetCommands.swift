@@ -39,7 +39,7 @@ struct LearnerCommand: AsyncParsableCommand {
             guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
             var setup = PostTrainingSetup()
             setup.algorithm = kind
-            setup.frozen = postTrainingFrozen.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            setup.frozen = parameterPrefixes(postTrainingFrozen)
             setup.recapValueSteps = recapValueSteps
             setup.seed = seed
             let url = URL(fileURLWithPath: checkpoint)
@@ -62,11 +62,7 @@ struct LearnerCommand: AsyncParsableCommand {
         config.minPublishInterval = 1
         config.trainStepPause = 0.001
         config.authToken = token.isEmpty ? nil : token
-        switch (tlsCert, tlsKey) {
-        case let (cert?, key?): config.tls = FleetTLS(certificateChain: cert, privateKey: key)
-        case (nil, nil): break
-        default: throw ValidationError("--tls-cert and --tls-key go together")
-        }
+        config.tls = try tlsOption(cert: tlsCert, key: tlsKey)
         let learner = try FleetLearner(config: config, backend: backend)
         let bound = try await learner.start()
         say("learner listening on \(host):\(bound), store \(store), serving \(e.rawValue): \(tasks)")
@@ -154,6 +150,20 @@ struct ActorCommand: AsyncParsableCommand {
             say("OOD guard: \(c.outOfDistributionDecisions) of \(c.decisions) chunks planned from out-of-distribution states, \(c.correctedChunks) corrected, \(c.recoveredStates) recovered")
         }
         say("acked \(report.acked) (dup \(report.duplicates)), rejected \(report.rejected), unacked \(report.unacked), versions loaded \(report.versionsLoaded), \(String(format: "%.1f", report.seconds)) s")
+    }
+}
+
+/// `--post-training-frozen`'s comma-separated parameter prefixes ("" = none).
+func parameterPrefixes(_ list: String) -> [String] {
+    list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
+/// `--tls-cert` / `--tls-key`: both (TLS) or neither (plaintext).
+func tlsOption(cert: String?, key: String?) throws -> FleetTLS? {
+    switch (cert, key) {
+    case let (cert?, key?): return FleetTLS(certificateChain: cert, privateKey: key)
+    case (nil, nil): return nil
+    default: throw ValidationError("--tls-cert and --tls-key go together")
     }
 }
 

@@ -35,7 +35,7 @@ struct BenchFleetScaling: AsyncParsableCommand {
         template.pretrainDirectory = pretrain
         template.model = policy.model.config       // the cached run resumes as complete
         template.pretrainSteps = step
-        template.algorithm = kind
+        template.setup.algorithm = kind
         template.jpmStrength = jpmStrength
         template.gate.deviationThreshold = deviationThreshold
         template.evaluationSeeds = evalEpisodes

@@ -27,13 +27,8 @@ struct Serve: AsyncParsableCommand {
             guard policy.model.config.advantageConditioning else { throw ValidationError("--advantage-guidance needs a RECAP checkpoint") }
             policy.advantageGuidance = advantageGuidance
         }
-        var tls: FleetTLS?
-        switch (tlsCert, tlsKey) {
-        case let (cert?, key?): tls = FleetTLS(certificateChain: cert, privateKey: key)
-        case (nil, nil): break
-        default: throw ValidationError("--tls-cert and --tls-key go together")
-        }
-        let server = PolicyServer(policy: policy, checkpointStep: step, host: host, port: port, seed: seed, tls: tls)
+        let server = PolicyServer(policy: policy, checkpointStep: step, host: host, port: port, seed: seed,
+                                  tls: try tlsOption(cert: tlsCert, key: tlsKey))
         server.logEvery = logEvery
         server.log = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         let bound = try await server.start()

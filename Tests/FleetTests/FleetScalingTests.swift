@@ -12,7 +12,7 @@ struct FleetScalingTests {
         template.pretrainSteps = 4
         template.pretrainBatchSize = 8
         template.evaluationSeeds = 1
-        template.postTraining.batchSize = 4
+        template.setup.schedule.batchSize = 4
         template.publishEveryTrainSteps = 2
         var scaling = FleetScaling(template: template)
         scaling.actorCounts = [1, 2]

@@ -106,7 +106,7 @@ struct RECAPTests {
     @Test func demoPostTrainsWithRECAPAndKeepsTheLanguageBackboneFrozen() async throws {
         var demo = FleetDemo(output: temporaryDirectory("recap-demo"))
         demo.model = tinyVLAConfig()
-        demo.algorithm = .recap
+        demo.setup.algorithm = .recap
         demo.actors = 2
         demo.pretrainDemos = 2
         demo.pretrainSteps = 4
@@ -115,8 +115,8 @@ struct RECAPTests {
         demo.trainSteps = 4
         demo.publishEveryTrainSteps = 2
         demo.evaluationSeeds = 1
-        demo.recapValueSteps = 10
-        demo.postTraining.batchSize = 4
+        demo.setup.recapValueSteps = 10
+        demo.setup.schedule.batchSize = 4
         demo.gate.policyStepBudget = 10
         demo.oodGuard = .monitor               // the pretraining's guard, on every actor
         let lines = Locked([String]())
