@@ -40,6 +40,10 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -84,10 +88,20 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "Fleet", "RobotData",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "vla",
             dependencies: [
-                "TensorKit", "RobotData", "RobotSim", "VLAModel", "Training", "Fleet",
+                "TensorKit", "RobotData", "RobotSim", "VLAModel", "Training", "Fleet", "Dashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -96,7 +110,9 @@ let package = Package(
         .testTarget(name: "RobotSimTests", dependencies: ["RobotSim", "RobotData"]),
         .testTarget(name: "VLAModelTests", dependencies: ["VLAModel", "RobotData", "TensorKit"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "VLAModel", "RobotSim", "RobotData", "TensorKit"]),
-        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Training", "VLAModel", "RobotSim", "RobotData", "TensorKit"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Training", "VLAModel", "RobotSim", "RobotData", "TensorKit", "TestSupport"]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Fleet", "RobotSim", "RobotData", "TensorKit", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx20
 )

@@ -67,6 +67,8 @@ public struct FleetDemo: Sendable {
     public var evaluateBefore = true
     /// Where the pretraining run lives (default `output/pretrain`; runs may share one).
     public var pretrainDirectory: URL?
+    /// Called once the fleet's learner serves (e.g. to attach its dashboard).
+    public var onLearnerStarted: (@Sendable (FleetLearner) async -> Void)?
 
     public init(output: URL) { self.output = output }
 
@@ -128,6 +130,7 @@ public struct FleetDemo: Sendable {
         let targetVersion = trainSteps / max(1, publishEveryTrainSteps) + 1
         let learner = try FleetLearner(config: config, backend: backend)
         let port = try await learner.start()
+        await onLearnerStarted?(learner)
         if let fleetDuration {
             log("== fleet: learner on 127.0.0.1:\(port), \(actors) actors for \(Int(fleetDuration)) s of robot time"
                 + (controlRate.map { " at \($0) Hz" } ?? ""))

@@ -147,35 +147,16 @@ public struct FleetDemoReport: Codable, Sendable {
 
     public static func signedPoints(_ d: Double) -> String { String(format: "%+.0f points", 100 * d) }
 
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    static func escape(_ s: String) -> String { HTML.escape(s) }
 
-    /// An inline SVG: success rate (green) and intervention rate (orange), 0–100%, against x.
+    /// Success rate (green) and intervention rate (orange), 0–100%, against x.
     static func chart(x: [Double], xLabel: String, rows: [VersionRow]) -> String {
         guard !x.isEmpty else { return "<p class=note>no episodes</p>" }
-        let w = 640.0, h = 220.0, left = 48.0, bottom = 36.0, top = 12.0, right = 12.0
-        let lo = x.min()!, hi = max(x.max()!, lo + 1)
-        func px(_ v: Double) -> Double { left + (v - lo) / (hi - lo) * (w - left - right) }
-        func py(_ r: Double) -> Double { top + (1 - r) * (h - top - bottom) }
-        var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='\(Int(w))' height='\(Int(h))' font-size='11'>"
-        for r in [0.0, 0.5, 1.0] {
-            svg += String(format: "<line x1='%.1f' x2='%.1f' y1='%.1f' y2='%.1f' stroke='#ddd'/>", left, w - right, py(r), py(r))
-            svg += String(format: "<text x='%.1f' y='%.1f' text-anchor='end'>%.0f%%</text>", left - 4, py(r) + 4, 100 * r)
-        }
-        svg += String(format: "<text x='%.1f' y='%.1f' text-anchor='middle'>", (left + w - right) / 2, h - 6) + escape(xLabel) + "</text>"
-        svg += String(format: "<text x='%.1f' y='%.1f'>%.0f</text><text x='%.1f' y='%.1f' text-anchor='end'>%.0f</text>",
-                      left, h - bottom + 14, lo, w - right, h - bottom + 14, x.max()!)
-        for (color, name, values) in [("#2a9d3a", "success", rows.map(\.successRate)),
-                                      ("#e07b00", "operator steps", rows.map(\.interventionRate))] {
-            let points = zip(x, values).map { String(format: "%.1f,%.1f", px($0), py($1)) }.joined(separator: " ")
-            svg += "<polyline fill='none' stroke='\(color)' stroke-width='2' points='\(points)'/>"
-            for (xv, v) in zip(x, values) { svg += String(format: "<circle cx='%.1f' cy='%.1f' r='3' ", px(xv), py(v)) + "fill='\(color)'/>" }
-            let legendY = name == "success" ? top + 10 : top + 24
-            svg += String(format: "<text x='%.1f' y='%.1f' ", w - right - 90, legendY) + "fill='\(color)'>\(name)</text>"
-        }
+        let chart = SVGLineChart(xLabel: xLabel, yAxis: .percent, series: [
+            .init(name: "success", color: "#2a9d3a", points: zip(x, rows).map { ($0, $1.successRate) }),
+            .init(name: "operator steps", color: "#e07b00", points: zip(x, rows).map { ($0, $1.interventionRate) }),
+        ])
         let counts = rows.map { "\($0.episodes)" }.joined(separator: ", ")
-        return svg + "</svg><p class=note>episodes per point: \(counts)</p>"
+        return chart.svg() + "<p class=note>episodes per point: \(counts)</p>"
     }
 }

@@ -19,13 +19,32 @@ public final class FleetLearner: Sendable {
     public let store: EpisodeStore
     public let broadcaster = PolicyBroadcaster()
     public let buffer: OnlineBuffer
+    /// Accepted episodes and train steps over time (the dashboard's curves).
+    public let history = LearnerHistory()
     let backend: any LearnerBackend
 
     struct ActorRecord {
         var embodiment: String
         var assignment: Swiftvla_Fleet_V1_TaskAssignment
         var stats = Swiftvla_Fleet_V1_ActorStats()
+        var registeredAt = Date()
         var lastSeen = Date()
+    }
+
+    /// One registered actor as the learner sees it.
+    public struct ActorStatus: Sendable, Equatable {
+        public var id: String
+        public var embodiment: String
+        public var task: String
+        /// From the actor's last heartbeat (zero until the first one).
+        public var episodesFinished: Int
+        public var episodesAcked: Int
+        public var steps: Int
+        public var operatorSteps: Int
+        public var successes: Int
+        public var policyVersion: Int
+        public var registeredAt: Date
+        public var lastSeen: Date
     }
 
     private struct Running {
@@ -208,6 +227,22 @@ public final class FleetLearner: Sendable {
         }
     }
 
+    /// Every registered actor with its assignment and last reported stats, sorted by id.
+    public func actorStatuses() -> [ActorStatus] {
+        actors.withLock { actors in
+            actors.sorted { $0.key < $1.key }.map { id, r in
+                ActorStatus(id: id, embodiment: r.embodiment, task: r.assignment.task,
+                            episodesFinished: Int(r.stats.episodesFinished), episodesAcked: Int(r.stats.episodesAcked),
+                            steps: Int(r.stats.steps), operatorSteps: Int(r.stats.operatorSteps),
+                            successes: Int(r.stats.successes), policyVersion: Int(r.stats.policyVersion),
+                            registeredAt: r.registeredAt, lastSeen: r.lastSeen)
+            }
+        }
+    }
+
+    /// The newest published version.
+    public var latestVersion: Int { publishing.current.version }
+
     /// Latest stats each actor reported in its heartbeats.
     public func actorStats() -> [String: Swiftvla_Fleet_V1_ActorStats] {
         actors.withLock { $0.mapValues(\.stats) }
@@ -247,6 +282,8 @@ public final class FleetLearner: Sendable {
             }
             let steps = publishing.withLock { p in p.trainSteps += 1; return p.trainSteps }
             metrics.update { $0.trainSteps = steps; $0.lastLoss = loss }
+            history.record(LearnerHistory.TrainPoint(step: steps, seconds: history.seconds, loss: Double(loss),
+                                                     sampler: await backend.samplerStatus()))
             if config.checkpointEveryTrainSteps > 0, steps % config.checkpointEveryTrainSteps == 0 {
                 await saveCheckpointCounted()
             }

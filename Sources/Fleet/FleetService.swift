@@ -32,6 +32,7 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.SimpleServiceProtocol {
         var assembler: EpisodeAssembler?
         var duplicateID: UUID?
         var episode: Episode?
+        var actorID = ""
         do {
             for try await message in request {
                 let size = EpisodeMessages.approximateBytes(message)
@@ -44,6 +45,7 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.SimpleServiceProtocol {
                 case .header(let header):
                     guard assembler == nil, duplicateID == nil else { throw IngestError.protocolViolation("second header") }
                     guard learner.isRegistered(header.actorID) else { throw IngestError.unregisteredActor(header.actorID) }
+                    actorID = header.actorID
                     // A re-sent episode that is already durable: skip validation, just ack.
                     if let id = UUID(uuidString: header.episodeID), (try? learner.store.contains(id)) == true {
                         duplicateID = id
@@ -78,6 +80,11 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.SimpleServiceProtocol {
                 $0.operatorStepsAccepted += episode.interventionCount
                 $0.episodesPerVersion[episode.policyVersion, default: 0] += 1
             }
+            learner.history.record(LearnerHistory.Episode(
+                id: episode.id, actor: actorID, embodiment: episode.embodiment, task: episode.task,
+                policyVersion: episode.policyVersion, policyLag: max(0, learner.latestVersion - episode.policyVersion),
+                steps: episode.stepCount, operatorSteps: episode.interventionCount, success: episode.success,
+                receivedAt: learner.history.seconds))
             learner.buffer.push(episode)
             return Self.ack(episode.id, duplicate: false, steps: episode.stepCount)
         } catch let error as IngestError {

@@ -22,6 +22,8 @@ public protocol LearnerBackend: Sendable {
     func restoreCheckpoint(from directory: URL) async throws
     /// Train steps taken (restored with the checkpoint).
     var stepsTrained: Int { get async }
+    /// The adaptive sampler's state per task key, for dashboards.
+    func samplerStatus() async -> [String: TaskSamplerStatus]
 }
 
 extension LearnerBackend {
@@ -29,6 +31,8 @@ extension LearnerBackend {
     public func saveCheckpoint(to directory: URL) async throws {}
     public func restoreCheckpoint(from directory: URL) async throws {}
     public var stepsTrained: Int { get async { 0 } }
+    /// Backends without an adaptive sampler report none.
+    public func samplerStatus() async -> [String: TaskSamplerStatus] { [:] }
 }
 
 /// Host-side state of a backend's sampling, stored next to its weights.

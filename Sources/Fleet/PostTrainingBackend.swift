@@ -43,6 +43,13 @@ public actor PostTrainingBackend: LearnerBackend {
         generator = SplitMix64(seed: seed)
     }
 
+    public func samplerStatus() async -> [String: TaskSamplerStatus] {
+        Dictionary(uniqueKeysWithValues: Set(offline.keys).union(online.keys).map { key in
+            let (on, off) = mix.meanLosses(task: key)
+            return (key, TaskSamplerStatus(onlineShare: mix.onlineShare(task: key), onlineLoss: on, offlineLoss: off))
+        })
+    }
+
     static func taskKey(_ e: Episode) -> String { "\(e.embodiment)/\(e.task)" }
 
     /// ω_on per task key, as the sampler currently uses it.

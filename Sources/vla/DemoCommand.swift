@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dashboard
 import Fleet
 import Foundation
 import RobotSim
@@ -33,6 +34,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "RECAP: share of policy steps labelled positive (sets each task's ε).") var recapPositiveFraction = 0.3
     @Option(help: "Actors load new weights between episodes (episode, SOP's rule) or also before every chunk (chunk).") var weightSwap = "episode"
     @Option(help: "OOD guard on the actors: off, monitor or correct (the checkpoint's ood-guard.json).") var oodGuard = "off"
+    @Option(help: "Serve the learner's dashboard and /metrics on this port while the fleet runs (0 = any free port).") var dashboardPort: Int?
     @Option(help: "Run directory.") var out = "runs/demo"
     @Option(help: "Random seed (same seed, same numbers).") var seed: UInt64 = 0
     @Flag(help: "Run the tensor-engine demo instead (a small transformer learning sequences).") var tensor = false
@@ -80,8 +82,16 @@ struct Demo: AsyncParsableCommand {
             demo.pointingScenes = pointingScenes
             demo.pointingSteps = pointingSteps
         }
+        let dashboard = Locked<DashboardServer?>(nil)
+        if let dashboardPort {
+            demo.onLearnerStarted = { learner in
+                let server = await DashboardServer.start(learner: learner, port: dashboardPort, log: emit)
+                dashboard.withLock { $0 = server }
+            }
+        }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let r = try await demo.run { emit($0) }
+        await dashboard.current?.stop()
         emit("held-out success (policy alone):")
         for b in r.before {
             guard let a = r.after.first(where: { $0.task == b.task }) else { continue }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dashboard
 import Fleet
 import Foundation
 import RobotData
@@ -27,6 +28,8 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
     @Option(help: "Parameter prefixes frozen in post-training, comma separated (\"\" trains everything).") var postTrainingFrozen = PostTrainingSetup.languageBackbone.joined(separator: ",")
     @Option(help: "RECAP: value-head steps on the offline demos.") var recapValueSteps = 400
+    @Option(help: "Serve the dashboard and Prometheus /metrics on this port (0 = any free port; default: none).") var dashboardPort: Int?
+    @Option(help: "Address the dashboard binds (default: --host).") var dashboardHost: String?
 
     func run() async throws {
         guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
@@ -66,6 +69,8 @@ struct LearnerCommand: AsyncParsableCommand {
         let learner = try FleetLearner(config: config, backend: backend)
         let bound = try await learner.start()
         say("learner listening on \(host):\(bound), store \(store), serving \(e.rawValue): \(tasks)")
+        var dashboard: DashboardServer?
+        if let dashboardPort { dashboard = await DashboardServer.start(learner: learner, host: dashboardHost ?? host, port: dashboardPort, log: say) }
         var last = learner.metrics.snapshot()
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(5))
@@ -73,6 +78,7 @@ struct LearnerCommand: AsyncParsableCommand {
             say("episodes \(m.episodesAccepted) (+\(m.episodesAccepted - last.episodesAccepted)), dup \(m.episodesDuplicate), rejected \(m.episodesRejected) \(m.rejections), train steps \(m.trainSteps), loss \(m.lastLoss.map { String(format: "%.4f", $0) } ?? "-"), version \(m.latestVersion) (\(m.lastPublicationBytes) B in \(String(format: "%.1f", m.lastPublicationSeconds * 1000)) ms)")
                 last = m
         }
+        await dashboard?.stop()
         await learner.stop()
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import RobotData
 import RobotSim
 import Testing
+import TestSupport
 import TensorKit
 @testable import Fleet
 
@@ -15,9 +16,7 @@ import TensorKit
 /// them); without them the test fails and says so.
 @Suite(.serialized, .stopsLearners, .timeLimit(.minutes(5)))
 struct PythonClientTests {
-    /// The package root, three levels above this file (Tests/FleetTests/PythonClientTests.swift).
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = ChildProcess.packageRoot
 
     struct Summary: Decodable {
         struct Layout: Decodable { var stateDim: Int; var actionSlots: [Int] }
@@ -60,49 +59,8 @@ struct PythonClientTests {
         var corruptRefused: Bool
     }
 
-    struct ProcessResult { var status: Int32; var stdout: String; var stderr: String }
-
-    /// Runs `executable` with `arguments` (cwd: the package root), killing it after `timeout`.
-    static func run(_ executable: URL, _ arguments: [String], timeout: Double) async throws -> ProcessResult {
-        let dir = temporaryDirectory("python-process")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let out = dir.appendingPathComponent("stdout"), err = dir.appendingPathComponent("stderr")
-        for file in [out, err] { try Data().write(to: file) }
-        let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = packageRoot
-        var environment = ProcessInfo.processInfo.environment
-        // Loopback never goes through a proxy; no __pycache__ in the source tree.
-        for key in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY"] {
-            environment[key] = nil
-        }
-        environment["PYTHONDONTWRITEBYTECODE"] = "1"
-        environment["PYTHONUNBUFFERED"] = "1"
-        process.environment = environment
-        process.standardOutput = outHandle
-        process.standardError = errHandle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(timeout)
-        var timedOut = false
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                process.terminate()
-                timedOut = true
-                break
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        process.waitUntilExit()
-        try outHandle.close()
-        try errHandle.close()
-        let stdout = String(decoding: try Data(contentsOf: out), as: UTF8.self)
-        var stderr = String(decoding: try Data(contentsOf: err), as: UTF8.self)
-        if timedOut { stderr += "\n(killed after \(timeout) s)" }
-        return ProcessResult(status: timedOut ? -1 : process.terminationStatus, stdout: stdout, stderr: stderr)
+    static func run(_ executable: URL, _ arguments: [String], timeout: Double) async throws -> ChildProcess.Result {
+        try await ChildProcess.run(executable, arguments, timeout: timeout)
     }
 
     @Test func pythonClientStreamsEpisodesReceivesPoliciesAndIsValidatedByTheLearner() async throws {
