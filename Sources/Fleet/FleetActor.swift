@@ -123,7 +123,10 @@ public final class FleetActor {
         try policy.beginEpisode(environment: env, observation: observation)
         let stream = ActionStream(policy: policy, mode: config.inference, inferenceThread: inferenceThread)
         stream.version = version
-        if config.weightSwap == .chunkBoundary {
+        // Chunk-boundary swaps only from a published version on: on the wire a step's version 0
+        // means "the header's", so an episode begun with unpublished weights keeps them.
+        let swapsMidEpisode = config.weightSwap == .chunkBoundary && version > 0
+        if swapsMidEpisode {
             stream.beforeRequest = { [self] in swapIn(session: session, loaded: loaded) }
         }
         defer { stream.reset() }
@@ -161,7 +164,7 @@ public final class FleetActor {
             if result.done { break }
         }
         var episode = try recorder.episode(policyVersion: version)
-        if config.weightSwap == .chunkBoundary {
+        if swapsMidEpisode {
             episode.stepPolicyVersions = stepVersions
             episode.policyVersion = stepVersions.max() ?? version
         }
