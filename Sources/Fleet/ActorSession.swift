@@ -22,9 +22,13 @@ final class ActorSession: Sendable {
     let assignment = Locked<Swiftvla_Fleet_V1_TaskAssignment?>(nil)
     let latestOffered = Locked(0)
 
+    /// The actor's token on every call (see `FleetCredentials`).
+    let metadata: Metadata
+
     init(client: Client, config: FleetActorConfig) {
         self.client = client
         self.config = config
+        metadata = config.authToken.isEmpty ? [:] : ["authorization": "Bearer \(config.authToken)"]
     }
 
     /// Registers (retrying with back-off while the learner is unreachable).
@@ -37,7 +41,7 @@ final class ActorSession: Sendable {
         var delay = 0.1
         while true {
             do {
-                let response = try await client.registerActor(request, options: Self.options(timeout: 10))
+                let response = try await client.registerActor(request, metadata: metadata, options: Self.options(timeout: 10))
                 assignment.withLock { $0 = response.assignment }
                 latestOffered.withLock { $0 = max($0, Int(response.policyVersion)) }
                 return response
@@ -74,7 +78,7 @@ final class ActorSession: Sendable {
             }
             do {
                 let messages = EpisodeMessages.encode(episode, actorID: config.actorID, stepsPerChunk: config.stepsPerChunk)
-                let ack = try await client.uploadEpisode(options: Self.options(timeout: config.uploadTimeout)) { writer in
+                let ack = try await client.uploadEpisode(metadata: metadata, options: Self.options(timeout: config.uploadTimeout)) { writer in
                     try await writer.write(contentsOf: messages)
                 }
                 finish(episode.id) { $0.acked += 1; if ack.duplicate { $0.duplicates += 1 } }
@@ -82,9 +86,13 @@ final class ActorSession: Sendable {
             } catch let error as RPCError where [.invalidArgument, .failedPrecondition, .resourceExhausted].contains(error.code) {
                 finish(episode.id) { $0.rejected += 1 }
             } catch let error as RPCError where error.code == .unauthenticated {
-                // The learner forgot us (restarted): register again, then re-send.
+                // The learner forgot us (restarted): register again, then re-send. A revoked
+                // token fails again, so back off; the episode stays queued, never acked.
                 queue.withLock { $0.report.retries += 1 }
-                _ = try? await register()
+                if (try? await register()) == nil {
+                    try? await Task.sleep(for: .seconds(delay))
+                    delay = min(delay * 2, 2)
+                }
             } catch {
                 if Task.isCancelled { return }
                 queue.withLock { $0.report.retries += 1 }
@@ -123,7 +131,7 @@ final class ActorSession: Sendable {
             request.actorID = config.actorID
             request.knownVersion = Int64(inbox.current?.version ?? Int(stats.current.policyVersion))
             do {
-                try await client.watchPolicy(request) { [self] response in
+                try await client.watchPolicy(request, metadata: metadata) { [self] response in
                     var assembler = WeightAssembler()
                     for try await update in response.messages {
                         if case .manifest(let m) = update.kind { latestOffered.withLock { $0 = max($0, Int(m.version)) } }
@@ -156,7 +164,7 @@ final class ActorSession: Sendable {
             var request = Swiftvla_Fleet_V1_HeartbeatRequest()
             request.actorID = config.actorID
             request.stats = stats.current
-            if let response = try? await client.heartbeat(request, options: Self.options(timeout: 5)) {
+            if let response = try? await client.heartbeat(request, metadata: metadata, options: Self.options(timeout: 5)) {
                 latestOffered.withLock { $0 = max($0, Int(response.latestPolicyVersion)) }
             }
         }

@@ -55,12 +55,14 @@ public final class FleetLearner: Sendable {
     }
 
     private let actors = Locked([String: ActorRecord]())
+    private let credentials: Locked<FleetCredentials>
     private let running = Locked(Running())
     private let publishing = Locked((version: 0, trainSteps: 0))
 
     public init(config: FleetLearnerConfig, backend: any LearnerBackend) throws {
         self.config = config
         self.backend = backend
+        credentials = Locked(config.credentials)
         store = try EpisodeStore(root: config.storeDirectory)
         buffer = OnlineBuffer(capacity: config.onlineBufferCapacity)
         // After a restart, number versions above every version that acted in a stored
@@ -185,8 +187,24 @@ public final class FleetLearner: Sendable {
 
     // MARK: actors
 
-    func register(_ request: Swiftvla_Fleet_V1_RegisterActorRequest) throws -> Swiftvla_Fleet_V1_TaskAssignment {
-        if let token = config.authToken, request.authToken != token { throw IngestError.badToken }
+    /// Replaces who may call (e.g. a reloaded token file). Actors no longer allowed are
+    /// forgotten; each of their calls from now on is refused.
+    public func updateCredentials(_ new: FleetCredentials) {
+        credentials.withLock { $0 = new }
+        actors.withLock { actors in
+            let revoked = new.sharedToken == nil && !new.actorTokens.isEmpty
+            for id in actors.keys where revoked && new.actorTokens[id] == nil { actors[id] = nil }
+            metrics.update { $0.actorsRegistered = actors.count }
+        }
+    }
+
+    /// Throws `badToken` unless `token` lets `actor` call.
+    func authorize(actor: String, token: String?) throws {
+        guard credentials.current.allows(actor: actor, token: token) else { throw IngestError.badToken }
+    }
+
+    func register(_ request: Swiftvla_Fleet_V1_RegisterActorRequest, token: String?) throws -> Swiftvla_Fleet_V1_TaskAssignment {
+        try authorize(actor: request.actorID, token: token ?? (request.authToken.isEmpty ? nil : request.authToken))
         guard !request.actorID.isEmpty, request.actorID.utf8.count <= config.limits.maxTextLength else {
             throw IngestError.badHeader("actor id must be 1…\(config.limits.maxTextLength) bytes")
         }

@@ -10,8 +10,13 @@ public struct FleetLearnerConfig: Sendable {
     public var storeDirectory: URL
     public var catalog = TaskCatalog.all
     public var limits = IngestLimits()
-    /// Shared secret actors present at registration (nil: none required).
-    public var authToken: String?
+    /// Tokens actors must present on every call (default: none).
+    public var credentials = FleetCredentials()
+    /// The shared token of `credentials` (nil: none).
+    public var authToken: String? {
+        get { credentials.sharedToken }
+        set { credentials.sharedToken = newValue }
+    }
     /// Serve over TLS with this certificate and key (nil: plaintext).
     public var tls: FleetTLS?
     /// Publish a new version after this many successful train steps …

@@ -3,17 +3,62 @@ import GRPCCore
 import RobotData
 
 /// The gRPC face of a `FleetLearner`: validates, persists and acknowledges uploads, streams
-/// policy versions, registers actors. Every refusal is an `IngestError` → a gRPC status,
-/// counted in `FleetMetrics`; the service keeps serving everyone else.
-struct FleetService: Swiftvla_Fleet_V1_Fleet.SimpleServiceProtocol {
+/// policy versions, registers actors. Every call is authorized by the token in its metadata
+/// (`FleetCredentials`). Every refusal is an `IngestError` → a gRPC status, counted in
+/// `FleetMetrics`; the service keeps serving everyone else.
+struct FleetService: Swiftvla_Fleet_V1_Fleet.ServiceProtocol {
     let learner: FleetLearner
 
     private var metrics: FleetMetrics { learner.metrics }
 
-    func registerActor(request: Swiftvla_Fleet_V1_RegisterActorRequest, context: ServerContext) async throws
+    /// The metadata key and scheme actors send their token in.
+    static let authorizationKey = "authorization"
+
+    static func token(in metadata: Metadata) -> String? {
+        for value in metadata[stringValues: authorizationKey] where value.hasPrefix("Bearer ") {
+            return String(value.dropFirst("Bearer ".count))
+        }
+        return nil
+    }
+
+    /// Refuses (and counts) a call whose token does not let `actor` in.
+    private func authorize(_ actor: String, _ metadata: Metadata) throws {
+        do { try learner.authorize(actor: actor, token: Self.token(in: metadata)) } catch let error as IngestError {
+            metrics.reject(error, episode: false)
+            throw error.rpcError
+        }
+    }
+
+    func registerActor(request: ServerRequest<Swiftvla_Fleet_V1_RegisterActorRequest>, context: ServerContext) async throws
+        -> ServerResponse<Swiftvla_Fleet_V1_RegisterActorResponse> {
+        ServerResponse(message: try registerActor(request.message, token: Self.token(in: request.metadata)))
+    }
+
+    func uploadEpisode(request: StreamingServerRequest<Swiftvla_Fleet_V1_UploadEpisodeRequest>, context: ServerContext) async throws
+        -> ServerResponse<Swiftvla_Fleet_V1_UploadEpisodeAck> {
+        ServerResponse(message: try await uploadEpisode(request.messages, token: Self.token(in: request.metadata)))
+    }
+
+    func watchPolicy(request: ServerRequest<Swiftvla_Fleet_V1_WatchPolicyRequest>, context: ServerContext) async throws
+        -> StreamingServerResponse<Swiftvla_Fleet_V1_PolicyUpdate> {
+        try authorize(request.message.actorID, request.metadata)
+        let token = Self.token(in: request.metadata)
+        return StreamingServerResponse { writer in
+            try await watchPolicy(request.message, token: token, response: writer)
+            return [:]
+        }
+    }
+
+    func heartbeat(request: ServerRequest<Swiftvla_Fleet_V1_HeartbeatRequest>, context: ServerContext) async throws
+        -> ServerResponse<Swiftvla_Fleet_V1_HeartbeatResponse> {
+        try authorize(request.message.actorID, request.metadata)
+        return ServerResponse(message: try heartbeat(request.message))
+    }
+
+    func registerActor(_ request: Swiftvla_Fleet_V1_RegisterActorRequest, token: String?) throws
         -> Swiftvla_Fleet_V1_RegisterActorResponse {
         do {
-            let assignment = try learner.register(request)
+            let assignment = try learner.register(request, token: token)
             var response = Swiftvla_Fleet_V1_RegisterActorResponse()
             response.assignment = assignment
             response.policyVersion = Int64(learner.broadcaster.latest?.version ?? 0)
@@ -26,7 +71,7 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.SimpleServiceProtocol {
         }
     }
 
-    func uploadEpisode(request: RPCAsyncSequence<Swiftvla_Fleet_V1_UploadEpisodeRequest, any Error>, context: ServerContext) async throws
+    func uploadEpisode(_ request: RPCAsyncSequence<Swiftvla_Fleet_V1_UploadEpisodeRequest, any Error>, token: String?) async throws
         -> Swiftvla_Fleet_V1_UploadEpisodeAck {
         let limits = learner.config.limits
         var assembler: EpisodeAssembler?
@@ -44,6 +89,7 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.SimpleServiceProtocol {
                 switch message.kind {
                 case .header(let header):
                     guard assembler == nil, duplicateID == nil else { throw IngestError.protocolViolation("second header") }
+                    try learner.authorize(actor: header.actorID, token: token)
                     guard learner.isRegistered(header.actorID) else { throw IngestError.unregisteredActor(header.actorID) }
                     actorID = header.actorID
                     // A re-sent episode that is already durable: skip validation, just ack.
@@ -93,8 +139,8 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.SimpleServiceProtocol {
         }
     }
 
-    func watchPolicy(request: Swiftvla_Fleet_V1_WatchPolicyRequest, response: RPCWriter<Swiftvla_Fleet_V1_PolicyUpdate>,
-                     context: ServerContext) async throws {
+    func watchPolicy(_ request: Swiftvla_Fleet_V1_WatchPolicyRequest, token: String?,
+                     response: RPCWriter<Swiftvla_Fleet_V1_PolicyUpdate>) async throws {
         guard learner.isRegistered(request.actorID) else {
             let error = IngestError.unregisteredActor(request.actorID)
             metrics.reject(error, episode: false)
@@ -102,12 +148,16 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.SimpleServiceProtocol {
         }
         // Ends when the actor cancels (task cancellation ends the stream) or the learner stops.
         for await publication in learner.broadcaster.subscribe(knownVersion: Int(request.knownVersion)) {
+            // A revoked actor gets no further weights.
+            do { try learner.authorize(actor: request.actorID, token: token) } catch let error as IngestError {
+                metrics.reject(error, episode: false)
+                throw error.rpcError
+            }
             try await response.write(contentsOf: publication.updates)
         }
     }
 
-    func heartbeat(request: Swiftvla_Fleet_V1_HeartbeatRequest, context: ServerContext) async throws
-        -> Swiftvla_Fleet_V1_HeartbeatResponse {
+    func heartbeat(_ request: Swiftvla_Fleet_V1_HeartbeatRequest) throws -> Swiftvla_Fleet_V1_HeartbeatResponse {
         guard let assignment = learner.heartbeat(request) else {
             let error = IngestError.unregisteredActor(request.actorID)
             metrics.reject(error, episode: false)

@@ -19,6 +19,7 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated tasks to serve.") var tasks = "reach"
     @Option(help: "Publish a new policy version every N train steps.") var publishEvery = 200
     @Option(help: "Shared token actors must present (empty = none).") var token = ""
+    @Option(help: "YAML map actor-id: token; each actor must present its own (re-read when the file changes: remove a line to revoke).") var actorTokens: String?
     @Option(help: "Serve over TLS: certificate chain (PEM); needs --tls-key.") var tlsCert: String?
     @Option(help: "Serve over TLS: private key (PEM).") var tlsKey: String?
     @Option(help: "Seed.") var seed: UInt64 = 0
@@ -65,6 +66,9 @@ struct LearnerCommand: AsyncParsableCommand {
         config.minPublishInterval = 1
         config.trainStepPause = 0.001
         config.authToken = token.isEmpty ? nil : token
+        let tokenFile = actorTokens.map { URL(fileURLWithPath: $0) }
+        var tokenFileDate = tokenFile.flatMap(modificationDate)
+        if let tokenFile { config.credentials.actorTokens = try FleetCredentials.actorTokens(from: tokenFile) }
         config.tls = try tlsOption(cert: tlsCert, key: tlsKey)
         let learner = try FleetLearner(config: config, backend: backend)
         let bound = try await learner.start()
@@ -74,6 +78,16 @@ struct LearnerCommand: AsyncParsableCommand {
         var last = learner.metrics.snapshot()
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(5))
+            if let tokenFile, let date = modificationDate(tokenFile), date != tokenFileDate {
+                tokenFileDate = date
+                do {
+                    let tokens = try FleetCredentials.actorTokens(from: tokenFile)
+                    learner.updateCredentials(FleetCredentials(sharedToken: config.authToken, actorTokens: tokens))
+                    say("actor tokens reloaded: \(tokens.count) actors")
+                } catch {
+                    say("actor tokens not reloaded (keeping the previous ones): \(error)")
+                }
+            }
             let m = learner.metrics.snapshot()
             say("episodes \(m.episodesAccepted) (+\(m.episodesAccepted - last.episodesAccepted)), dup \(m.episodesDuplicate), rejected \(m.episodesRejected) \(m.rejections), train steps \(m.trainSteps), loss \(m.lastLoss.map { String(format: "%.4f", $0) } ?? "-"), version \(m.latestVersion) (\(m.lastPublicationBytes) B in \(String(format: "%.1f", m.lastPublicationSeconds * 1000)) ms)")
                 last = m
@@ -174,6 +188,10 @@ func tlsOption(cert: String?, key: String?) throws -> FleetTLS? {
 }
 
 /// Prints a line unbuffered, so a learner's progress shows up at once in logs and pipes.
+private func modificationDate(_ url: URL) -> Date? {
+    (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date
+}
+
 private func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

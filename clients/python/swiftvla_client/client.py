@@ -112,6 +112,9 @@ class RobotClient:
         self.embodiment = embodiment
         self.tasks = list(tasks)
         self.token = token
+        # Every call carries the token (the learner checks each one, so a revoked robot can
+        # neither upload nor download weights).
+        self._metadata = (("authorization", "Bearer " + token),) if token else ()
         self.layout = layout or layout_for(embodiment)
         if self.layout.name != embodiment:
             raise ValueError(f"layout is for {self.layout.name}, not {embodiment}")
@@ -166,7 +169,7 @@ class RobotClient:
         request = pb.RegisterActorRequest(actor_id=self.actor_id, embodiment=self.embodiment,
                                           tasks=self.tasks, auth_token=self.token)
         try:
-            response = self._retrying("register", lambda: self._stub.RegisterActor(request, timeout=self.rpc_timeout),
+            response = self._retrying("register", lambda: self._stub.RegisterActor(request, timeout=self.rpc_timeout, metadata=self._metadata),
                                       retry_on=_UNREACHABLE, retry_for=retry_for)
         except grpc.RpcError as e:
             raise RegistrationRefused(e.code(), e.details() or "") from None
@@ -264,7 +267,7 @@ class RobotClient:
         delay = 0.05
         while True:
             try:
-                ack = self._stub.UploadEpisode(iter(messages), timeout=self.upload_timeout)
+                ack = self._stub.UploadEpisode(iter(messages), timeout=self.upload_timeout, metadata=self._metadata)
             except grpc.RpcError as e:
                 code = e.code()
                 if code in REJECTED_CODES:
@@ -301,7 +304,7 @@ class RobotClient:
                     pending_uploads=len(self._pending), steps=s.steps, operator_steps=s.operator_steps,
                     successes=s.successes, policy_version=s.policy_version)
         request = pb.HeartbeatRequest(actor_id=self.actor_id, stats=stats)
-        call = lambda: self._stub.Heartbeat(request, timeout=self.rpc_timeout)
+        call = lambda: self._stub.Heartbeat(request, timeout=self.rpc_timeout, metadata=self._metadata)
         try:
             response = call()
         except grpc.RpcError as e:
@@ -335,7 +338,8 @@ class RobotClient:
                 time.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
                 continue
-            call = self._stub.WatchPolicy(pb.WatchPolicyRequest(actor_id=self.actor_id, known_version=known))
+            call = self._stub.WatchPolicy(pb.WatchPolicyRequest(actor_id=self.actor_id, known_version=known),
+                                          metadata=self._metadata)
             with self._lock:
                 self._calls.add(call)
             assembler = WeightAssembler()
