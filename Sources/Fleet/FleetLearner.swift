@@ -143,7 +143,13 @@ public final class FleetLearner: Sendable {
     /// Restores the newest checkpoint, if any, then feeds the backend every stored episode,
     /// so a restarted learner continues with its optimizer, sampler and online data.
     private func resume() async throws {
-        if FileManager.default.fileExists(atPath: checkpointDirectory.path) {
+        // Killed between `saveCheckpoint`'s two renames: the previous checkpoint is whole in
+        // `.old`; put it back.
+        let fm = FileManager.default, old = config.storeDirectory.appendingPathComponent("learner-checkpoint.old")
+        if !fm.fileExists(atPath: checkpointDirectory.path), fm.fileExists(atPath: old.path) {
+            try fm.moveItem(at: old, to: checkpointDirectory)
+        }
+        if fm.fileExists(atPath: checkpointDirectory.path) {
             try await backend.restoreCheckpoint(from: checkpointDirectory)
             let steps = await backend.stepsTrained
             publishing.withLock { $0.trainSteps = steps }

@@ -18,6 +18,7 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "Embodiment the policy is trained for.") var embodiment = "arm7"
     @Option(help: "Comma-separated tasks to serve.") var tasks = "reach"
     @Option(help: "Publish a new policy version every N train steps.") var publishEvery = 200
+    @Option(help: "Save the training state (weights, optimizer, sampler) every N train steps.") var checkpointEvery = 200
     @Option(help: "Shared token actors must present (empty = none).") var token = ""
     @Option(help: "YAML map actor-id: token; each actor must present its own (re-read when the file changes: remove a line to revoke).") var actorTokens: String?
     @Option(help: "Serve over TLS: certificate chain (PEM); needs --tls-key.") var tlsCert: String?
@@ -63,6 +64,7 @@ struct LearnerCommand: AsyncParsableCommand {
         config.port = port
         config.catalog = TaskCatalog(taskKinds.map { (e, $0) })
         config.publishEveryTrainSteps = publishEvery
+        config.checkpointEveryTrainSteps = checkpointEvery
         config.minPublishInterval = 1
         config.trainStepPause = 0.001
         config.authToken = token.isEmpty ? nil : token
@@ -72,7 +74,9 @@ struct LearnerCommand: AsyncParsableCommand {
         config.tls = try tlsOption(cert: tlsCert, key: tlsKey)
         let learner = try FleetLearner(config: config, backend: backend)
         let bound = try await learner.start()
-        say("learner listening on \(host):\(bound), store \(store), serving \(e.rawValue): \(tasks)")
+        say("learner listening on \(host):\(bound), store \(store) (\(learner.store.count) episodes), serving \(e.rawValue): \(tasks)")
+        let start = learner.metrics.snapshot()
+        if start.restoredFromCheckpoint { say("resumed from checkpoint at train step \(start.trainSteps)") }
         var dashboard: DashboardServer?
         if let dashboardPort { dashboard = await DashboardServer.start(learner: learner, host: dashboardHost ?? host, port: dashboardPort, log: say) }
         var last = learner.metrics.snapshot()
