@@ -41,8 +41,13 @@ public struct EpisodeAssembler {
         }
         guard h.policyVersion >= 0 else { throw IngestError.badHeader("negative policy version \(h.policyVersion)") }
         guard h.cameras.count <= limits.maxCameras else { throw IngestError.tooLarge("\(h.cameras.count) cameras (limit \(limits.maxCameras))") }
-        guard Set(h.cameras.map(\.name)).count == h.cameras.count, h.cameras.allSatisfy({ !$0.name.isEmpty }) else {
-            throw IngestError.badHeader("camera names must be non-empty and unique")
+        guard Set(h.cameras.map(\.name)).count == h.cameras.count else {
+            throw IngestError.badHeader("camera names must be unique")
+        }
+        // Names become tensor names on disk (and C strings in the loader): plain ASCII only
+        // (the fuzzer found a NUL in a name truncating it on read).
+        for c in h.cameras where !Self.isPlainName(c.name) {
+            throw IngestError.badHeader("camera name \(c.name.debugDescription.prefix(80)) must be 1…64 of A–Z a–z 0–9 _ - .")
         }
         for c in h.cameras where c.height == 0 || c.width == 0 || c.height > limits.maxImageSide || c.width > limits.maxImageSide {
             throw IngestError.shape("camera \(c.name) is \(c.height)×\(c.width) (sides 1…\(limits.maxImageSide))")
@@ -53,6 +58,11 @@ public struct EpisodeAssembler {
         self.spec = spec
         self.limits = limits
         frames = Array(repeating: [], count: h.cameras.count)
+    }
+
+    static func isPlainName(_ name: String) -> Bool {
+        (1...64).contains(name.utf8.count)
+            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || [0x5F, 0x2D, 0x2E].contains($0) }
     }
 
     /// Appends one chunk; steps must continue exactly where the last chunk ended.

@@ -109,6 +109,9 @@ public struct Episode: Sendable, Equatable {
         StepSource.allCases.max { a, b in sources.filter { $0 == a }.count < sources.filter { $0 == b }.count } ?? .demo
     }
 
+    /// Largest timestamp magnitude the codec stores (seconds; ~31 700 years).
+    public static let maxTimestamp = 1e12
+
     /// Checks that every per-step array has T rows, the unified layout is 64 wide, and all
     /// numbers are finite. Throws the first problem found.
     public func validate() throws {
@@ -118,6 +121,10 @@ public struct Episode: Sendable, Equatable {
                           ("rewards", rewards.count), ("dones", dones.count), ("sources", sources.count),
                           ("timestamps", timestamps.count)] where n != t {
             throw EpisodeError.shape("\(name) has \(n) steps, states have \(t)")
+        }
+        // Stored as whole microseconds in an Int64 (the fuzzer found 1e300 s crashing the codec).
+        if let bad = timestamps.first(where: { !($0.isFinite && abs($0) <= Self.maxTimestamp) }) {
+            throw EpisodeError.shape("timestamp \(bad) s is not finite or beyond ±\(Self.maxTimestamp) s")
         }
         if let v = stepPolicyVersions {
             guard v.count == t else { throw EpisodeError.shape("stepPolicyVersions has \(v.count) steps, states have \(t)") }
