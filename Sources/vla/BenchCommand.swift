@@ -5,7 +5,7 @@ import TensorKit
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Performance benchmarks (ratios against references measured in the same run).",
-        subcommands: [BenchTensor.self, BenchServe.self, BenchFleetScaling.self]
+        subcommands: [BenchTensor.self, BenchServe.self, BenchFleetScaling.self, BenchSoak.self]
     )
 }
 
