@@ -9,13 +9,13 @@ final class ActorSession: Sendable {
     typealias Client = Swiftvla_Fleet_V1_Fleet.Client<HTTP2ClientTransport.Posix>
 
     struct Queue {
-        var pending: [Episode] = []
+        var pending: UploadQueue
         var report = FleetActorReport()
     }
 
     let client: Client
     let config: FleetActorConfig
-    let queue = Locked(Queue())
+    let queue: Locked<Queue>
     /// Newest verified weights not yet loaded by the episode loop.
     let inbox = Locked<PolicyWeights?>(nil)
     let stats = Locked(Swiftvla_Fleet_V1_ActorStats())
@@ -25,9 +25,10 @@ final class ActorSession: Sendable {
     /// The actor's token on every call (see `FleetCredentials`).
     let metadata: Metadata
 
-    init(client: Client, config: FleetActorConfig) {
+    init(client: Client, config: FleetActorConfig) throws {
         self.client = client
         self.config = config
+        queue = Locked(Queue(pending: try UploadQueue(memoryLimit: config.maxEpisodesInMemory, spillDirectory: config.spillDirectory)))
         metadata = config.authToken.isEmpty ? [:] : ["authorization": "Bearer \(config.authToken)"]
     }
 
@@ -72,8 +73,14 @@ final class ActorSession: Sendable {
     func uploadLoop() async {
         var delay = 0.05
         while !Task.isCancelled {
-            guard let episode = queue.current.pending.first else {
+            guard let entry = queue.withLock({ $0.pending.first }) else {
                 try? await Task.sleep(for: .milliseconds(20))
+                continue
+            }
+            let episode: Episode
+            do { episode = try UploadQueue.load(entry) } catch {
+                // A damaged spill file: nothing to re-send; drop it from the queue, counted.
+                finish(entry.id) { $0.rejected += 1 }
                 continue
             }
             do {
@@ -104,7 +111,7 @@ final class ActorSession: Sendable {
 
     private func finish(_ id: UUID, _ update: (inout FleetActorReport) -> Void) {
         queue.withLock { q in
-            q.pending.removeAll { $0.id == id }
+            q.pending.remove(id)
             update(&q.report)
         }
         stats.withLock {

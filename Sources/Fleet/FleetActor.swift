@@ -28,7 +28,7 @@ public final class FleetActor {
             ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
         let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: FleetTLS.client(trustRoots: config.tlsTrustRoots))
         var report = try await withGRPCClient(transport: transport) { client in
-            let session = ActorSession(client: Swiftvla_Fleet_V1_Fleet.Client(wrapping: client), config: config)
+            let session = try ActorSession(client: Swiftvla_Fleet_V1_Fleet.Client(wrapping: client), config: config)
             let registration = try await session.register()
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await session.uploadLoop() }
@@ -44,6 +44,7 @@ public final class FleetActor {
                 report.retries = network.report.retries
                 report.weightFailures = network.report.weightFailures
                 report.unacked = network.pending.count
+                report.spilled = network.pending.spilled
                 return report
             }
         }

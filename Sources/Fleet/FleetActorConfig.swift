@@ -36,6 +36,11 @@ public struct FleetActorConfig: Sendable {
     public var uploadTimeout = 30.0
     /// At the end, wait this long for unacknowledged episodes to be acked.
     public var drainTimeout = 30.0
+    /// Unacknowledged episodes kept in memory at most; more go to `spillDirectory`.
+    public var maxEpisodesInMemory = 16
+    /// Where episodes wait while the learner is unreachable (nil: memory only). Files left
+    /// there by a crashed actor are re-sent first.
+    public var spillDirectory: URL?
 
     public init(actorID: String, learnerPort: Int, embodiment: EmbodimentKind, tasks: [TaskKind]) {
         self.actorID = actorID
@@ -79,6 +84,8 @@ public struct FleetActorReport: Sendable {
     public var retries = 0
     /// Episodes still unacknowledged when the actor stopped.
     public var unacked = 0
+    /// Episodes that waited on disk because too many were unacknowledged.
+    public var spilled = 0
     public var weightFailures = 0
     public var seconds = 0.0
 }

@@ -14,6 +14,8 @@ public struct FleetSoak: Sendable {
     public var seconds = 600.0
     /// Seconds between one actor's uploads (a 40-step episode at 10 Hz is 4 s of robot time).
     public var episodeInterval = 4.0
+    /// Upload exactly this many per connection instead of until `seconds` have passed.
+    public var episodesPerActor: Int?
     public var stepsPerEpisode = 40
     /// Side of the two cameras' square frames.
     public var imageSize = 32
@@ -88,7 +90,7 @@ public struct FleetSoak: Sendable {
             }
             group.addTask {
                 while ContinuousClock.now < end {
-                    try await Task.sleep(for: .seconds(min(self.sampleInterval, max(0.01, Double((end - .now).components.seconds)))))
+                    try await Task.sleep(until: min(ContinuousClock.now + .seconds(self.sampleInterval), end), clock: .continuous)
                     let s = sample()
                     samples.withLock { $0.append(s) }
                     log(String(format: "soak %4.0f s: %d episodes acked (%.1f MB), RSS %@ MB, %d train steps",
@@ -126,6 +128,7 @@ public struct FleetSoak: Sendable {
             request.embodiment = "arm7"
             request.tasks = ["reach"]
             _ = try await client.registerActor(request)
+            let hasPolicy = Locked(false)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     var watch = Swiftvla_Fleet_V1_WatchPolicyRequest()
@@ -135,6 +138,7 @@ public struct FleetSoak: Sendable {
                             var assembler = WeightAssembler()
                             for try await update in response.messages where try assembler.consume(update) != nil {
                                 tally.withLock { $0.versionsReceived += 1 }
+                                hasPolicy.withLock { $0 = true }
                             }
                         }
                     } catch where !Task.isCancelled {
@@ -149,9 +153,14 @@ public struct FleetSoak: Sendable {
                         try? await Task.sleep(for: .seconds(self.heartbeatInterval))
                     }
                 }
+                // Like a robot, act only once the published policy has arrived.
+                let policyDeadline = ContinuousClock.now + .seconds(60)
+                while !hasPolicy.current, ContinuousClock.now < policyDeadline { try await Task.sleep(for: .milliseconds(10)) }
                 // Uploads, phase-shifted per actor so they do not arrive in lockstep.
                 var next = ContinuousClock.now + .seconds(self.episodeInterval * Double(index) / Double(max(1, self.actors)))
-                while next < end {
+                var uploads = 0
+                while self.episodesPerActor.map({ uploads < $0 }) ?? (next < end) {
+                    uploads += 1
                     try? await Task.sleep(until: next, clock: .continuous)
                     next = next + .seconds(self.episodeInterval)
                     var episode = template

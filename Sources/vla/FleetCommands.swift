@@ -123,6 +123,8 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "Request the next chunk when this fraction of the current one remains (0: synchronous inference).") var prefetch = 0.0
     @Option(help: "Seed of the policy's sampling.") var seed: UInt64 = 0
     @Option(help: "Load new weights between episodes (episode: one version per episode, SOP's rule) or also before every chunk (chunk).") var weightSwap = "episode"
+    @Option(help: "Where unacknowledged episodes wait beyond --max-in-memory (default runs/actors/<id>/unacked; \"\": memory only). Leftovers of a crashed actor are re-sent.") var spillDir: String?
+    @Option(help: "Unacknowledged episodes kept in memory at most.") var maxInMemory = 16
 
     func run() async throws {
         let parts = learner.split(separator: ":")
@@ -140,6 +142,9 @@ struct ActorCommand: AsyncParsableCommand {
         config.environment = EnvironmentConfig(imageWidth: max(size, 1), imageHeight: max(size, 1), renderImages: size > 0)
         guard let swap = WeightSwap(rawValue: weightSwap) else { throw ValidationError("--weight-swap must be episode or chunk") }
         config.weightSwap = swap
+        let spill = spillDir ?? "runs/actors/\(id)/unacked"
+        config.spillDirectory = spill.isEmpty ? nil : URL(fileURLWithPath: spill)
+        config.maxEpisodesInMemory = max(1, maxInMemory)
         if controlRate > 0 { config.controlRate = controlRate }
         if prefetch > 0 { config.inference = .asynchronous(prefetchFraction: prefetch) }
         let policy: any ActorPolicy
@@ -173,7 +178,7 @@ struct ActorCommand: AsyncParsableCommand {
         if let c = vlaPolicy?.oodCounts, vlaPolicy?.ood != nil {
             say("OOD guard: \(c.outOfDistributionDecisions) of \(c.decisions) chunks planned from out-of-distribution states, \(c.correctedChunks) corrected, \(c.recoveredStates) recovered")
         }
-        say("acked \(report.acked) (dup \(report.duplicates)), rejected \(report.rejected), unacked \(report.unacked), versions loaded \(report.versionsLoaded), \(String(format: "%.1f", report.seconds)) s")
+        say("acked \(report.acked) (dup \(report.duplicates)), rejected \(report.rejected), unacked \(report.unacked), spilled to disk \(report.spilled), versions loaded \(report.versionsLoaded), \(String(format: "%.1f", report.seconds)) s")
     }
 }
 
