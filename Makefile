@@ -13,9 +13,10 @@ build: bootstrap
 demo: build
 	.build/release/vla demo
 
-## Bootstrap and run the whole test suite.
+## Bootstrap and run the whole test suite, one test at a time: in parallel, CPU-bound tests
+## fill Swift's two-thread cooperative pool and starve the gRPC servers of fleet tests.
 test: bootstrap
-	$(SWIFT) test
+	$(SWIFT) test --no-parallel
 
 ## Performance benchmarks (never part of `make test`).
 bench: build

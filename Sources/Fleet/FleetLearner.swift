@@ -198,8 +198,8 @@ public final class FleetLearner: Sendable {
     public func updateCredentials(_ new: FleetCredentials) {
         credentials.withLock { $0 = new }
         actors.withLock { actors in
-            let revoked = new.sharedToken == nil && !new.actorTokens.isEmpty
-            for id in actors.keys where revoked && new.actorTokens[id] == nil { actors[id] = nil }
+            let onlyListedActors = new.sharedToken == nil && !new.actorTokens.isEmpty
+            for id in actors.keys where onlyListedActors && new.actorTokens[id] == nil { actors[id] = nil }
             metrics.update { $0.actorsRegistered = actors.count }
         }
     }

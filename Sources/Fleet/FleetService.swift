@@ -22,8 +22,8 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.ServiceProtocol {
     }
 
     /// Refuses (and counts) a call whose token does not let `actor` in.
-    private func authorize(_ actor: String, _ metadata: Metadata) throws {
-        do { try learner.authorize(actor: actor, token: Self.token(in: metadata)) } catch let error as IngestError {
+    private func authorize(_ actor: String, token: String?) throws {
+        do { try learner.authorize(actor: actor, token: token) } catch let error as IngestError {
             metrics.reject(error, episode: false)
             throw error.rpcError
         }
@@ -41,8 +41,8 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.ServiceProtocol {
 
     func watchPolicy(request: ServerRequest<Swiftvla_Fleet_V1_WatchPolicyRequest>, context: ServerContext) async throws
         -> StreamingServerResponse<Swiftvla_Fleet_V1_PolicyUpdate> {
-        try authorize(request.message.actorID, request.metadata)
         let token = Self.token(in: request.metadata)
+        try authorize(request.message.actorID, token: token)
         return StreamingServerResponse { writer in
             try await watchPolicy(request.message, token: token, response: writer)
             return [:]
@@ -51,7 +51,7 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.ServiceProtocol {
 
     func heartbeat(request: ServerRequest<Swiftvla_Fleet_V1_HeartbeatRequest>, context: ServerContext) async throws
         -> ServerResponse<Swiftvla_Fleet_V1_HeartbeatResponse> {
-        try authorize(request.message.actorID, request.metadata)
+        try authorize(request.message.actorID, token: Self.token(in: request.metadata))
         return ServerResponse(message: try heartbeat(request.message))
     }
 
@@ -148,11 +148,7 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.ServiceProtocol {
         }
         // Ends when the actor cancels (task cancellation ends the stream) or the learner stops.
         for await publication in learner.broadcaster.subscribe(knownVersion: Int(request.knownVersion)) {
-            // A revoked actor gets no further weights.
-            do { try learner.authorize(actor: request.actorID, token: token) } catch let error as IngestError {
-                metrics.reject(error, episode: false)
-                throw error.rpcError
-            }
+            try authorize(request.actorID, token: token)   // a revoked actor gets no further weights
             try await response.write(contentsOf: publication.updates)
         }
     }

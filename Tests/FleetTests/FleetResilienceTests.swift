@@ -220,6 +220,6 @@ struct FleetSoakTests {
         #expect(r.uploadErrors == 0 && r.heartbeatErrors == 0 && r.watchErrors == 0, "\(r.uploadErrors) \(r.heartbeatErrors) \(r.watchErrors)")
         #expect(r.learnerEpisodesAccepted == r.episodesAcked && r.learnerRejections.isEmpty)
         #expect(r.versionsReceived >= 6)   // every connection got at least the initial version
-        #expect(r.ackMilliseconds["p99"]! >= r.ackMilliseconds["p50"]! && r.samples.count >= 2)
+        #expect(r.ackMilliseconds["p99"]! >= r.ackMilliseconds["p50"]! && !r.samples.isEmpty)
     }
 }

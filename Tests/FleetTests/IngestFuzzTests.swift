@@ -107,7 +107,19 @@ struct IngestFuzzTests {
         }
     }
 
-    @Test func mutatedUploadsAreAcceptedWholeOrRefusedWithATypedError() throws {
+    /// Runs CPU-bound `body` on its own thread: on Swift's two-thread cooperative pool it would
+    /// starve the gRPC servers of tests running alongside (a learner then misses deadlines).
+    static func offThePool(_ body: @escaping () throws -> Void) async throws {
+        let thread = WorkerThread(name: "fuzz")
+        defer { thread.stop() }
+        try await withTaskExecutorPreference(thread) { try body() }
+    }
+
+    @Test func mutatedUploadsAreAcceptedWholeOrRefusedWithATypedError() async throws {
+        try await Self.offThePool(Self.fuzzUploads)
+    }
+
+    static func fuzzUploads() throws {
         let catalog = TaskCatalog([(.arm7, .reach)])
         let limits = IngestLimits()
         let (seconds, seed) = Self.budget
@@ -175,7 +187,11 @@ struct IngestFuzzTests {
         #expect(throws: EpisodeError.self) { try episode.validate() }
     }
 
-    @Test func damagedEpisodeFilesAreReportedCorruptNeverCrashTheLoader() throws {
+    @Test func damagedEpisodeFilesAreReportedCorruptNeverCrashTheLoader() async throws {
+        try await Self.offThePool(Self.fuzzFiles)
+    }
+
+    static func fuzzFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-files-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

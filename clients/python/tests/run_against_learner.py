@@ -127,7 +127,7 @@ def main() -> int:
                                     "cameras": len(episode.cameras), "status": status})
 
     arm7 = RobotClient(target, actor_id="py-arm7", embodiment="arm7", tasks=["reach"], token=args.token,
-                       steps_per_chunk=8, retry_for=20)
+                       steps_per_chunk=8, retry_for=60)   # generous: the test suite loads both cores
     registration = arm7.register()
     log("registered:", registration)
     summary["registration"] = {"task": registration.task, "policy_version": registration.policy_version,
