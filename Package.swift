@@ -43,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
@@ -99,10 +100,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "PolicyWebSocket",
+            dependencies: [
+                "Fleet",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .executableTarget(
             name: "vla",
             dependencies: [
-                "TensorKit", "RobotData", "RobotSim", "VLAModel", "Training", "Fleet", "Dashboard",
+                "TensorKit", "RobotData", "RobotSim", "VLAModel", "Training", "Fleet", "Dashboard", "PolicyWebSocket",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -111,9 +123,13 @@ let package = Package(
         .testTarget(name: "RobotSimTests", dependencies: ["RobotSim", "RobotData"]),
         .testTarget(name: "VLAModelTests", dependencies: ["VLAModel", "RobotData", "TensorKit"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "VLAModel", "RobotSim", "RobotData", "TensorKit"]),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["VLAModel"], path: "Tests/TestSupport"),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "Training", "VLAModel", "RobotSim", "RobotData", "TensorKit", "TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Fleet", "RobotSim", "RobotData", "TensorKit", "TestSupport"]),
+        .testTarget(name: "PolicyWebSocketTests", dependencies: [
+            "PolicyWebSocket", "Fleet", "Training", "VLAModel", "RobotSim", "RobotData", "TensorKit", "TestSupport",
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+        ]),
     ],
     cxxLanguageStandard: .cxx20
 )

@@ -170,8 +170,9 @@ public final class PolicyServer: @unchecked Sendable {
         return PolicyObservation(embodiment: kind, instruction: request.instruction, cameras: cameras, nativeState: request.state)
     }
 
-    /// One request end to end: on the server's thread, timed and counted.
-    func handle(_ request: Swiftvla_Fleet_V1_PredictChunkRequest) async throws -> Swiftvla_Fleet_V1_PredictChunkResponse {
+    /// One request end to end: on the server's thread, timed and counted. Bad input throws
+    /// an `RPCError` with code INVALID_ARGUMENT (gRPC and the WebSocket endpoint share this).
+    public func handle(_ request: Swiftvla_Fleet_V1_PredictChunkRequest) async throws -> Swiftvla_Fleet_V1_PredictChunkResponse {
         let start = DispatchTime.now()
         do {
             let response = try await worker.run { try self.predict(request) }
@@ -217,11 +218,18 @@ struct PolicyServerService: Swiftvla_Fleet_V1_PolicyServer.SimpleServiceProtocol
     }
 
     func getServerInfo(request: Swiftvla_Fleet_V1_ServerInfoRequest, context: ServerContext) async throws -> Swiftvla_Fleet_V1_ServerInfo {
-        let c = server.policy.model.config, s = server.summary
+        server.info
+    }
+}
+
+extension PolicyServer {
+    /// What the server serves and has served.
+    public var info: Swiftvla_Fleet_V1_ServerInfo {
+        let c = policy.model.config, s = summary
         var info = Swiftvla_Fleet_V1_ServerInfo()
         info.model = VLAActorPolicy.modelName
-        info.checkpointStep = Int64(server.checkpointStep)
-        info.embodiments = server.policy.stats.actions.keys.sorted()
+        info.checkpointStep = Int64(checkpointStep)
+        info.embodiments = policy.stats.actions.keys.sorted()
         info.imageSize = UInt32(c.imageSize)
         info.horizon = UInt32(c.horizon)
         info.executeSteps = UInt32(c.executeSteps)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Fleet
 import Foundation
+import PolicyWebSocket
 import RobotData
 import RobotSim
 import TensorKit
@@ -20,6 +21,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seed of the sampler's noise for requests without their own.") var seed: UInt64 = 0
     @Option(help: "Serve over TLS: certificate chain (PEM); needs --tls-key.") var tlsCert: String?
     @Option(help: "Serve over TLS: private key (PEM).") var tlsKey: String?
+    @Option(help: "Also serve JSON over a WebSocket at ws://HOST:PORT/policy (0 = any free port).") var websocketPort: Int?
 
     func run() async throws {
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
@@ -34,7 +36,14 @@ struct Serve: AsyncParsableCommand {
         let bound = try await server.start()
         print("serving \(checkpoint) (step \(step), \(policy.stats.actions.keys.sorted().joined(separator: ", ")), "
               + "\(policy.model.config.imageSize)×\(policy.model.config.imageSize) cameras) on \(host):\(bound)")
+        var websocket: PolicyWebSocketServer?
+        if let websocketPort {
+            let ws = PolicyWebSocketServer(policyServer: server, host: host, port: websocketPort)
+            print("WebSocket (JSON): ws://\(host):\(try await ws.start())/policy")
+            websocket = ws
+        }
         await server.wait()
+        await websocket?.stop()
     }
 }
 

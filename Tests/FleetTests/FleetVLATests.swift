@@ -1,25 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import RobotData
 import RobotSim
 import TensorKit
 @testable import Fleet
 import Training
 import VLAModel
-
-/// A VLA small enough for a test: 16-pixel cameras, one layer each, 4-step chunks.
-func tinyVLAConfig() -> VLAConfig {
-    var model = VLAConfig()
-    model.imageSize = 16
-    model.dims = 32
-    model.heads = 2
-    model.backboneLayers = 1
-    model.expertLayers = 1
-    model.horizon = 4
-    model.executeSteps = 2
-    model.noiseDraws = 1
-    return model
-}
 
 @Suite("Fleet with the flow-matching VLA", .stopsLearners, .timeLimit(.minutes(10)))
 struct FleetVLATests {

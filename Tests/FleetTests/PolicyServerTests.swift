@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import Testing
+import TestSupport
 import RobotData
 import RobotSim
 import TensorKit
