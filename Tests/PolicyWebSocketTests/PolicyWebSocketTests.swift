@@ -15,11 +15,15 @@ import VLAModel
 /// bad frames answered with an error object (counted) while the connection keeps serving.
 @Suite(.timeLimit(.minutes(3)))
 struct PolicyWebSocketTests {
-    @Test func jsonOverWebSocketGivesTheInProcessChunkAndSurvivesBadFrames() async throws {
+    static func fixture() throws -> (VLAPolicy, PolicyObservation) {
         let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_010], imageSize: 16)
         let policy = VLAPolicy(model: try FlowMatchingVLA(config: tinyVLAConfig(), key: RandomKey(seed: 1)),
                                stats: NormalizationStats(episodes: demos))
-        let observation = demos[0].policyObservation(at: 3, spec: EmbodimentKind.arm7.spec)
+        return (policy, demos[0].policyObservation(at: 3, spec: EmbodimentKind.arm7.spec))
+    }
+
+    @Test func jsonOverWebSocketGivesTheInProcessChunkAndSurvivesBadFrames() async throws {
+        let (policy, observation) = try Self.fixture()
         let reference = try TensorLock.run { try policy.actionChunk(observation, key: RandomKey(seed: 42)) }
         let policyServer = PolicyServer(policy: policy, checkpointStep: 7)
         try await policyServer.start()
@@ -58,5 +62,35 @@ struct PolicyWebSocketTests {
         #expect(badEmbodiment.error.message.contains("arm9"))
         #expect(server.malformedFrames.current == 1)
         #expect(summary.requests == 3 && summary.rejectedByReason == ["unknown_embodiment": 1])
+    }
+
+    /// `swiftvla_client.WebSocketPolicyClient` (Python, `websockets`) gets the in-process chunk.
+    @Test func pythonWebSocketClientGetsTheInProcessChunk() async throws {
+        let (policy, observation) = try Self.fixture()
+        let reference = try TensorLock.run { try policy.actionChunk(observation, key: RandomKey(seed: 42)) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ws-observation-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let json: [String: Any] = [
+            "embodiment": "arm7", "instruction": observation.instruction, "image_size": 16, "seed": 42,
+            "state": observation.nativeState.map(Double.init), "cameras": observation.cameras.mapValues { $0.map(Int.init) },
+        ]
+        try JSONSerialization.data(withJSONObject: json).write(to: file)
+        let policyServer = PolicyServer(policy: policy)
+        let grpcPort = try await policyServer.start()
+        let server = PolicyWebSocketServer(policyServer: policyServer)
+        let port = try await server.start()
+        let script = ChildProcess.packageRoot.appendingPathComponent("clients/python/tests/predict_against_server.py")
+        let result = try await ChildProcess.run(ChildProcess.python, [script.path, "--port", "\(grpcPort)", "--observation", file.path,
+                                                                       "--websocket-port", "\(port)"], timeout: 120)
+        await server.stop()
+        await policyServer.stop()
+        try #require(result.status == 0, "predict_against_server.py exited \(result.status) (run scripts/bootstrap for websockets)\n\(result.stderr)")
+        struct Summary: Decodable {
+            struct WebSocket: Decodable { var image_size: Int; var chunk: [[Double]]; var refused: String?; var repeatable: Bool }
+            var websocket: WebSocket
+        }
+        let summary = try JSONDecoder().decode(Summary.self, from: Data(result.stdout.split(separator: "\n").last!.utf8))
+        #expect(summary.websocket.chunk.map { $0.map(Float.init) } == reference)
+        #expect(summary.websocket.image_size == 16 && summary.websocket.refused == "invalid_argument" && summary.websocket.repeatable)
     }
 }

@@ -18,13 +18,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 
-from swiftvla_client import PolicyClient  # noqa: E402
+from swiftvla_client import PolicyClient, PolicyRequestRefused, WebSocketPolicyClient  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--observation", required=True)
+    parser.add_argument("--websocket-port", type=int, help="also ask ws://127.0.0.1:PORT/policy")
     args = parser.parse_args()
     with open(args.observation) as f:
         obs = json.load(f)
@@ -40,12 +41,25 @@ def main() -> None:
         except grpc.RpcError as error:
             refused = error.code().name
         again = policy.predict(obs["embodiment"], obs["instruction"], cameras, obs["state"], seed=obs["seed"])
-        print(json.dumps({
+        summary = {
             "embodiments": list(info.embodiments), "image_size": info.image_size, "horizon": info.horizon,
             "execute_steps": info.execute_steps, "chunk": chunk.tolist(), "shape": list(chunk.shape),
             "refused": refused, "repeatable": bool(np.array_equal(chunk, again)),
             "inference_ms": policy.last_inference_ms,
-        }))
+        }
+    if args.websocket_port:
+        # The same observation over the WebSocket JSON endpoint, with a refused one in between.
+        with WebSocketPolicyClient(f"ws://127.0.0.1:{args.websocket_port}/policy") as ws:
+            first = ws.predict(obs["embodiment"], obs["instruction"], cameras, obs["state"], seed=obs["seed"])
+            try:
+                ws.predict("arm9", obs["instruction"], cameras, obs["state"], seed=1)
+                ws_refused = None
+            except PolicyRequestRefused as error:
+                ws_refused = error.code
+            second = ws.predict(obs["embodiment"], obs["instruction"], cameras, obs["state"], seed=obs["seed"])
+            summary["websocket"] = {"image_size": ws.info().image_size, "chunk": first.tolist(),
+                                    "refused": ws_refused, "repeatable": bool(np.array_equal(first, second))}
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
