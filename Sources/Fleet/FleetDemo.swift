@@ -141,9 +141,9 @@ public struct FleetDemo: Sendable {
         let (controlRate, budget, weightSwap) = (self.controlRate, fleetDuration, self.weightSwap)
         let ood = try oodGuard == .off ? nil
             : PolicyEvaluator.OODSettings(guardModel: OODGuard.read(OODGuard.url(inCheckpoint: checkpoint)), mode: oodGuard)
-        let reports: [(String, FleetActorReport)]
+        let reports: [(String, FleetActorReport, PolicyEvaluator.OODCounts?)]
         do {
-            reports = try await withThrowingTaskGroup(of: (String, FleetActorReport).self) { group in
+            reports = try await withThrowingTaskGroup(of: (String, FleetActorReport, PolicyEvaluator.OODCounts?).self) { group in
                 for i in 0..<actors {
                     group.addTask {
                         let id = "demo-actor-\(i)"
@@ -169,10 +169,10 @@ public struct FleetDemo: Sendable {
                             + "versions \(report.episodes.map(\.policyVersion))"
                             + (ood == nil ? "" : ", OOD chunks \(actorPolicy.oodCounts.outOfDistributionDecisions)/\(actorPolicy.oodCounts.decisions)"
                                + " (corrected \(actorPolicy.oodCounts.correctedChunks))"))
-                        return (id, report)
+                        return (id, report, ood == nil ? nil : actorPolicy.oodCounts)
                     }
                 }
-                var all: [(String, FleetActorReport)] = []
+                var all: [(String, FleetActorReport, PolicyEvaluator.OODCounts?)] = []
                 for try await r in group { all.append(r) }
                 return all
             }
@@ -189,7 +189,11 @@ public struct FleetDemo: Sendable {
         report.publicationSeconds = metrics.lastPublicationSeconds
         report.bytesReceived = metrics.bytesReceived
         report.onlineShares = await backend.onlineShares
-        report.episodes = reports.flatMap { actor, r in
+        for (actor, _, counts) in reports {
+            guard let c = counts else { continue }
+            report.oodGuard[actor] = .init(chunks: c.decisions, outOfDistribution: c.outOfDistributionDecisions, corrected: c.correctedChunks)
+        }
+        report.episodes = reports.flatMap { actor, r, _ in
             r.episodes.map {
                 FleetDemoReport.Episode(actor: actor, task: $0.task, policyVersion: $0.policyVersion, policyLag: $0.policyLag,
                                         steps: $0.steps, operatorSteps: $0.operatorSteps, success: $0.success,

@@ -51,6 +51,19 @@ public struct FleetDemoReport: Codable, Sendable {
     public var onlineShares: [String: Double] = [:]
     /// The post-training algorithm's own numbers (RECAP: ε and the positive share per task).
     public var algorithmSummary: [String: Double] = [:]
+    /// Per actor, what its OOD guard saw (empty when the guard was off).
+    public var oodGuard: [String: OODGuardRow] = [:]
+
+    /// One actor's OOD guard: chunks planned, those planned from an out-of-distribution state,
+    /// and those whose targets it corrected.
+    public struct OODGuardRow: Codable, Sendable, Equatable {
+        public var chunks: Int
+        public var outOfDistribution: Int
+        public var corrected: Int
+        public init(chunks: Int, outOfDistribution: Int, corrected: Int) {
+            self.chunks = chunks; self.outOfDistribution = outOfDistribution; self.corrected = corrected
+        }
+    }
 
     public init() {}
 
@@ -125,6 +138,14 @@ public struct FleetDemoReport: Codable, Sendable {
         for (k, v) in facts { page += "<tr><td>\(Self.escape(k))</td><td>\(Self.escape(v))</td></tr>" }
         page += "</table>"
         page += "<p class=note>Fleet episodes include the operator's takeovers, so their success is not the policy's alone; the held-out table above is.</p>"
+        if !oodGuard.isEmpty {
+            page += "<h2>OOD guard on the actors</h2><table><tr><th>actor</th><th>chunks</th><th>from an OOD state</th><th>corrected</th></tr>"
+            for (actor, row) in oodGuard.sorted(by: { $0.key < $1.key }) {
+                let share = row.chunks > 0 ? 100 * Double(row.outOfDistribution) / Double(row.chunks) : 0
+                page += "<tr><td>\(Self.escape(actor))</td><td>\(row.chunks)</td><td>\(row.outOfDistribution) (\(String(format: "%.1f", share))%)</td><td>\(row.corrected)</td></tr>"
+            }
+            page += "</table>"
+        }
         for task in tasks {
             let versions = byVersion(task: task)
             page += "<h3>\(Self.escape(task)): per policy version</h3>"

@@ -38,8 +38,11 @@ struct FleetDemoReportTests {
         #expect(html.contains("20% [8–42] (4/20)") && html.contains("45% [26–66] (9/20)") && html.contains("+25 points"))
         #expect(html.contains("a&lt;b") && !html.contains("a<b"))
         #expect(html.components(separatedBy: "<svg").count - 1 == 4)   // 2 tasks × (version, time)
+        #expect(!html.contains("OOD guard"))   // no guard, no table
+        r.oodGuard = ["demo-actor-0": .init(chunks: 40, outOfDistribution: 3, corrected: 0)]
+        #expect(r.html().contains("<td>demo-actor-0</td><td>40</td><td>3 (7.5%)</td><td>0</td>"))
         // JSON round trip.
         let decoded = try JSONDecoder().decode(FleetDemoReport.self, from: JSONEncoder().encode(r))
-        #expect(decoded.episodes.count == 4 && decoded.after[0].successes == 9)
+        #expect(decoded.episodes.count == 4 && decoded.after[0].successes == 9 && decoded.oodGuard == r.oodGuard)
     }
 }

@@ -124,6 +124,9 @@ struct RECAPTests {
         let report = try await demo.run { line in lines.withLock { $0.append(line) } }
         #expect(report.settings["OOD guard on actors"] == "monitor")
         #expect(lines.current.contains { $0.hasPrefix("actor ") && $0.contains("OOD chunks") })
+        // The report carries each actor's guard counts: every planned chunk was checked.
+        #expect(!report.oodGuard.isEmpty && report.oodGuard.values.allSatisfy { $0.chunks > 0 && $0.outOfDistribution <= $0.chunks && $0.corrected == 0 })
+        #expect(report.html().contains("OOD guard on the actors"))
         #expect(report.before.count == 1 && report.after.count == 1)
         #expect(report.versionsPublished >= 2 && report.trainSteps >= 4)
         #expect(report.algorithmSummary["arm7/reach ε"] != nil)
