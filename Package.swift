@@ -118,7 +118,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "TensorKitTests", dependencies: ["TensorKit"]),
+        .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport"]),
         .testTarget(name: "RobotDataTests", dependencies: ["RobotData", "TensorKit"]),
         .testTarget(name: "RobotSimTests", dependencies: ["RobotSim", "RobotData"]),
         .testTarget(name: "VLAModelTests", dependencies: ["VLAModel", "RobotData", "TensorKit"]),

@@ -10,6 +10,8 @@
 #include "FastKernels.h"
 #include "mlx/compile_impl.h"
 #include "mlx/mlx.h"
+#include "mlx/distributed/distributed.h"
+#include "mlx/distributed/ops.h"
 
 namespace mx = mlx::core;
 
@@ -667,3 +669,33 @@ int cmlx_fast_apply(int op, const float *in, float *out, size_t n, int simd) {
 }
 
 }  // extern "C"
+
+// ---- distributed ------------------------------------------------------------------------
+
+namespace {
+std::optional<mx::distributed::Group> &world() {
+  static std::optional<mx::distributed::Group> group;
+  return group;
+}
+}  // namespace
+
+int cmlx_distributed_init(int strict, const char *backend, int *rank, int *size) {
+  return guard_status([&] {
+    auto group = mx::distributed::init(strict != 0, backend ? std::string(backend) : std::string("any"));
+    world() = group;
+    if (rank) *rank = group.rank();
+    if (size) *size = group.size();
+  });
+}
+
+int cmlx_distributed_is_available(const char *backend) {
+  try {
+    return mx::distributed::is_available(backend ? std::string(backend) : std::string("any")) ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
+cmlx_array cmlx_distributed_all_sum(cmlx_array a) {
+  return guard_array([&] { return mx::distributed::all_sum(a->value, world()); });
+}

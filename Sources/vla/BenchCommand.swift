@@ -5,7 +5,7 @@ import TensorKit
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Performance benchmarks (ratios against references measured in the same run).",
-        subcommands: [BenchTensor.self, BenchServe.self, BenchFleetScaling.self, BenchSoak.self]
+        subcommands: [BenchTensor.self, BenchServe.self, BenchFleetScaling.self, BenchSoak.self, BenchAllReduce.self]
     )
 }
 
@@ -75,5 +75,30 @@ struct BenchTensor: AsyncParsableCommand {
         return out.split(separator: "\n").compactMap { line -> Double? in
             line.hasPrefix("best_ms ") ? Double(line.dropFirst(8)) : nil
         }.first
+    }
+}
+
+/// `vla bench allreduce`, run once per rank by a launcher (e.g. `mlx.launch -n 2 --backend ring
+/// vla bench allreduce`, or MLX_RANK / MLX_HOSTFILE set by hand): MLX's all_sum per size.
+struct BenchAllReduce: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce",
+        abstract: "All-reduce (MLX distributed all_sum) time and bandwidth per vector size, checked on every element; run one per rank.")
+
+    @Option(help: "MLX distributed backend: ring, mpi or any.") var backend = "ring"
+    @Option(help: "Vector sizes (float32 elements), comma separated.") var sizes = "1000,100000,1000000,4000000"
+    @Option(help: "Timed repeats per size (best is reported).") var repeats = 5
+
+    func run() async throws {
+        let group = try DistributedGroup.initialize(backend: backend)
+        let elements = try sizes.split(separator: ",").map { part -> Int in
+            guard let n = Int(part), n > 0 else { throw ValidationError("--sizes must be positive integers") }
+            return n
+        }
+        let rows = try AllReduceBenchmark.run(group: group, sizes: elements, repeats: repeats)
+        for r in rows {
+            print(String(format: "rank %d/%d: %9d floats  %8.3f ms  %6.2f GB/s  %@", group.rank, group.size, r.elements,
+                         r.milliseconds, r.gigabytesPerSecond, r.correct ? "correct" : "WRONG"))
+        }
     }
 }

@@ -11,13 +11,6 @@ import TestSupport
 /// its newest checkpoint.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct LearnerCrashTests {
-    /// The `vla` built next to this test bundle (`swift test` builds every product).
-    static func vlaBinary() -> URL? {
-        let besideTests = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent("vla")
-        let candidates = [besideTests, ChildProcess.packageRoot.appendingPathComponent(".build/debug/vla")]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-    }
-
     /// A learner process whose stdout goes to `log`.
     final class LearnerProcess {
         let process = Process()
@@ -63,7 +56,7 @@ struct LearnerCrashTests {
     }
 
     @Test func killNineAtRandomMomentsLosesNoAckedEpisodeAndResumesFromCheckpoints() async throws {
-        let binary = try #require(Self.vlaBinary(), "no vla binary beside the tests: build it (swift build) first")
+        let binary = try #require(ChildProcess.vlaBinary(), "no vla binary beside the tests: build it (swift build) first")
         let root = temporaryDirectory("kill9")
         let store = root.appendingPathComponent("store")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)

@@ -13,12 +13,20 @@ public enum ChildProcess {
     public static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// The `vla` built next to the test bundle (`swift test` builds every product).
+    public static func vlaBinary() -> URL? {
+        let besideTests = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent("vla")
+        return [besideTests, packageRoot.appendingPathComponent(".build/debug/vla")]
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
     /// The project's Python (`scripts/bootstrap` creates it).
     public static var python: URL { packageRoot.appendingPathComponent(".venv/bin/python") }
 
     /// Runs `executable` with `arguments` (cwd: the package root), killing it after `timeout`
     /// seconds (status −1 then). Proxies are cleared: children only talk to loopback.
-    public static func run(_ executable: URL, _ arguments: [String], timeout: Double) async throws -> Result {
+    public static func run(_ executable: URL, _ arguments: [String], timeout: Double,
+                           environment extra: [String: String] = [:]) async throws -> Result {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("child-process-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -33,6 +41,7 @@ public enum ChildProcess {
         for key in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY"] {
             environment[key] = nil
         }
+        environment.merge(extra) { $1 }
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
         environment["PYTHONUNBUFFERED"] = "1"
         process.environment = environment

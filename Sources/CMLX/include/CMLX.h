@@ -240,6 +240,16 @@ int cmlx_fast_kernels_simd(void);
 /// scalar fallback. Returns non-zero for an unknown op.
 int cmlx_fast_apply(int op, const float *in, float *out, size_t n, int simd);
 
+// ---- distributed (MLX's own layer: ring over TCP, MPI) ---------------------------------
+/// Initializes MLX distributed with backend `backend` ("ring", "mpi" or "any") from the
+/// environment a launcher sets (ring: MLX_RANK and MLX_HOSTFILE). With `strict` 0 a missing
+/// setup yields a group of size 1. Writes the rank and size; 0 on success.
+int cmlx_distributed_init(int strict, const char *backend, int *rank, int *size);
+/// Whether a backend ("ring", "mpi", "any") is compiled into this MLX.
+int cmlx_distributed_is_available(const char *backend);
+/// Sum of `a` over every process of the group `cmlx_distributed_init` made (lazy, like any op).
+cmlx_array cmlx_distributed_all_sum(cmlx_array a);
+
 #ifdef __cplusplus
 }
 #endif
