@@ -97,8 +97,9 @@ struct BenchAllReduce: AsyncParsableCommand {
         }
         let rows = try AllReduceBenchmark.run(group: group, sizes: elements, repeats: repeats)
         for r in rows {
-            print(String(format: "rank %d/%d: %9d floats  %8.3f ms  %6.2f GB/s  %@", group.rank, group.size, r.elements,
-                         r.milliseconds, r.gigabytesPerSecond, r.correct ? "correct" : "WRONG"))
+            print(String(format: "rank %d/%d: %9d floats  %8.3f ms  %6.2f GB/s  (local x+x %.3f ms, %.1fx)  %@", group.rank, group.size,
+                         r.elements, r.milliseconds, r.gigabytesPerSecond, r.localAddMilliseconds, r.ratioToLocalAdd,
+                         r.correct ? "correct" : "WRONG"))
         }
     }
 }

@@ -3,12 +3,17 @@ import Foundation
 /// All-reduce cost per step on a `DistributedGroup`: for each size, every rank sums a float32
 /// vector filled with (rank + 1); the result must be size·(size + 1)/2 everywhere (checked on
 /// every element), and the best of `repeats` timed all-reduces is reported with the bus
-/// bandwidth it implies (ring all-reduce moves 2·(p − 1)/p of the data per rank).
+/// bandwidth it implies (ring all-reduce moves 2·(p − 1)/p of the data per rank). The
+/// reference, measured in the same run, is a local add of the same vector to itself: what the
+/// step would cost if the sum needed no network.
 public enum AllReduceBenchmark {
     public struct Row: Sendable, Codable {
         public var elements: Int
         public var milliseconds: Double
         public var gigabytesPerSecond: Double
+        /// Best local `x + x` of the same vector (ms) and all-reduce / local.
+        public var localAddMilliseconds: Double
+        public var ratioToLocalAdd: Double
         public var correct: Bool
     }
 
@@ -27,8 +32,15 @@ public enum AllReduceBenchmark {
                 let values = try y.toArray(Float.self)
                 correct = correct && values.allSatisfy { $0 == expected }
             }
+            var local = Double.infinity
+            for _ in 0..<max(1, repeats) {
+                let start = DispatchTime.now()
+                try eval([try x + x])
+                local = min(local, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6)
+            }
             let p = Double(group.size), bytes = Double(n * 4) * 2 * (p - 1) / max(p, 1)
-            return Row(elements: n, milliseconds: best, gigabytesPerSecond: bytes / (best / 1000) / 1e9, correct: correct)
+            return Row(elements: n, milliseconds: best, gigabytesPerSecond: bytes / (best / 1000) / 1e9,
+                       localAddMilliseconds: local, ratioToLocalAdd: best / local, correct: correct)
         }
     }
 }

@@ -22,7 +22,8 @@ public struct DistributedGroup: Sendable {
     /// Whether MLX was built with `backend` ("ring", "mpi", "any").
     public static func isAvailable(backend: String) -> Bool { cmlx_distributed_is_available(backend) != 0 }
 
-    /// Elementwise sum of `tensor` over all ranks (every rank must call it, same shape).
+    /// Elementwise sum of `tensor` over all ranks (every rank must call it, same shape). MLX
+    /// keeps one process-wide group: the one the last `initialize` joined.
     public func allSum(_ tensor: Tensor) throws -> Tensor {
         try Tensor.wrap(cmlx_distributed_all_sum(tensor.raw), "all_sum")
     }
