@@ -44,9 +44,8 @@ public struct EpisodeAssembler {
         guard Set(h.cameras.map(\.name)).count == h.cameras.count else {
             throw IngestError.badHeader("camera names must be unique")
         }
-        // Names become tensor names on disk (and C strings in the loader): plain ASCII only
-        // (the fuzzer found a NUL in a name truncating it on read).
-        for c in h.cameras where !Self.isPlainName(c.name) {
+        // Refused here, before any step arrives, by the rule `Episode.validate` applies.
+        for c in h.cameras where !Episode.isStorableCameraName(c.name) {
             throw IngestError.badHeader("camera name \(c.name.debugDescription.prefix(80)) must be 1…64 of A–Z a–z 0–9 _ - .")
         }
         for c in h.cameras where c.height == 0 || c.width == 0 || c.height > limits.maxImageSide || c.width > limits.maxImageSide {
@@ -58,11 +57,6 @@ public struct EpisodeAssembler {
         self.spec = spec
         self.limits = limits
         frames = Array(repeating: [], count: h.cameras.count)
-    }
-
-    static func isPlainName(_ name: String) -> Bool {
-        (1...64).contains(name.utf8.count)
-            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || [0x5F, 0x2D, 0x2E].contains($0) }
     }
 
     /// Appends one chunk; steps must continue exactly where the last chunk ended.

@@ -112,6 +112,13 @@ public struct Episode: Sendable, Equatable {
     /// Largest timestamp magnitude the codec stores (seconds; ~31 700 years).
     public static let maxTimestamp = 1e12
 
+    /// Whether a camera name can be stored: it becomes a tensor name on disk and a C string in
+    /// the loader, so plain ASCII only, 1…64 of A–Z a–z 0–9 _ - . (a NUL truncated it on read).
+    public static func isStorableCameraName(_ name: String) -> Bool {
+        (1...64).contains(name.utf8.count)
+            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || [0x5F, 0x2D, 0x2E].contains($0) }
+    }
+
     /// Checks that every per-step array has T rows, the unified layout is 64 wide, and all
     /// numbers are finite. Throws the first problem found.
     public func validate() throws {
@@ -134,6 +141,9 @@ public struct Episode: Sendable, Equatable {
         }
         guard unifiedActions.columns == UnifiedActionSpace.dimension, actionMask.count == UnifiedActionSpace.dimension else {
             throw EpisodeError.shape("unified actions must be \(UnifiedActionSpace.dimension) wide")
+        }
+        for name in cameras.keys where !Self.isStorableCameraName(name) {
+            throw EpisodeError.shape("camera name \(name.debugDescription.prefix(80)) must be 1…64 of A–Z a–z 0–9 _ - .")
         }
         for (name, frames) in cameras where frames.count != t || frames.pixels.count != t * frames.frameBytes {
             throw EpisodeError.shape("camera \(name) has \(frames.count) frames for \(t) steps")

@@ -11,12 +11,7 @@ import VLAModel
 
 @Suite("Policy server (vla serve)", .timeLimit(.minutes(5)))
 struct PolicyServerTests {
-    func fixture() throws -> (VLAPolicy, PolicyObservation) {
-        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_010], imageSize: 16)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: tinyVLAConfig(), key: RandomKey(seed: 1)),
-                               stats: NormalizationStats(episodes: demos))
-        return (policy, demos[0].policyObservation(at: 3, spec: EmbodimentKind.arm7.spec))
-    }
+    func fixture() throws -> (VLAPolicy, PolicyObservation) { try tinyPolicyFixture() }
 
     @Test func servedChunkIsTheInProcessChunkForTheSameSeed() async throws {
         let (policy, observation) = try fixture()
@@ -66,7 +61,7 @@ struct PolicyServerTests {
     /// `clients/python/tests/predict_against_server.py` asks for the same chunk through
     /// `swiftvla_client.PolicyClient` and must get the in-process chunk back.
     @Test func pythonPolicyClientGetsTheInProcessChunk() async throws {
-        let root = PythonClientTests.packageRoot
+        let root = ChildProcess.packageRoot
         let python = root.appendingPathComponent(".venv/bin/python")
         guard FileManager.default.isExecutableFile(atPath: python.path) else {
             Issue.record("no Python at \(python.path): run scripts/bootstrap")
@@ -77,14 +72,10 @@ struct PolicyServerTests {
         let dir = temporaryDirectory("python-policy")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let file = dir.appendingPathComponent("observation.json")
-        let json: [String: Any] = [
-            "embodiment": "arm7", "instruction": observation.instruction, "image_size": 16, "seed": 42,
-            "state": observation.nativeState.map(Double.init), "cameras": observation.cameras.mapValues { $0.map(Int.init) },
-        ]
-        try JSONSerialization.data(withJSONObject: json).write(to: file)
+        try writeObservationFile(observation, imageSize: 16, seed: 42, to: file)
         let server = PolicyServer(policy: policy)
         let port = try await server.start()
-        let result = try await PythonClientTests.run(python, [root.appendingPathComponent("clients/python/tests/predict_against_server.py").path,
+        let result = try await ChildProcess.run(python, [root.appendingPathComponent("clients/python/tests/predict_against_server.py").path,
                                                               "--port", "\(port)", "--observation", file.path], timeout: 120)
         await server.stop()
         guard result.status == 0, let line = result.stdout.split(separator: "\n").last,

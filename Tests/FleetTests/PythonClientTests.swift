@@ -16,8 +16,6 @@ import TensorKit
 /// them); without them the test fails and says so.
 @Suite(.serialized, .stopsLearners, .timeLimit(.minutes(5)))
 struct PythonClientTests {
-    static let packageRoot = ChildProcess.packageRoot
-
     struct Summary: Decodable {
         struct Layout: Decodable { var stateDim: Int; var actionSlots: [Int] }
         struct Policy: Decodable {
@@ -59,19 +57,15 @@ struct PythonClientTests {
         var corruptRefused: Bool
     }
 
-    static func run(_ executable: URL, _ arguments: [String], timeout: Double) async throws -> ChildProcess.Result {
-        try await ChildProcess.run(executable, arguments, timeout: timeout)
-    }
-
     @Test func pythonClientStreamsEpisodesReceivesPoliciesAndIsValidatedByTheLearner() async throws {
-        let root = Self.packageRoot
+        let root = ChildProcess.packageRoot
         let python = root.appendingPathComponent(".venv/bin/python")
         let script = root.appendingPathComponent("clients/python/tests/run_against_learner.py")
         guard FileManager.default.isExecutableFile(atPath: python.path) else {
             Issue.record("no Python at \(python.path): run scripts/bootstrap (it creates .venv with grpcio, protobuf and numpy)")
             return
         }
-        let check = try await Self.run(python, ["-c", "import grpc, google.protobuf, numpy"], timeout: 60)
+        let check = try await ChildProcess.run(python, ["-c", "import grpc, google.protobuf, numpy"], timeout: 60)
         guard check.status == 0 else {
             Issue.record("grpcio / protobuf / numpy are missing from .venv: run scripts/bootstrap\n\(check.stderr)")
             return
@@ -90,7 +84,7 @@ struct PythonClientTests {
         let initial = try await backend.exportTrainableWeights()
         let publication = try await learner.publish()
 
-        let result = try await Self.run(python, [script.path, "--port", "\(port)"], timeout: 180)
+        let result = try await ChildProcess.run(python, [script.path, "--port", "\(port)"], timeout: 180)
         await learner.stop()   // in-flight uploads finish; the counters are final
         guard result.status == 0, let line = result.stdout.split(separator: "\n").last else {
             Issue.record("run_against_learner.py exited \(result.status)\nstdout:\n\(result.stdout)\nstderr:\n\(result.stderr)")

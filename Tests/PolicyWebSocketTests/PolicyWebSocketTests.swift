@@ -15,12 +15,7 @@ import VLAModel
 /// bad frames answered with an error object (counted) while the connection keeps serving.
 @Suite(.timeLimit(.minutes(3)))
 struct PolicyWebSocketTests {
-    static func fixture() throws -> (VLAPolicy, PolicyObservation) {
-        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_010], imageSize: 16)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: tinyVLAConfig(), key: RandomKey(seed: 1)),
-                               stats: NormalizationStats(episodes: demos))
-        return (policy, demos[0].policyObservation(at: 3, spec: EmbodimentKind.arm7.spec))
-    }
+    static func fixture() throws -> (VLAPolicy, PolicyObservation) { try tinyPolicyFixture() }
 
     @Test func jsonOverWebSocketGivesTheInProcessChunkAndSurvivesBadFrames() async throws {
         let (policy, observation) = try Self.fixture()
@@ -70,11 +65,7 @@ struct PolicyWebSocketTests {
         let reference = try TensorLock.run { try policy.actionChunk(observation, key: RandomKey(seed: 42)) }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("ws-observation-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: file) }
-        let json: [String: Any] = [
-            "embodiment": "arm7", "instruction": observation.instruction, "image_size": 16, "seed": 42,
-            "state": observation.nativeState.map(Double.init), "cameras": observation.cameras.mapValues { $0.map(Int.init) },
-        ]
-        try JSONSerialization.data(withJSONObject: json).write(to: file)
+        try writeObservationFile(observation, imageSize: 16, seed: 42, to: file)
         let policyServer = PolicyServer(policy: policy)
         let grpcPort = try await policyServer.start()
         let server = PolicyWebSocketServer(policyServer: policyServer)
