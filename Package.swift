@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(name: "RobotDataTests", dependencies: ["RobotData", "TensorKit"]),
         .testTarget(name: "RobotSimTests", dependencies: ["RobotSim", "RobotData"]),
         .testTarget(name: "VLAModelTests", dependencies: ["VLAModel", "RobotData", "TensorKit"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "VLAModel", "RobotSim", "RobotData", "TensorKit"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "VLAModel", "RobotSim", "RobotData", "TensorKit", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["VLAModel", "Training", "RobotSim", "RobotData", "TensorKit"], path: "Tests/TestSupport"),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "Training", "VLAModel", "RobotSim", "RobotData", "TensorKit", "TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Fleet", "RobotSim", "RobotData", "TensorKit", "TestSupport"]),

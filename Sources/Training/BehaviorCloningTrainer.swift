@@ -38,19 +38,27 @@ public struct TrainingSchedule: Codable, Sendable {
 }
 
 /// Behaviour cloning with the flow-matching loss: one optimizer step per batch, one eval.
+///
+/// Data-parallel (`dataParallel` with more than one rank): every rank holds the same model,
+/// trains on its own share of the global batch, and the gradients are combined with one MLX
+/// `all_sum` before clipping and AdamW, weighted by each share's count of valid action
+/// entries so the step equals the masked-mean loss of the concatenated batch. Every rank then
+/// applies the same update, so the parameters stay identical without being sent.
 public final class BehaviorCloningTrainer: @unchecked Sendable {
     public let policy: VLAPolicy
     public let optimizer: AdamW
     public let schedule: TrainingSchedule
     public let lrSchedule: WarmupStableDecay
     public let seed: UInt64
+    public let dataParallel: DistributedGroup?
     public private(set) var step = 0
     private let lossAndGrad: (FlowMatchingVLA) throws -> (loss: Tensor, grads: [String: Tensor])
 
-    public init(policy: VLAPolicy, schedule: TrainingSchedule, seed: UInt64) {
+    public init(policy: VLAPolicy, schedule: TrainingSchedule, seed: UInt64, dataParallel: DistributedGroup? = nil) {
         self.policy = policy
         self.schedule = schedule
         self.seed = seed
+        self.dataParallel = dataParallel.flatMap { $0.size > 1 ? $0 : nil }
         optimizer = AdamW(learningRate: schedule.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: schedule.weightDecay)
         lrSchedule = WarmupStableDecay(peak: schedule.learningRate, final: schedule.learningRate * 0.05,
                                        warmupSteps: schedule.warmupSteps,
@@ -59,7 +67,7 @@ public final class BehaviorCloningTrainer: @unchecked Sendable {
         let holder = BatchHolder()
         self.holder = holder
         lossAndGrad = valueAndGrad(model: policy.model) { m in
-            let (loss, perSample) = try m.lossTerms(holder.batch!, key: holder.key)
+            let (loss, perSample) = try m.lossTerms(holder.batch!, key: holder.key, share: holder.share)
             // Kept for `trainStepWithSampleLosses`: evaluated with the update, no second pass.
             holder.perSample = perSample
             return loss
@@ -74,19 +82,44 @@ public final class BehaviorCloningTrainer: @unchecked Sendable {
     }
 
     /// One update; returns the batch loss and each sample's own loss before the update.
-    public func trainStepWithSampleLosses(_ batch: PolicyBatch) throws -> (loss: Float, perSample: [Float]) {
+    /// `share` places `batch` in a data-parallel global batch (see `BatchShare`); the returned
+    /// loss is then the global batch's, the per-sample losses this rank's.
+    public func trainStepWithSampleLosses(_ batch: PolicyBatch, share: BatchShare? = nil) throws -> (loss: Float, perSample: [Float]) {
         holder.batch = batch
-        // A fresh, reproducible key per step: the run is a function of the seed.
+        holder.share = share
+        // A fresh, reproducible key per step: the run is a function of the seed (the same key
+        // on every rank; `share` picks each rank's rows of the draws).
         holder.key = RandomKey(seed: seed &* 1_000_003 &+ UInt64(step))
         optimizer.learningRate = lrSchedule(step)
-        let (loss, grads) = try lossAndGrad(policy.model)
+        var (loss, grads) = try lossAndGrad(policy.model)
         let perSample = holder.perSample!
+        if let group = dataParallel {
+            (loss, grads) = try Self.averaged(loss: loss, gradients: grads, validEntries: batch.actionMask.sum(), group: group)
+        }
         let (clipped, _) = try clipGradNorm(grads, maxNorm: schedule.gradientClip)
         try optimizer.step(model: policy.model, gradients: clipped, alsoEvaluate: [loss, perSample])
         holder.batch = nil
+        holder.share = nil
         holder.perSample = nil
         step += 1
         return (try loss.item(), try perSample.toArray(Float.self))
+    }
+
+    /// Σ_r C_r·g_r / Σ_r C_r over ranks, C_r = valid entries of rank r's share: the gradient of
+    /// the global masked mean (the pointing loss, when on, is weighted the same way). One
+    /// collective carries the gradients, the counts and the losses.
+    static func averaged(loss: Tensor, gradients: [String: Tensor], validEntries: Tensor,
+                         group: DistributedGroup) throws -> (loss: Tensor, gradients: [String: Tensor]) {
+        var packed = try gradients.mapValues { try $0 * validEntries }
+        // Keys outside the parameter namespace (parameter names never start with "#").
+        packed["#entries"] = validEntries
+        packed["#loss"] = try loss * validEntries
+        var summed = try group.allSum(packed)
+        let total = try summed.removeValue(forKey: "#entries")!.maximum(1)
+        let globalLoss = try summed.removeValue(forKey: "#loss")! / total
+        var averaged: [String: Tensor] = [:]
+        for (k, g) in summed { averaged[k] = try (g / total).astype(gradients[k]!.dtype) }
+        return (globalLoss, averaged)
     }
 
     /// Restores model, optimizer and step from a checkpoint written by `VLAPolicy.save`.
@@ -100,5 +133,6 @@ public final class BehaviorCloningTrainer: @unchecked Sendable {
 final class BatchHolder: @unchecked Sendable {
     var batch: PolicyBatch?
     var key = RandomKey(seed: 0)
+    var share: BatchShare?
     var perSample: Tensor?
 }

@@ -150,8 +150,11 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     /// The batch loss and, per observation, the same masked mean over its own entries `[B]`
     /// (what a sampler needs to compare data sources; the batch loss weights observations by
     /// their number of valid entries).
-    public func lossTerms(_ batch: PolicyBatch, key: RandomKey) throws -> (loss: Tensor, perSample: Tensor) {
+    public func lossTerms(_ batch: PolicyBatch, key: RandomKey, share: BatchShare? = nil) throws -> (loss: Tensor, perSample: Tensor) {
         let b = batch.inputs.batchSize, draws = config.noiseDraws, horizon = config.horizon
+        if let share, share.offset < 0 || share.offset + b > share.globalSize {
+            throw TensorError.shapeMismatch("batch share rows \(share.offset)..<\(share.offset + b) outside a global batch of \(share.globalSize)")
+        }
         var (prefix, prefixMask) = try encodePrefix(batch.inputs)
         // Pointing (L1 co-training) reads the backbone before any insulation.
         var pointing: Tensor? = nil
@@ -164,14 +167,21 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         let tile = { (x: Tensor) throws -> Tensor in
             try concatenated(Array(repeating: x, count: draws), axis: 0)
         }
-        let t = try keys[0].beta([n], alpha: 1.5, beta: 1) * 0.999 + 0.001
-        let noise = try keys[1].normal([n, horizon, VLAConfig.actionDimension])
+        // Draws are made for the whole global batch and this share's rows taken, so data-parallel
+        // ranks see exactly the noise one process would on the concatenated batch.
+        let global = share?.globalSize ?? b
+        let rows: Tensor? = global == b ? nil : try Tensor((0..<draws).flatMap { d in
+            (0..<b).map { Int32(d * global + share!.offset + $0) } })
+        let mine = { (x: Tensor) throws -> Tensor in try rows.map { try x.take($0, axis: 0) } ?? x }
+        let t = try mine(keys[0].beta([global * draws], alpha: 1.5, beta: 1)) * 0.999 + 0.001
+        let noise = try mine(keys[1].normal([global * draws, horizon, VLAConfig.actionDimension]))
         // Zero the padded entries before they enter x_t: otherwise their values would reach
         // valid positions through the expert's self-attention (caught by a test).
         let actions = try tile(batch.actions * batch.actionMask), mask = try tile(batch.actionMask)
         let tt = try t.reshaped([n, 1, 1])
         let xt = try tt * noise + (1 - tt) * actions
-        let noisyState = try tile(batch.inputs.state) + keys[2].normal([n, VLAConfig.actionDimension]) * Double(config.stateNoise)
+        let noisyState = try tile(batch.inputs.state)
+            + mine(keys[2].normal([global * draws, VLAConfig.actionDimension])) * Double(config.stateNoise)
         // Keys/values are projected once per observation, then shared by the noise draws.
         let memory = try prefixMemory(prefix).map { (keys: try tile($0.keys), values: try tile($0.values)) }
         let v = try velocity(noisyActions: xt, time: t, state: noisyState, stateMask: tile(batch.inputs.stateMask),

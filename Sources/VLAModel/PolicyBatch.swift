@@ -49,6 +49,23 @@ public struct PolicyBatch: @unchecked Sendable {
     }
 }
 
+/// This process's rows of a data-parallel global batch: rows `offset ..< offset + B` of
+/// `globalSize`. The loss draws its random numbers for the whole global batch and keeps these
+/// rows, so N ranks together compute what one process computes on the concatenated batch.
+public struct BatchShare: Sendable, Equatable, Codable {
+    public var offset: Int
+    public var globalSize: Int
+    public init(offset: Int, globalSize: Int) { self.offset = offset; self.globalSize = globalSize }
+
+    /// Rank `rank`'s share of `globalSize` rows over `ranks` ranks (the first `globalSize % ranks`
+    /// ranks take one extra row).
+    public static func of(globalSize: Int, rank: Int, ranks: Int) -> (share: BatchShare, size: Int) {
+        let base = globalSize / ranks, extra = globalSize % ranks
+        let size = base + (rank < extra ? 1 : 0)
+        return (BatchShare(offset: rank * base + min(rank, extra), globalSize: globalSize), size)
+    }
+}
+
 extension PolicyBatch {
     /// Joins batches along the batch axis (e.g. an online and an offline share of one step).
     public static func concatenated(_ parts: [PolicyBatch]) throws -> PolicyBatch {

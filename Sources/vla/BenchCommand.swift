@@ -1,11 +1,13 @@
 import ArgumentParser
 import Foundation
 import TensorKit
+import Training
+import VLAModel
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Performance benchmarks (ratios against references measured in the same run).",
-        subcommands: [BenchTensor.self, BenchServe.self, BenchFleetScaling.self, BenchSoak.self, BenchAllReduce.self]
+        subcommands: [BenchTensor.self, BenchServe.self, BenchFleetScaling.self, BenchSoak.self, BenchAllReduce.self, BenchDataParallel.self]
     )
 }
 
@@ -100,6 +102,57 @@ struct BenchAllReduce: AsyncParsableCommand {
             print(String(format: "rank %d/%d: %9d floats  %8.3f ms  %6.2f GB/s  (local x+x %.3f ms, %.1fx)  %@", group.rank, group.size,
                          r.elements, r.milliseconds, r.gigabytesPerSecond, r.localAddMilliseconds, r.ratioToLocalAdd,
                          r.correct ? "correct" : "WRONG"))
+        }
+    }
+}
+
+/// `vla bench data-parallel`, one process per rank (or alone: the one-process reference):
+/// the VLA trained on synthetic global batches split over the ranks.
+struct BenchDataParallel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data-parallel",
+        abstract: "Data-parallel VLA training on synthetic batches: samples/s and all-reduce ms per step; run one per rank (alone = 1 rank).")
+
+    @Option(help: "MLX distributed backend: ring, mpi or any.") var backend = "ring"
+    @Option(help: "Global batch (split over the ranks).") var globalBatch = 32
+    @Option(help: "Training steps (the first is untimed).") var steps = 6
+    @Option var seed: UInt64 = 1
+    @Option(help: "Model width (VLAConfig.dims).") var dims = VLAConfig().dims
+    @Option(help: "Backbone and expert layers each.") var layers = VLAConfig().backboneLayers
+    @Option(help: "Camera image size (pixels).") var imageSize = VLAConfig().imageSize
+    @Option(help: "Action chunk horizon.") var horizon = VLAConfig().horizon
+    @Option(help: "Rank 0 writes the trained parameters here (safetensors).") var saveParameters: String?
+    @Flag(help: "Print rank 0's result as JSON.") var json = false
+
+    func run() async throws {
+        // Alone (no launcher environment) this is a one-process group.
+        let group = try DistributedGroup.initialize(backend: backend, strict: false)
+        var config = VLAConfig()
+        config.dims = dims
+        config.heads = max(1, dims / 32)
+        config.backboneLayers = layers
+        config.expertLayers = layers
+        config.imageSize = imageSize
+        config.horizon = horizon
+        config.executeSteps = max(1, horizon / 2)
+        let (result, policy) = try DataParallelBenchmark.run(config: config, group: group, globalBatch: globalBatch, steps: steps, seed: seed) { step, seconds in
+                if group.rank == 0 {
+                    FileHandle.standardError.write(Data(String(format: "  step %d/%d: %.0f ms\n", step + 1, steps, seconds * 1000).utf8))
+                }
+            }
+        if group.rank == 0, let path = saveParameters {
+            try TensorFile.save(policy.model.trainableParameters(), to: URL(fileURLWithPath: path))
+        }
+        guard group.rank == 0 else { return }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print(String(format: "%d rank(s), global batch %d, %d parameters: step %.1f ms, %.1f samples/s, all-reduce of the gradients %.2f ms (%.0f%% of the step), final loss %.4f",
+                         result.ranks, result.globalBatch, result.parameters, result.stepMilliseconds, result.samplesPerSecond,
+                         result.allReduceMilliseconds, 100 * result.allReduceMilliseconds / max(result.stepMilliseconds, 1e-9),
+                         result.losses.last ?? .nan))
         }
     }
 }

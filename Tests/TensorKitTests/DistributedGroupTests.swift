@@ -8,22 +8,6 @@ import TestSupport
 /// each rank checks every element against size·(size + 1)/2 = 3.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct DistributedGroupTests {
-    /// A free TCP port on loopback (bound once, then released).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw CancellationError() }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     @Test func aSingleProcessWithoutALauncherIsAGroupOfOne() throws {
         let group = try DistributedGroup.initialize(backend: "any", strict: false)
         #expect(group.size == 1 && group.rank == 0)
@@ -34,25 +18,42 @@ struct DistributedGroupTests {
     @Test func twoRingRanksOnLoopbackSumTheirVectors() async throws {
         #expect(DistributedGroup.isAvailable(backend: "ring"))
         let vla = try #require(ChildProcess.vlaBinary(), "no vla binary beside the tests: build it (swift build) first")
-        let hosts = FileManager.default.temporaryDirectory.appendingPathComponent("ring-\(UUID().uuidString).json")
-        defer { try? FileManager.default.removeItem(at: hosts) }
-        try "[[\"127.0.0.1:\(try Self.freePort())\"], [\"127.0.0.1:\(try Self.freePort())\"]]".write(to: hosts, atomically: true, encoding: .utf8)
-        let results = try await withThrowingTaskGroup(of: (Int, ChildProcess.Result).self) { group in
-            for rank in 0..<2 {
-                group.addTask {
-                    (rank, try await ChildProcess.run(vla, ["bench", "allreduce", "--sizes", "1000,300000", "--repeats", "2"], timeout: 90,
-                                                      environment: ["MLX_RANK": "\(rank)", "MLX_HOSTFILE": hosts.path]))
-                }
-            }
-            var all: [Int: ChildProcess.Result] = [:]
-            for try await (rank, result) in group { all[rank] = result }
-            return all
+        let results = try await RingLauncher.run(vla, ranks: 2, timeout: 90) { _ in
+            ["bench", "allreduce", "--sizes", "1000,300000", "--repeats", "2"]
         }
         for rank in 0..<2 {
-            let r = try #require(results[rank])
+            let r = results[rank]
             #expect(r.status == 0, "rank \(rank): \(r.stderr.suffix(1000))")
             let lines = r.stdout.split(separator: "\n").filter { $0.hasPrefix("rank \(rank)/2:") }
             #expect(lines.count == 2 && lines.allSatisfy { $0.hasSuffix("correct") }, "rank \(rank): \(r.stdout)")
         }
     }
+}
+
+@Suite struct CollectiveHelpersTests {
+    @Test func packedAllSumKeepsNamesAndShapes() throws {
+        // A group of one: the packed sum must hand every tensor back unchanged, whatever its shape.
+        let group = try DistributedGroup.initialize(backend: "any", strict: false)
+        let a = try Tensor([1, 2, 3, 4, 5, 6] as [Float], shape: [2, 3]), b = try Tensor([7] as [Float], shape: [1])
+        let out = try group.allSum(["w": a, "b": b])
+        #expect(out["w"]!.shape == [2, 3] && out["b"]!.shape == [1])
+        #expect(try out["w"]!.toArray(Float.self) == [1, 2, 3, 4, 5, 6] && out["b"]!.toArray(Float.self) == [7])
+    }
+
+    @Test func watchdogFiresOnlyForAStepThatOverrunsItsDeadline() throws {
+        let fired = Locked<[Int]>([])
+        let watchdog = CollectiveWatchdog(timeout: 0.2) { step in fired.withLock { $0.append(step) } }
+        watchdog.guarding(step: 1) { Thread.sleep(forTimeInterval: 0.01) }
+        watchdog.guarding(step: 2) { Thread.sleep(forTimeInterval: 0.5) }
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(fired.withLock { $0 } == [2])
+    }
+}
+
+/// A value shared with a callback thread.
+final class Locked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&value) }
 }

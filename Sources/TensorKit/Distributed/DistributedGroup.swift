@@ -1,3 +1,4 @@
+import Foundation
 import CMLX
 
 /// The processes of a data-parallel job, through MLX's own distributed layer (no home-made
@@ -26,5 +27,49 @@ public struct DistributedGroup: Sendable {
     /// keeps one process-wide group: the one the last `initialize` joined.
     public func allSum(_ tensor: Tensor) throws -> Tensor {
         try Tensor.wrap(cmlx_distributed_all_sum(tensor.raw), "all_sum")
+    }
+}
+
+extension DistributedGroup {
+    /// Sums named tensors over all ranks with one collective: float32, flattened in key order
+    /// into one buffer (one ring round per step instead of one per parameter), split back into
+    /// the original shapes. Lazy like any op; every rank must pass the same keys and shapes.
+    public func allSum(_ tensors: [String: Tensor]) throws -> [String: Tensor] {
+        let keys = tensors.keys.sorted()
+        guard !keys.isEmpty else { return [:] }
+        let parts = try keys.map { try tensors[$0]!.astype(.float32).flattened() }
+        let summed = try allSum(concatenated(parts, axis: 0))
+        var offsets: [Int] = [], offset = 0
+        for part in parts.dropLast() { offset += part.dim(0); offsets.append(offset) }
+        let pieces = try summed.split(at: offsets, axis: 0)
+        var out: [String: Tensor] = [:]
+        for (i, key) in keys.enumerated() { out[key] = try pieces[i].reshaped(tensors[key]!.shape) }
+        return out
+    }
+}
+
+/// A deadline on collective steps. MLX's collectives block until every rank takes part, so a
+/// rank that died would hang the others forever; armed around each step, the watchdog calls
+/// `onTimeout` (typically: log and exit so the job restarts from its last checkpoint) when a
+/// step has not finished within `timeout` seconds.
+public final class CollectiveWatchdog: @unchecked Sendable {
+    public let timeout: Double
+    private let onTimeout: @Sendable (_ step: Int) -> Void
+    private let queue = DispatchQueue(label: "swiftvla.collective-watchdog")
+    private var pending: DispatchWorkItem?
+    private let lock = NSLock()
+
+    public init(timeout: Double, onTimeout: @escaping @Sendable (_ step: Int) -> Void) {
+        self.timeout = timeout
+        self.onTimeout = onTimeout
+    }
+
+    /// Runs `body` (one collective step) under the deadline.
+    public func guarding<R>(step: Int, _ body: () throws -> R) rethrows -> R {
+        let item = DispatchWorkItem { [onTimeout] in onTimeout(step) }
+        lock.withLock { pending?.cancel(); pending = item }
+        queue.asyncAfter(deadline: .now() + timeout, execute: item)
+        defer { lock.withLock { item.cancel(); if pending === item { pending = nil } } }
+        return try body()
     }
 }
