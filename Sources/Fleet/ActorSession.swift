@@ -13,7 +13,10 @@ final class ActorSession: Sendable {
         var report = FleetActorReport()
     }
 
+    /// The learner (rank 0 of a data-parallel one): registration, policy versions, heartbeats.
     let client: Client
+    /// Where episodes go when the learner named another rank at registration (nil: `client`).
+    let ingestClient = Locked<Client?>(nil)
     let config: FleetActorConfig
     let queue: Locked<Queue>
     /// Newest verified weights not yet loaded by the episode loop.
@@ -34,6 +37,20 @@ final class ActorSession: Sendable {
 
     /// Registers (retrying with back-off while the learner is unreachable).
     func register() async throws -> Swiftvla_Fleet_V1_RegisterActorResponse {
+        try await register(on: client, adopt: true)
+    }
+
+    private var uploadClient: Client { ingestClient.current ?? client }
+
+    /// Registers with the rank that takes this actor's uploads (the learner itself unless it
+    /// named another), so that rank accepts them.
+    func registerForUploads() async throws {
+        if ingestClient.current == nil { _ = try await register() } else { _ = try await register(on: uploadClient, adopt: false) }
+    }
+
+    /// `adopt`: take the task assignment and newest version from the answer (the learner's,
+    /// not an ingest rank's).
+    private func register(on client: Client, adopt: Bool) async throws -> Swiftvla_Fleet_V1_RegisterActorResponse {
         var request = Swiftvla_Fleet_V1_RegisterActorRequest()
         request.actorID = config.actorID
         request.embodiment = config.embodiment.rawValue
@@ -43,8 +60,10 @@ final class ActorSession: Sendable {
         while true {
             do {
                 let response = try await client.registerActor(request, metadata: metadata, options: Self.options(timeout: 10))
-                assignment.withLock { $0 = response.assignment }
-                latestOffered.withLock { $0 = max($0, Int(response.policyVersion)) }
+                if adopt {
+                    assignment.withLock { $0 = response.assignment }
+                    latestOffered.withLock { $0 = max($0, Int(response.policyVersion)) }
+                }
                 return response
             } catch let error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
                 try await Task.sleep(for: .seconds(delay))
@@ -85,7 +104,7 @@ final class ActorSession: Sendable {
             }
             do {
                 let messages = EpisodeMessages.encode(episode, actorID: config.actorID, stepsPerChunk: config.stepsPerChunk)
-                let ack = try await client.uploadEpisode(metadata: metadata, options: Self.options(timeout: config.uploadTimeout)) { writer in
+                let ack = try await uploadClient.uploadEpisode(metadata: metadata, options: Self.options(timeout: config.uploadTimeout)) { writer in
                     try await writer.write(contentsOf: messages)
                 }
                 finish(episode.id) { $0.acked += 1; if ack.duplicate { $0.duplicates += 1 } }
@@ -96,7 +115,7 @@ final class ActorSession: Sendable {
                 // The learner forgot us (restarted): register again, then re-send. A revoked
                 // token fails again, so back off; the episode stays queued, never acked.
                 queue.withLock { $0.report.retries += 1 }
-                if (try? await register()) == nil {
+                if (try? await registerForUploads()) == nil {
                     try? await Task.sleep(for: .seconds(delay))
                     delay = min(delay * 2, 2)
                 }

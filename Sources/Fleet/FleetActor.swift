@@ -23,34 +23,51 @@ public final class FleetActor {
 
     public func run() async throws -> FleetActorReport {
         let started = ContinuousClock.now
-        let host = config.learnerHost, port = config.learnerPort
-        let target: any ResolvableTarget = host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." })
-            ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
-        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: FleetTLS.client(trustRoots: config.tlsTrustRoots))
-        var report = try await withGRPCClient(transport: transport) { client in
+        let transport = { (host: String, port: Int) throws -> HTTP2ClientTransport.Posix in
+            let target: any ResolvableTarget = host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." })
+                ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
+            return try HTTP2ClientTransport.Posix(target: target, transportSecurity: FleetTLS.client(trustRoots: self.config.tlsTrustRoots))
+        }
+        var report = try await withGRPCClient(transport: transport(config.learnerHost, config.learnerPort)) { client in
             let session = try ActorSession(client: Swiftvla_Fleet_V1_Fleet.Client(wrapping: client), config: config)
             let registration = try await session.register()
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await session.uploadLoop() }
-                group.addTask { await session.watchLoop() }
-                group.addTask { await session.heartbeatLoop() }
-                defer { group.cancelAll() }
-                var report = try await episodeLoop(session: session, registration: registration)
-                await session.drain(timeout: config.drainTimeout)
-                let network = session.queue.current
-                report.acked = network.report.acked
-                report.duplicates = network.report.duplicates
-                report.rejected = network.report.rejected
-                report.retries = network.report.retries
-                report.weightFailures = network.report.weightFailures
-                report.unacked = network.pending.count
-                report.spilled = network.pending.spilled
-                return report
+            // A data-parallel learner spreads uploads over its ranks: a second connection.
+            let endpoint = registration.ingestEndpoint
+            guard !endpoint.isEmpty else { return try await serve(session: session, registration: registration) }
+            guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else {
+                throw RPCError(code: .invalidArgument, message: "learner named an ingest endpoint that is not HOST:PORT: \(endpoint)")
+            }
+            return try await withGRPCClient(transport: transport(String(endpoint[..<colon]), port)) { ingest in
+                session.ingestClient.withLock { $0 = Swiftvla_Fleet_V1_Fleet.Client(wrapping: ingest) }
+                try await session.registerForUploads()
+                return try await serve(session: session, registration: registration)
             }
         }
         let elapsed = ContinuousClock.now - started
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         return report
+    }
+
+    /// The actor's background loops and its episodes, until the last episode is acked (or
+    /// the drain timeout passes).
+    private func serve(session: ActorSession, registration: Swiftvla_Fleet_V1_RegisterActorResponse) async throws -> FleetActorReport {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await session.uploadLoop() }
+            group.addTask { await session.watchLoop() }
+            group.addTask { await session.heartbeatLoop() }
+            defer { group.cancelAll() }
+            var report = try await episodeLoop(session: session, registration: registration)
+            await session.drain(timeout: config.drainTimeout)
+            let network = session.queue.current
+            report.acked = network.report.acked
+            report.duplicates = network.report.duplicates
+            report.rejected = network.report.rejected
+            report.retries = network.report.retries
+            report.weightFailures = network.report.weightFailures
+            report.unacked = network.pending.count
+            report.spilled = network.pending.spilled
+            return report
+        }
     }
 
     private func episodeLoop(session: ActorSession, registration: Swiftvla_Fleet_V1_RegisterActorResponse) async throws

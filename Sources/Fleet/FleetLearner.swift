@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import RobotData
+import TensorKit
 
 /// The SOP learner: a gRPC server that ingests episodes from actors (validate → persist →
 /// ack → online buffer), a training loop that calls the `LearnerBackend` continuously, and
@@ -29,6 +30,8 @@ public final class FleetLearner: Sendable {
         var stats = Swiftvla_Fleet_V1_ActorStats()
         var registeredAt = Date()
         var lastSeen = Date()
+        /// The rank its episodes go to (data-parallel learners).
+        var ingestRank = 0
     }
 
     /// One registered actor as the learner sees it.
@@ -58,12 +61,20 @@ public final class FleetLearner: Sendable {
     private let credentials: Locked<FleetCredentials>
     private let running = Locked(Running())
     private let publishing = Locked((version: 0, trainSteps: 0))
+    /// Data-parallel: peers' shards read so far, and whether a rank asked the job to stop.
+    private let peerShards = EpisodeShardReader()
+    private let peerEpisodeIDs = Locked(Set<UUID>())
+    private let stopVote = Locked(false)
+    private let trainingEnded = Locked(false)
 
     public init(config: FleetLearnerConfig, backend: any LearnerBackend) throws {
         self.config = config
         self.backend = backend
         credentials = Locked(config.credentials)
-        store = try EpisodeStore(root: config.storeDirectory)
+        if let ranks = config.ranks, !(backend is any DataParallelLearnerBackend) || ranks.ingestEndpoints.count != ranks.size {
+            throw RPCError(code: .failedPrecondition, message: "a data-parallel learner needs a data-parallel backend (the VLA) and one ingest endpoint per rank")
+        }
+        store = try EpisodeStore(root: config.ranks.map { LearnerRanks.shard($0.rank, of: config.storeDirectory) } ?? config.storeDirectory)
         buffer = OnlineBuffer(capacity: config.onlineBufferCapacity)
         // After a restart, number versions above every version that acted in a stored
         // episode, so actors (which only take newer versions) accept the next publication.
@@ -87,7 +98,7 @@ public final class FleetLearner: Sendable {
                 $0.rpc.maxRequestPayloadSize = limits.maxMessageBytes * 2
             })
         let server = GRPCServer(transport: transport, services: [FleetService(learner: self)])
-        if config.publishInitialPolicy { try await publish() }
+        if config.publishInitialPolicy, config.ranks?.isPublisher ?? true { try await publish() }
         let serverTask = Task { try await server.serve() }
         let port: Int
         do {
@@ -103,7 +114,12 @@ public final class FleetLearner: Sendable {
         // cooperative pool that serves gRPC (see `WorkerThread`).
         let trainingThread = WorkerThread(name: "fleet-learner-train")
         let trainer = Task(executorPreference: trainingThread) {
-            await self.trainingLoop()
+            if let ranks = self.config.ranks, let backend = self.backend as? any DataParallelLearnerBackend {
+                await self.dataParallelLoop(ranks: ranks, backend: backend)
+            } else {
+                await self.trainingLoop()
+            }
+            self.trainingEnded.withLock { $0 = true }
             trainingThread.stop()
         }
         running.withLock { $0 = Running(server: server, serverTask: serverTask, trainer: trainer, port: port) }
@@ -130,7 +146,7 @@ public final class FleetLearner: Sendable {
         // Hand the backend what landed since the loop's last drain, so on return it has
         // ingested every accepted episode.
         await ingest(buffer.drain())
-        if r.trainer != nil, config.checkpointEveryTrainSteps > 0 {
+        if r.trainer != nil, config.checkpointEveryTrainSteps > 0, config.ranks?.isPublisher ?? true {
             await saveCheckpointCounted()
         }
     }
@@ -157,6 +173,37 @@ public final class FleetLearner: Sendable {
         }
         let (episodes, _) = try TensorLock.run { try store.loadAll() }
         await ingest(episodes)
+        if let ranks = config.ranks, let backend = backend as? any DataParallelLearnerBackend {
+            await ingest(peerEpisodes(ranks))
+            // Same starting point on every rank, whatever each loaded.
+            let watchdog = CollectiveWatchdog(timeout: ranks.collectiveTimeout) {
+            ranks.onCollectiveFailure(ranks.rank, $0, "collectives did not finish within \(ranks.collectiveTimeout) s")
+            }
+            watchdog.arm(step: 0)
+            defer { watchdog.disarm() }
+            try await backend.synchronizeParameters()
+        }
+    }
+
+    /// Whether training stopped (a data-parallel job stops when any rank asks it to).
+    public var hasStoppedTraining: Bool { trainingEnded.current }
+
+    /// Data-parallel: asks every rank to stop after the current step (this rank's `stop()`
+    /// does too). The other ranks' `hasStoppedTraining` turns true.
+    public func requestStop() { stopVote.withLock { $0 = true } }
+
+    /// Episodes the other ranks stored since the last look: the one-process store this job may
+    /// have started from, and every other rank's shard (whatever rank count wrote them).
+    private func peerEpisodes(_ ranks: LearnerRanks) -> [Episode] {
+        let shardsRoot = config.storeDirectory.appendingPathComponent("ranks")
+        let shards = ((try? FileManager.default.contentsOfDirectory(atPath: shardsRoot.path)) ?? [])
+            .filter { $0 != "\(ranks.rank)" }.sorted().map { shardsRoot.appendingPathComponent($0) }
+        let episodes = peerShards.newEpisodes(in: [config.storeDirectory] + shards) { id in
+            peerEpisodeIDs.current.contains(id) || ((try? self.store.contains(id)) ?? false)
+        }
+        peerEpisodeIDs.withLock { $0.formUnion(episodes.map(\.id)) }
+        metrics.update { $0.peerEpisodesIngested += episodes.count }
+        return episodes
     }
 
     /// Feeds episodes to the backend; a refused one is counted, the rest go on.
@@ -233,13 +280,22 @@ public final class FleetLearner: Sendable {
             assignment.embodiment = request.embodiment
             assignment.task = task
             assignment.seedBase = config.seedBase + UInt64(actors.count) * 100_000
-            actors[request.actorID] = ActorRecord(embodiment: request.embodiment, assignment: assignment)
+            // Round robin over the ranks, in registration order: balanced whatever the ids.
+            let ingestRank = config.ranks.map { actors.count % $0.size } ?? 0
+            actors[request.actorID] = ActorRecord(embodiment: request.embodiment, assignment: assignment, ingestRank: ingestRank)
             metrics.update { $0.actorsRegistered = actors.count }
             return assignment
         }
     }
 
     func isRegistered(_ actorID: String) -> Bool { actors.withLock { $0[actorID] != nil } }
+
+    /// Where a registered actor uploads when that is another rank ("host:port"), else nil.
+    func ingestEndpoint(for actorID: String) -> String? {
+        guard let ranks = config.ranks, ranks.isPublisher, let rank = actors.withLock({ $0[actorID]?.ingestRank }),
+              rank != ranks.rank else { return nil }
+        return ranks.ingestEndpoints[rank]
+    }
 
     /// Records stats; nil for an unknown actor.
     func heartbeat(_ request: Swiftvla_Fleet_V1_HeartbeatRequest) -> Swiftvla_Fleet_V1_TaskAssignment? {
@@ -323,6 +379,80 @@ public final class FleetLearner: Sendable {
                 }
             }
             if config.trainStepPause > 0 { try? await Task.sleep(for: .seconds(config.trainStepPause)) }
+        }
+    }
+
+    /// The training loop of one data-parallel rank. Each round every rank votes (one small
+    /// all_sum) whether it has data and whether it wants to stop; all step only when all have
+    /// data, and all leave together when any asks to. Collectives run under a watchdog, so a
+    /// dead peer ends the process instead of hanging it. Rank 0 publishes and checkpoints.
+    private func dataParallelLoop(ranks: LearnerRanks, backend: any DataParallelLearnerBackend) async {
+        let watchdog = CollectiveWatchdog(timeout: ranks.collectiveTimeout) {
+            ranks.onCollectiveFailure(ranks.rank, $0, "collectives did not finish within \(ranks.collectiveTimeout) s")
+            }
+        var sinceLastPublish = 0, lastPublish = ContinuousClock.now, lastScan = ContinuousClock.now
+        var lastStepStart: ContinuousClock.Instant?
+        while true {
+            if config.trainStepInterval > 0, let last = lastStepStart {
+                let next = last + .seconds(config.trainStepInterval)
+                if next > .now { try? await Task.sleep(until: next, clock: .continuous) }
+            }
+            await ingest(buffer.drain())
+            if ContinuousClock.now - lastScan >= .seconds(ranks.peerScanInterval) {
+                await ingest(peerEpisodes(ranks))
+                lastScan = .now
+            }
+            let ready = await backend.hasTrainingData(), leaving = Task.isCancelled || stopVote.current
+            let round = publishing.current.trainSteps
+            watchdog.arm(step: round)
+            let votes: [Float]
+            do {
+                votes = try TensorLock.run {
+                    try ranks.group.allSum(Tensor([ready ? 1 : 0, leaving ? 1 : 0] as [Float])).toArray(Float.self)
+                }
+            } catch {
+                watchdog.disarm()
+                metrics.update { $0.rejections["collective", default: 0] += 1 }
+                ranks.onCollectiveFailure(ranks.rank, round, "the vote all_sum failed: \(error)")
+                return
+            }
+            if votes[1] > 0 { watchdog.disarm(); return }
+            guard Int(votes[0]) == ranks.size else {
+                watchdog.disarm()
+                try? await Task.sleep(for: .seconds(config.idlePause))
+                continue
+            }
+            lastStepStart = .now
+            let loss: Float?
+            do { loss = try await backend.trainStep() } catch {
+                // The peers are inside (or past) the step's all_sum: the ranks can no longer
+                // agree on the parameters, so the job ends and restarts from the checkpoint.
+                watchdog.disarm()
+                metrics.update { $0.rejections["train_step", default: 0] += 1 }
+                ranks.onCollectiveFailure(ranks.rank, round, "the train step failed: \(error)")
+                return
+            }
+            watchdog.disarm()
+            guard let loss else { continue }
+            let steps = publishing.withLock { p in p.trainSteps += 1; return p.trainSteps }
+            metrics.update { $0.trainSteps = steps; $0.lastLoss = loss }
+            history.record(LearnerHistory.TrainPoint(step: steps, seconds: history.seconds, loss: Double(loss),
+                                                     sampler: await backend.samplerStatus()))
+            guard ranks.isPublisher else { continue }
+            if config.checkpointEveryTrainSteps > 0, steps % config.checkpointEveryTrainSteps == 0 {
+                await saveCheckpointCounted()
+            }
+            sinceLastPublish += 1
+            if sinceLastPublish >= config.publishEveryTrainSteps,
+               ContinuousClock.now - lastPublish >= .seconds(config.minPublishInterval) {
+                do {
+                    try await publish()
+                    sinceLastPublish = 0
+                    lastPublish = .now
+                } catch {
+                    metrics.update { $0.rejections["publish", default: 0] += 1 }
+                }
+            }
         }
     }
 

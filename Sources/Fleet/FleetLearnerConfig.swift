@@ -1,4 +1,5 @@
 import Foundation
+import TensorKit
 
 /// Settings of a learner process.
 public struct FleetLearnerConfig: Sendable {
@@ -40,6 +41,44 @@ public struct FleetLearnerConfig: Sendable {
     /// Save the backend's training state every this many train steps (and at stop) under
     /// `<storeDirectory>/learner-checkpoint`; a restarted learner resumes from it. 0: never.
     public var checkpointEveryTrainSteps = 200
+    /// One rank of a data-parallel learner (nil: a learner on its own).
+    public var ranks: LearnerRanks?
 
     public init(storeDirectory: URL) { self.storeDirectory = storeDirectory }
+}
+
+/// This process's place in a data-parallel learner (`mlx.launch … vla learner --data-parallel`).
+/// Every rank holds the model and trains on its share of each batch (gradients meet in MLX's
+/// `all_sum`); actors register with rank 0, which spreads their uploads over the ranks; each
+/// rank stores what it receives in its own shard of the shared store and reads its peers'
+/// shards, so every rank samples from the whole store. Only rank 0 publishes policy versions
+/// and writes checkpoints.
+public struct LearnerRanks: Sendable {
+    public var group: DistributedGroup
+    /// Where each rank's actors upload ("host:port", index = rank).
+    public var ingestEndpoints: [String]
+    /// A train step (its collectives) failing, or taking longer than `collectiveTimeout`, means a
+    /// rank died or hung: `onCollectiveFailure` runs (default: log and exit with status 75, so
+    /// a supervisor restarts the job from the last checkpoint).
+    public var collectiveTimeout = 120.0
+    public var onCollectiveFailure: @Sendable (_ rank: Int, _ step: Int, _ reason: String) -> Void = { rank, step, reason in
+        FileHandle.standardError.write(Data("rank \(rank): train step \(step): \(reason) (a peer rank died or hung); exiting with status 75 for a restart from the last checkpoint\n".utf8))
+        exit(75)
+    }
+    /// How often a rank looks for new episodes in its peers' shards (seconds).
+    public var peerScanInterval = 0.5
+
+    public init(group: DistributedGroup, ingestEndpoints: [String]) {
+        self.group = group
+        self.ingestEndpoints = ingestEndpoints
+    }
+
+    public var rank: Int { group.rank }
+    public var size: Int { group.size }
+    public var isPublisher: Bool { group.rank == 0 }
+
+    /// Rank r's shard of the store rooted at `directory`.
+    public static func shard(_ rank: Int, of directory: URL) -> URL {
+        directory.appendingPathComponent("ranks").appendingPathComponent("\(rank)")
+    }
 }

@@ -28,6 +28,8 @@ public final class FleetMetrics: Sendable {
         public var checkpointsSaved = 0
         /// This learner resumed from a checkpoint at start.
         public var restoredFromCheckpoint = false
+        /// Data-parallel: episodes other ranks stored, read from their shards.
+        public var peerEpisodesIngested = 0
     }
 
     private let state = Locked(Snapshot())

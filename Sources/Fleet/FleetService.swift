@@ -64,6 +64,7 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.ServiceProtocol {
             response.policyVersion = Int64(learner.broadcaster.latest?.version ?? 0)
             response.maxMessageBytes = UInt32(clamping: learner.config.limits.maxMessageBytes)
             response.maxStepsPerChunk = UInt32(clamping: learner.config.limits.maxStepsPerChunk)
+            response.ingestEndpoint = learner.ingestEndpoint(for: request.actorID) ?? ""
             return response
         } catch let error as IngestError {
             metrics.reject(error, episode: false)

@@ -26,6 +26,15 @@ public protocol LearnerBackend: Sendable {
     func samplerStatus() async -> [String: TaskSamplerStatus]
 }
 
+/// A backend that can be one rank of a data-parallel learner (`LearnerRanks`): its train
+/// steps take part in collectives, so every rank must step together.
+public protocol DataParallelLearnerBackend: LearnerBackend {
+    /// Whether `trainStep` would find data (checked on every rank before any rank steps).
+    func hasTrainingData() async -> Bool
+    /// Makes every rank's trainable parameters rank 0's (a collective; at start and resume).
+    func synchronizeParameters() async throws
+}
+
 extension LearnerBackend {
     /// Backends with no training state keep nothing.
     public func saveCheckpoint(to directory: URL) async throws {}

@@ -40,7 +40,13 @@ public actor PostTrainingBackend: LearnerBackend {
                 try DemonstrationDataset(episodes: episodes, specs: specs, config: policy.model.config, stats: policy.stats)
             }
         }
-        generator = SplitMix64(seed: seed)
+        generator = SplitMix64(seed: Self.rankSeed(seed, trainer: trainer))
+    }
+
+    /// Data-parallel ranks draw different samples: the rank is mixed into the sampler's seed.
+    static func rankSeed(_ seed: UInt64, trainer: BehaviorCloningTrainer) -> UInt64 {
+        guard let group = trainer.dataParallel else { return seed }
+        return seed ^ (UInt64(group.rank) &* 0x9E37_79B9_7F4A_7C15)
     }
 
     public func samplerStatus() async -> [String: TaskSamplerStatus] {
@@ -75,7 +81,12 @@ public actor PostTrainingBackend: LearnerBackend {
         guard !tasks.isEmpty else { return nil }
         // Draw (task, source) for every sample, then one sub-batch per pair.
         var counts: [String: (online: Int, offline: Int)] = [:]
-        for _ in 0..<trainer.schedule.batchSize {
+        // Data-parallel: this rank's rows of the global batch (the trainer averages the ranks).
+        let batchSize = trainer.schedule.batchSize
+        let (share, shareSize) = trainer.dataParallel.map {
+            BatchShare.of(globalSize: batchSize, rank: $0.rank, ranks: $0.size)
+        } ?? (BatchShare(offset: 0, globalSize: batchSize), batchSize)
+        for _ in 0..<shareSize {
             let task = tasks[Int(generator.next() % UInt64(tasks.count))]
             let hasOnline = (online[task]?.count ?? 0) > 0, hasOffline = (offline[task]?.count ?? 0) > 0
             let useOnline = hasOnline && (!hasOffline || generator.nextDouble() < mix.onlineShare(task: task))
@@ -96,7 +107,8 @@ public actor PostTrainingBackend: LearnerBackend {
                                                   online: part.online, generator: &generator)
                 return try part.dataset.batch(picks, advantages: labels)
             }
-            return try trainer.trainStepWithSampleLosses(parts.count == 1 ? parts[0] : PolicyBatch.concatenated(parts))
+            return try trainer.trainStepWithSampleLosses(parts.count == 1 ? parts[0] : PolicyBatch.concatenated(parts),
+                                                         share: trainer.dataParallel == nil ? nil : share)
         }
         try algorithm.afterTrainStep(generator: &generator)
         self.generator = generator
@@ -132,7 +144,8 @@ public actor PostTrainingBackend: LearnerBackend {
         let trainer = self.trainer
         try TensorLock.run { try trainer.resume(from: directory.appendingPathComponent("policy")) }
         try algorithm.restoreState(from: directory)
-        generator = SplitMix64(seed: sampler.generator)
+        // Rank 0 wrote the sampler; the other ranks continue from it with their own streams.
+        generator = SplitMix64(seed: trainer.dataParallel.map { $0.rank == 0 ? sampler.generator : Self.rankSeed(sampler.generator, trainer: trainer) } ?? sampler.generator)
         stepsTrained = sampler.stepsTrained
         if let m = sampler.mix { mix = m }
         if let d = sampler.samplesDrawn, d.count == 2 { samplesDrawn = (d[0], d[1]) }
@@ -145,6 +158,36 @@ public enum PostTrainingError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .missingAdvantageToken(let a):
             return "PostTrainingError.missingAdvantageToken: \(a) conditions on an advantage token; train a policy from `VLAPolicy.withAdvantageConditioning`"
+        }
+    }
+}
+
+extension PostTrainingBackend: DataParallelLearnerBackend {
+    public func hasTrainingData() async -> Bool {
+        offline.values.contains { $0.count > 0 } || online.values.contains { $0.count > 0 }
+    }
+
+    /// Σ|θ| + Σθ over the trainable parameters in key order: equal on data-parallel ranks that
+    /// stayed in step (a cheap cross-process comparison).
+    public func parameterChecksum() throws -> Double {
+        let model = trainer.policy.model
+        return try TensorLock.run {
+            try model.trainableParameters().sorted { $0.key < $1.key }.reduce(0.0) { total, entry in
+                let p = try entry.value.astype(.float32)
+                return total + Double(try (p.abs().sum() + p.sum()).item() as Float)
+            }
+        }
+    }
+
+    public func synchronizeParameters() async throws {
+        guard let group = trainer.dataParallel else { return }
+        let model = trainer.policy.model
+        try TensorLock.run {
+            // Σ over ranks of (rank 0 ? θ : 0) = rank 0's θ on every rank.
+            let mine = try model.trainableParameters().mapValues { group.rank == 0 ? $0 : try $0 * 0 }
+            let synced = try group.allSum(mine)
+            try model.update(parameters: synced.mapValues { $0 })
+            try eval(Array(model.trainableParameters().values))
         }
     }
 }

@@ -27,6 +27,8 @@ public struct PostTrainingSetup: Sendable {
     public var recapPositiveFraction = 0.3
     public var recapFleetGuidance = 1.0
     public var seed: UInt64 = 0
+    /// Train as one rank of a data-parallel learner (see `LearnerRanks`).
+    public var dataParallel: DistributedGroup?
 
     /// Seed of RECAP's fresh advantage token: learner and actors add the same one.
     public static let advantageTokenSeed: UInt64 = 0xADA7
@@ -55,7 +57,7 @@ public struct PostTrainingSetup: Sendable {
             policy = try policy.withAdvantageConditioning(seed: Self.advantageTokenSeed)
             algorithm = RECAP(value: value, specs: DemoCollector.specs, lookahead: recapLookahead, positiveFraction: recapPositiveFraction)
         }
-        let trainer = BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: seed &+ 1)
+        let trainer = BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: seed &+ 1, dataParallel: dataParallel)
         let backend = try PostTrainingBackend(trainer: trainer, offline: offline, specs: DemoCollector.specs,
                                               algorithm: algorithm, seed: seed &+ 2)
         return (backend, trainer, algorithm)

@@ -4,6 +4,7 @@ import Fleet
 import Foundation
 import RobotData
 import RobotSim
+import TensorKit
 import Training
 import VLAModel
 
@@ -32,14 +33,22 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "RECAP: value-head steps on the offline demos.") var recapValueSteps = 400
     @Option(help: "Serve the dashboard and Prometheus /metrics on this port (0 = any free port; default: none).") var dashboardPort: Int?
     @Option(help: "Address the dashboard binds (default: --host).") var dashboardHost: String?
+    @Option(help: "Run as one rank of a data-parallel learner over MLX distributed: ring or mpi (start every rank with `mlx.launch`, or MLX_RANK/MLX_HOSTFILE); needs --checkpoint.")
+    var dataParallel: String?
+    @Option(help: "Data-parallel: HOST:PORT each rank serves actors on, comma separated in rank order (default: --host with --port + rank).")
+    var rankEndpoints: String?
+    @Option(help: "Data-parallel: seconds a train step's collectives may take before this rank gives up (a peer died) and exits with status 75.")
+    var collectiveTimeout = 120.0
 
     func run() async throws {
+        let stopSignal = StopSignal()
         guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
         let taskKinds = try tasks.split(separator: ",").map { name in
             guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
             return t
         }
         let backend: any LearnerBackend
+        var dataParallelRanks: (ranks: LearnerRanks, port: Int)?
         if let checkpoint {
             guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
             var setup = PostTrainingSetup()
@@ -47,6 +56,8 @@ struct LearnerCommand: AsyncParsableCommand {
             setup.frozen = parameterPrefixes(postTrainingFrozen)
             setup.recapValueSteps = recapValueSteps
             setup.seed = seed
+            // Without a launcher's environment: a job of one rank (e.g. restarted on fewer machines).
+            setup.dataParallel = try dataParallel.map { try DistributedGroup.initialize(backend: $0, strict: false) }
             let url = URL(fileURLWithPath: checkpoint)
             let imageSize = try VLAPolicy.load(from: url).policy.model.config.imageSize
             let offline = try demos.map {
@@ -56,12 +67,25 @@ struct LearnerCommand: AsyncParsableCommand {
             if kind == .recap && offline.isEmpty { throw ValidationError("--algorithm recap fits its value on offline demos: pass --demos STORE") }
             say("post-training \(checkpoint) with \(kind.rawValue) on \(offline.count) offline demos")
             backend = try setup.learnerBackend(checkpoint: url, offline: offline, log: say).backend
+            if let group = setup.dataParallel {
+                let endpoints = try rankEndpoints.map { list in
+                    list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                } ?? (0..<group.size).map { "\(host):\(port + $0)" }
+                guard endpoints.count == group.size, let own = endpoints[group.rank].split(separator: ":").last.flatMap({ Int($0) }) else {
+                    throw ValidationError("--rank-endpoints needs \(group.size) HOST:PORT entries, one per rank")
+                }
+                var ranks = LearnerRanks(group: group, ingestEndpoints: endpoints)
+                ranks.collectiveTimeout = collectiveTimeout
+                dataParallelRanks = (ranks, own)
+            }
         } else {
+            guard dataParallel == nil else { throw ValidationError("--data-parallel trains the VLA: pass --checkpoint") }
             backend = try BehaviorCloningBackend(embodiment: e.spec, seed: seed)
         }
         var config = FleetLearnerConfig(storeDirectory: URL(fileURLWithPath: store))
         config.host = host
-        config.port = port
+        config.port = dataParallelRanks?.port ?? port
+        config.ranks = dataParallelRanks?.ranks
         config.catalog = TaskCatalog(taskKinds.map { (e, $0) })
         config.publishEveryTrainSteps = publishEvery
         config.checkpointEveryTrainSteps = checkpointEvery
@@ -74,14 +98,18 @@ struct LearnerCommand: AsyncParsableCommand {
         config.tls = try tlsOption(cert: tlsCert, key: tlsKey)
         let learner = try FleetLearner(config: config, backend: backend)
         let bound = try await learner.start()
-        say("learner listening on \(host):\(bound), store \(store) (\(learner.store.count) episodes), serving \(e.rawValue): \(tasks)")
+        let rankNote = config.ranks.map { " as rank \($0.rank) of \($0.size)" } ?? ""
+        say("learner listening on \(host):\(bound)\(rankNote), store \(learner.store.root.path) (\(learner.store.count) episodes), serving \(e.rawValue): \(tasks)")
         let start = learner.metrics.snapshot()
         if start.restoredFromCheckpoint { say("resumed from checkpoint at train step \(start.trainSteps)") }
         var dashboard: DashboardServer?
         if let dashboardPort { dashboard = await DashboardServer.start(learner: learner, host: dashboardHost ?? host, port: dashboardPort, log: say) }
         var last = learner.metrics.snapshot()
-        while !Task.isCancelled {
-            try await Task.sleep(for: .seconds(5))
+        var lastReport = ContinuousClock.now
+        while !Task.isCancelled && !stopSignal.received && !learner.hasStoppedTraining {
+            try await Task.sleep(for: .milliseconds(200))
+            guard ContinuousClock.now - lastReport >= .seconds(5) else { continue }
+            lastReport = .now
             if let tokenFile, let date = modificationDate(tokenFile), date != tokenFileDate {
                 tokenFileDate = date
                 do {
@@ -93,11 +121,39 @@ struct LearnerCommand: AsyncParsableCommand {
                 }
             }
             let m = learner.metrics.snapshot()
-            say("episodes \(m.episodesAccepted) (+\(m.episodesAccepted - last.episodesAccepted)), dup \(m.episodesDuplicate), rejected \(m.episodesRejected) \(m.rejections), train steps \(m.trainSteps), loss \(m.lastLoss.map { String(format: "%.4f", $0) } ?? "-"), version \(m.latestVersion) (\(m.lastPublicationBytes) B in \(String(format: "%.1f", m.lastPublicationSeconds * 1000)) ms)")
+            let peers = config.ranks == nil ? "" : ", from other ranks \(m.peerEpisodesIngested)"
+            say("episodes \(m.episodesAccepted) (+\(m.episodesAccepted - last.episodesAccepted))\(peers), dup \(m.episodesDuplicate), rejected \(m.episodesRejected) \(m.rejections), train steps \(m.trainSteps), loss \(m.lastLoss.map { String(format: "%.4f", $0) } ?? "-"), version \(m.latestVersion) (\(m.lastPublicationBytes) B in \(String(format: "%.1f", m.lastPublicationSeconds * 1000)) ms)")
                 last = m
         }
+        if learner.hasStoppedTraining { say("another rank stopped the job") }
         await dashboard?.stop()
         await learner.stop()
+        let m = learner.metrics.snapshot()
+        say("stopped at train step \(m.trainSteps): \(m.episodesAccepted) episodes accepted\(config.ranks == nil ? "" : ", \(m.peerEpisodesIngested) read from other ranks")")
+        if let group = config.ranks?.group, let vla = backend as? PostTrainingBackend {
+            // The ranks' parameters must be identical: print a checksum to compare across ranks.
+            let sum = try await vla.parameterChecksum()
+            say(String(format: "rank %d parameter checksum %.9e", group.rank, sum))
+        }
+    }
+}
+
+/// SIGINT / SIGTERM ask the learner to stop cleanly (checkpoint, and in a data-parallel job
+/// every rank stops with it).
+final class StopSignal: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let flag = NSLock()
+    private var value = false
+    var received: Bool { flag.withLock { value } }
+
+    init() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in self?.flag.withLock { self?.value = true } }
+            source.resume()
+            sources.append(source)
+        }
     }
 }
 

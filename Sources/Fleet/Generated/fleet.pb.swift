@@ -141,6 +141,10 @@ public nonisolated struct Swiftvla_Fleet_V1_RegisterActorResponse: Sendable {
 
   public var maxStepsPerChunk: UInt32 = 0
 
+  /// Data-parallel learners: the rank this actor uploads episodes to ("host:port"; register
+  /// there too). Empty: upload here. Policy versions always come from this endpoint.
+  public var ingestEndpoint: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -718,7 +722,7 @@ nonisolated extension Swiftvla_Fleet_V1_TaskAssignment: SwiftProtobuf.Message, S
 
 nonisolated extension Swiftvla_Fleet_V1_RegisterActorResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegisterActorResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}assignment\0\u{3}policy_version\0\u{3}max_message_bytes\0\u{3}max_steps_per_chunk\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}assignment\0\u{3}policy_version\0\u{3}max_message_bytes\0\u{3}max_steps_per_chunk\0\u{3}ingest_endpoint\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -730,6 +734,7 @@ nonisolated extension Swiftvla_Fleet_V1_RegisterActorResponse: SwiftProtobuf.Mes
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.policyVersion) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxMessageBytes) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxStepsPerChunk) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.ingestEndpoint) }()
       default: break
       }
     }
@@ -752,6 +757,9 @@ nonisolated extension Swiftvla_Fleet_V1_RegisterActorResponse: SwiftProtobuf.Mes
     if self.maxStepsPerChunk != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxStepsPerChunk, fieldNumber: 4)
     }
+    if !self.ingestEndpoint.isEmpty {
+      try visitor.visitSingularStringField(value: self.ingestEndpoint, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -760,6 +768,7 @@ nonisolated extension Swiftvla_Fleet_V1_RegisterActorResponse: SwiftProtobuf.Mes
     if lhs.policyVersion != rhs.policyVersion {return false}
     if lhs.maxMessageBytes != rhs.maxMessageBytes {return false}
     if lhs.maxStepsPerChunk != rhs.maxStepsPerChunk {return false}
+    if lhs.ingestEndpoint != rhs.ingestEndpoint {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -66,10 +66,19 @@ public final class CollectiveWatchdog: @unchecked Sendable {
 
     /// Runs `body` (one collective step) under the deadline.
     public func guarding<R>(step: Int, _ body: () throws -> R) rethrows -> R {
+        arm(step: step)
+        defer { disarm() }
+        return try body()
+    }
+
+    /// Starts the deadline for `step` (replacing any armed one); `disarm` when it finished.
+    public func arm(step: Int) {
         let item = DispatchWorkItem { [onTimeout] in onTimeout(step) }
         lock.withLock { pending?.cancel(); pending = item }
         queue.asyncAfter(deadline: .now() + timeout, execute: item)
-        defer { lock.withLock { item.cancel(); if pending === item { pending = nil } } }
-        return try body()
+    }
+
+    public func disarm() {
+        lock.withLock { pending?.cancel(); pending = nil }
     }
 }
