@@ -51,6 +51,9 @@ public final class BehaviorCloningTrainer: @unchecked Sendable {
     public let lrSchedule: WarmupStableDecay
     public let seed: UInt64
     public let dataParallel: DistributedGroup?
+    /// Data-parallel: send gradients as bfloat16 (half the bytes; summed and applied in float32
+    /// to the float32 parameters, which stay the master copy).
+    public var bfloat16Gradients = false
     public private(set) var step = 0
     private let lossAndGrad: (FlowMatchingVLA) throws -> (loss: Tensor, grads: [String: Tensor])
 
@@ -94,7 +97,8 @@ public final class BehaviorCloningTrainer: @unchecked Sendable {
         var (loss, grads) = try lossAndGrad(policy.model)
         let perSample = holder.perSample!
         if let group = dataParallel {
-            (loss, grads) = try Self.averaged(loss: loss, gradients: grads, validEntries: batch.actionMask.sum(), group: group)
+            (loss, grads) = try Self.averaged(loss: loss, gradients: grads, validEntries: batch.actionMask.sum(), group: group,
+                                           wire: bfloat16Gradients ? .bfloat16 : .float32)
         }
         let (clipped, _) = try clipGradNorm(grads, maxNorm: schedule.gradientClip)
         try optimizer.step(model: policy.model, gradients: clipped, alsoEvaluate: [loss, perSample])
@@ -109,12 +113,14 @@ public final class BehaviorCloningTrainer: @unchecked Sendable {
     /// the global masked mean (the pointing loss, when on, is weighted the same way). One
     /// collective carries the gradients, the counts and the losses.
     static func averaged(loss: Tensor, gradients: [String: Tensor], validEntries: Tensor,
-                         group: DistributedGroup) throws -> (loss: Tensor, gradients: [String: Tensor]) {
+                         group: DistributedGroup, wire: DType = .float32) throws -> (loss: Tensor, gradients: [String: Tensor]) {
         var packed = try gradients.mapValues { try $0 * validEntries }
-        // Keys outside the parameter namespace (parameter names never start with "#").
-        packed["#entries"] = validEntries
-        packed["#loss"] = try loss * validEntries
-        var summed = try group.allSum(packed)
+        // The count and loss ride along in float32 (keys outside the parameter namespace:
+        // names never start with "#"); a bfloat16 count of ~2000 entries would be off by 0.5%.
+        let scalars = ["#entries": validEntries, "#loss": try loss * validEntries]
+        if wire == .float32 { packed.merge(scalars) { $1 } }
+        var summed = try group.allSum(packed, wire: wire)
+        if wire != .float32 { summed.merge(try group.allSum(scalars)) { $1 } }
         let total = try summed.removeValue(forKey: "#entries")!.maximum(1)
         let globalLoss = try summed.removeValue(forKey: "#loss")! / total
         var averaged: [String: Tensor] = [:]

@@ -60,7 +60,8 @@ public enum DataParallelBenchmark {
     /// Trains `steps` steps (the first `warmup` untimed) and returns the timings with the policy.
     /// All ranks must call it with the same arguments.
     public static func run(config: VLAConfig, group: DistributedGroup?, globalBatch: Int, steps: Int, warmup: Int = 1,
-                           seed: UInt64, progress: ((Int, Double) -> Void)? = nil) throws -> (Result, VLAPolicy) {
+                           seed: UInt64, bfloat16Gradients: Bool = false,
+                           progress: ((Int, Double) -> Void)? = nil) throws -> (Result, VLAPolicy) {
         let ranks = group?.size ?? 1, rank = group?.rank ?? 0
         guard globalBatch >= ranks else { throw TensorError.shapeMismatch("global batch \(globalBatch) is smaller than \(ranks) ranks") }
         let policy = VLAPolicy(model: try FlowMatchingVLA(config: config, key: RandomKey(seed: seed)), stats: NormalizationStats(episodes: []))
@@ -69,6 +70,7 @@ public enum DataParallelBenchmark {
         schedule.totalSteps = steps
         schedule.warmupSteps = 1
         let trainer = BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: seed, dataParallel: group)
+        trainer.bfloat16Gradients = bfloat16Gradients
         let (share, size) = BatchShare.of(globalSize: globalBatch, rank: rank, ranks: ranks)
         var losses: [Float] = [], times: [Double] = []
         for step in 0..<steps {

@@ -122,6 +122,7 @@ struct BenchDataParallel: AsyncParsableCommand {
     @Option(help: "Camera image size (pixels).") var imageSize = VLAConfig().imageSize
     @Option(help: "Action chunk horizon.") var horizon = VLAConfig().horizon
     @Option(help: "Rank 0 writes the trained parameters here (safetensors).") var saveParameters: String?
+    @Flag(help: "Send gradients as bfloat16 (fp32 master weights).") var bf16Gradients = false
     @Flag(help: "Print rank 0's result as JSON.") var json = false
 
     func run() async throws {
@@ -135,7 +136,8 @@ struct BenchDataParallel: AsyncParsableCommand {
         config.imageSize = imageSize
         config.horizon = horizon
         config.executeSteps = max(1, horizon / 2)
-        let (result, policy) = try DataParallelBenchmark.run(config: config, group: group, globalBatch: globalBatch, steps: steps, seed: seed) { step, seconds in
+        let (result, policy) = try DataParallelBenchmark.run(config: config, group: group, globalBatch: globalBatch, steps: steps, seed: seed,
+                                                                      bfloat16Gradients: bf16Gradients) { step, seconds in
                 if group.rank == 0 {
                     FileHandle.standardError.write(Data(String(format: "  step %d/%d: %.0f ms\n", step + 1, steps, seconds * 1000).utf8))
                 }

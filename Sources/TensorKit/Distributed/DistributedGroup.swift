@@ -31,14 +31,15 @@ public struct DistributedGroup: Sendable {
 }
 
 extension DistributedGroup {
-    /// Sums named tensors over all ranks with one collective: float32, flattened in key order
-    /// into one buffer (one ring round per step instead of one per parameter), split back into
-    /// the original shapes. Lazy like any op; every rank must pass the same keys and shapes.
-    public func allSum(_ tensors: [String: Tensor]) throws -> [String: Tensor] {
+    /// Sums named tensors over all ranks with one collective: flattened in key order into one
+    /// buffer of `wire` dtype (one ring round per step instead of one per parameter; bfloat16
+    /// halves the bytes), returned as float32 in the original shapes. Lazy like any op; every
+    /// rank must pass the same keys and shapes.
+    public func allSum(_ tensors: [String: Tensor], wire: DType = .float32) throws -> [String: Tensor] {
         let keys = tensors.keys.sorted()
         guard !keys.isEmpty else { return [:] }
-        let parts = try keys.map { try tensors[$0]!.astype(.float32).flattened() }
-        let summed = try allSum(concatenated(parts, axis: 0))
+        let parts = try keys.map { try tensors[$0]!.astype(wire).flattened() }
+        let summed = try allSum(concatenated(parts, axis: 0)).astype(.float32)
         var offsets: [Int] = [], offset = 0
         for part in parts.dropLast() { offset += part.dim(0); offsets.append(offset) }
         let pieces = try summed.split(at: offsets, axis: 0)
