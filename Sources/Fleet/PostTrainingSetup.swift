@@ -29,6 +29,8 @@ public struct PostTrainingSetup: Sendable {
     public var seed: UInt64 = 0
     /// Train as one rank of a data-parallel learner (see `LearnerRanks`).
     public var dataParallel: DistributedGroup?
+    /// Data-parallel: send gradients as bfloat16 (`BehaviorCloningTrainer.bfloat16Gradients`).
+    public var bfloat16Gradients = false
 
     /// Seed of RECAP's fresh advantage token: learner and actors add the same one.
     public static let advantageTokenSeed: UInt64 = 0xADA7
@@ -58,6 +60,7 @@ public struct PostTrainingSetup: Sendable {
             algorithm = RECAP(value: value, specs: DemoCollector.specs, lookahead: recapLookahead, positiveFraction: recapPositiveFraction)
         }
         let trainer = BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: seed &+ 1, dataParallel: dataParallel)
+        trainer.bfloat16Gradients = bfloat16Gradients
         let backend = try PostTrainingBackend(trainer: trainer, offline: offline, specs: DemoCollector.specs,
                                               algorithm: algorithm, seed: seed &+ 2)
         return (backend, trainer, algorithm)

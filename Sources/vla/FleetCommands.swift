@@ -39,6 +39,7 @@ struct LearnerCommand: AsyncParsableCommand {
     var rankEndpoints: String?
     @Option(help: "Data-parallel: seconds a train step's collectives may take before this rank gives up (a peer died) and exits with status 75.")
     var collectiveTimeout = 120.0
+    @Flag(help: "Data-parallel: send gradients as bfloat16 (half the bytes; fp32 master weights).") var bf16Gradients = false
 
     func run() async throws {
         let stopSignal = StopSignal()
@@ -58,6 +59,7 @@ struct LearnerCommand: AsyncParsableCommand {
             setup.seed = seed
             // Without a launcher's environment: a job of one rank (e.g. restarted on fewer machines).
             setup.dataParallel = try dataParallel.map { try DistributedGroup.initialize(backend: $0, strict: false) }
+            setup.bfloat16Gradients = bf16Gradients
             let url = URL(fileURLWithPath: checkpoint)
             let imageSize = try VLAPolicy.load(from: url).policy.model.config.imageSize
             let offline = try demos.map {

@@ -106,9 +106,16 @@ struct DataParallelLearnerTests {
             try (0..<2).map { try RankProcess(binary: vla, arguments: learnerArguments(endpoints), rank: $0, hosts: hosts, logs: root) }
         }
 
-        // 1. Two ranks, four actors registering with rank 0.
+        // 1. Two ranks; two Python robots (swiftvla_client) and four Swift actors register with
+        // rank 0, which spreads them round robin: rank 0, 1, 0, 1, 0, 1.
         var ranks = try startRanks()
         for r in ranks { _ = try await r.waitFor("learner listening on", timeout: 60) }
+        let python = try await ChildProcess.run(ChildProcess.python, ["clients/python/tests/upload_to_ranks.py", "--port", "\(ports[0])",
+                                                                     "--robots", "2"], timeout: 60)
+        #expect(python.status == 0, "\(python.stderr.suffix(800))")
+        struct PythonSummary: Decodable { var endpoints: [String]; var statuses: [String] }
+        let summary = try JSONDecoder().decode(PythonSummary.self, from: Data((python.stdout.split(separator: "\n").last ?? "").utf8))
+        #expect(summary.endpoints == ["", "127.0.0.1:\(ports[1])"] && summary.statuses == ["acked", "acked"], "\(summary)")
         let reports = try await withThrowingTaskGroup(of: FleetActorReport.self) { group in
             for i in 0..<4 {
                 var c = FleetActorConfig(actorID: "dp-actor-\(i)", learnerPort: ports[0], embodiment: .arm7, tasks: [.reach])
@@ -134,15 +141,15 @@ struct DataParallelLearnerTests {
         #expect(statuses == [0, 0], "exit statuses \(statuses): \(ranks[0].errors.suffix(600)) \(ranks[1].errors.suffix(600))")
         #expect(ranks[1].output.contains("another rank stopped the job"))
         let s0 = try #require(ranks[0].stopped, "\(ranks[0].output)"), s1 = try #require(ranks[1].stopped, "\(ranks[1].output)")
-        // Round robin: two actors (four episodes) per rank; each read the other's four.
-        #expect(s0.accepted == 4 && s1.accepted == 4, "accepted \(s0.accepted) + \(s1.accepted)")
+        // Round robin: a Python robot and two actors (1 + 4 episodes) per rank; each read the other's.
+        #expect(s0.accepted == 5 && s1.accepted == 5, "accepted \(s0.accepted) + \(s1.accepted)")
         #expect(s0.peers == s1.accepted && s1.peers == s0.accepted, "peer episodes \(s0.peers), \(s1.peers)")
         #expect(s0.steps == s1.steps && s0.steps > 0, "train steps \(s0.steps) vs \(s1.steps)")
         // Same updates on both ranks: the parameters agree to the last printed digit.
         #expect(ranks[0].checksum != nil && ranks[0].checksum == ranks[1].checksum)
         for shard in 0..<2 {
             let files = try FileManager.default.contentsOfDirectory(atPath: LearnerRanks.shard(shard, of: store).appendingPathComponent("episodes").path)
-            #expect(files.filter { $0.hasSuffix(".safetensors") }.count == 4)
+            #expect(files.filter { $0.hasSuffix(".safetensors") }.count == 5)
         }
 
         // 2. Restart both ranks: they resume from rank 0's checkpoint; kill -9 rank 1 and rank 0
@@ -167,7 +174,7 @@ struct DataParallelLearnerTests {
         single.signal(SIGTERM)
         #expect(try await single.exitStatus(timeout: 30) == 0, "\(single.errors.suffix(600))")
         let s = try #require(single.stopped, "\(single.output)")
-        // Its own shard (rank 0's) holds four episodes; the other four come from rank 1's shard.
-        #expect(s.peers == 4, "one rank read \(s.peers) episodes from other shards")
+        // Its own shard (rank 0's) holds five episodes; the other five come from rank 1's shard.
+        #expect(s.peers == 5, "one rank read \(s.peers) episodes from other shards")
     }
 }

@@ -46,6 +46,7 @@ class Registration:
     policy_version: int         # newest published version (0 = none yet)
     max_message_bytes: int
     max_steps_per_chunk: int
+    ingest_endpoint: str = ""   # a data-parallel learner's rank for this robot's uploads ("" = here)
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,15 @@ class RobotClient:
 
     `target` is "host:port". `layout` overrides the built-in slot map of `embodiment`.
     `retry_for` bounds how long one call keeps retrying transient failures (seconds).
+    A data-parallel learner may name another rank for uploads at registration; the client then
+    uploads there over a channel from `ingest_channel` (default: plaintext, like `target`).
     """
 
     def __init__(self, target: str = "127.0.0.1:50051", *, actor_id: str, embodiment: str,
                  tasks: Sequence[str] = (), token: str = "", layout: Optional[EmbodimentLayout] = None,
                  steps_per_chunk: int = 16, upload_timeout: float = 30.0, rpc_timeout: float = 10.0,
-                 retry_for: float = 30.0, max_backoff: float = 2.0, channel: Optional[grpc.Channel] = None):
+                 retry_for: float = 30.0, max_backoff: float = 2.0, channel: Optional[grpc.Channel] = None,
+                 ingest_channel=None):
         if not actor_id:
             raise ValueError("actor_id must not be empty")
         self.target = target
@@ -132,6 +136,8 @@ class RobotClient:
         self._own_channel = channel is None
         self._channel = channel or grpc.insecure_channel(target, options=self._channel_options(target))
         self._stub = pb_grpc.FleetStub(self._channel)
+        self._ingest_channel_factory = ingest_channel or (lambda t: grpc.insecure_channel(t, options=self._channel_options(t)))
+        self._ingest: Optional[tuple] = None   # (endpoint, channel, stub) when uploads go to another rank
 
     @staticmethod
     def _channel_options(target: str):
@@ -153,6 +159,8 @@ class RobotClient:
             call.cancel()
         if self._own_channel:
             self._channel.close()
+        if self._ingest is not None:
+            self._ingest[1].close()
 
     def __enter__(self) -> "RobotClient":
         return self
@@ -176,11 +184,34 @@ class RobotClient:
         a = response.assignment
         registration = Registration(
             embodiment=a.embodiment, task=a.task, seed_base=int(a.seed_base), policy_version=int(response.policy_version),
-            max_message_bytes=int(response.max_message_bytes), max_steps_per_chunk=int(response.max_steps_per_chunk))
+            max_message_bytes=int(response.max_message_bytes), max_steps_per_chunk=int(response.max_steps_per_chunk),
+            ingest_endpoint=response.ingest_endpoint)
         with self._lock:
             self._registration = registration
             self.stats.registrations += 1
+        if registration.ingest_endpoint:
+            self._register_for_uploads(request, registration.ingest_endpoint, retry_for)
         return registration
+
+    def _register_for_uploads(self, request, endpoint: str, retry_for: Optional[float]) -> None:
+        """Registers with the rank that takes this robot's uploads (so it accepts them)."""
+        with self._lock:
+            if self._ingest is None or self._ingest[0] != endpoint:
+                if self._ingest is not None:
+                    self._ingest[1].close()
+                channel = self._ingest_channel_factory(endpoint)
+                self._ingest = (endpoint, channel, pb_grpc.FleetStub(channel))
+            stub = self._ingest[2]
+        try:
+            self._retrying("register", lambda: stub.RegisterActor(request, timeout=self.rpc_timeout, metadata=self._metadata),
+                           retry_on=_UNREACHABLE, retry_for=retry_for)
+        except grpc.RpcError as e:
+            raise RegistrationRefused(e.code(), e.details() or "") from None
+
+    @property
+    def _upload_stub(self):
+        with self._lock:
+            return self._ingest[2] if self._ingest is not None else self._stub
 
     @property
     def registration(self) -> Registration:
@@ -267,7 +298,7 @@ class RobotClient:
         delay = 0.05
         while True:
             try:
-                ack = self._stub.UploadEpisode(iter(messages), timeout=self.upload_timeout, metadata=self._metadata)
+                ack = self._upload_stub.UploadEpisode(iter(messages), timeout=self.upload_timeout, metadata=self._metadata)
             except grpc.RpcError as e:
                 code = e.code()
                 if code in REJECTED_CODES:
