@@ -21,7 +21,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seed of the sampler's noise for requests without their own.") var seed: UInt64 = 0
     @Option(help: "Serve over TLS: certificate chain (PEM); needs --tls-key.") var tlsCert: String?
     @Option(help: "Serve over TLS: private key (PEM).") var tlsKey: String?
-    @Option(help: "Also serve JSON over a WebSocket at ws://HOST:PORT/policy (0 = any free port).") var websocketPort: Int?
+    @Option(help: "Also serve a WebSocket: JSON at ws://HOST:PORT/policy, MessagePack (openpi's format) at ws://HOST:PORT/ (0 = any free port).") var websocketPort: Int?
 
     func run() async throws {
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))

@@ -78,10 +78,52 @@ struct PolicyWebSocketTests {
         try #require(result.status == 0, "predict_against_server.py exited \(result.status) (run scripts/bootstrap for websockets)\n\(result.stderr)")
         struct Summary: Decodable {
             struct WebSocket: Decodable { var image_size: Int; var chunk: [[Double]]; var refused: String?; var repeatable: Bool }
+            struct Msgpack: Decodable { var image_size: Int; var chunk: [[Double]]; var dtype: String; var refused: String?; var repeatable: Bool }
             var websocket: WebSocket
+            var msgpack: Msgpack
         }
         let summary = try JSONDecoder().decode(Summary.self, from: Data(result.stdout.split(separator: "\n").last!.utf8))
         #expect(summary.websocket.chunk.map { $0.map(Float.init) } == reference)
         #expect(summary.websocket.image_size == 16 && summary.websocket.refused == "invalid_argument" && summary.websocket.repeatable)
+        // MessagePack (openpi's format, Python's msgpack): float32 arrays back, the same chunk.
+        #expect(summary.msgpack.chunk.map { $0.map(Float.init) } == reference && summary.msgpack.dtype == "<f4")
+        #expect(summary.msgpack.image_size == 16 && summary.msgpack.refused == "invalid_argument" && summary.msgpack.repeatable)
+    }
+
+    /// The codec against byte strings Python's msgpack 1.1.2 produced (`msgpack.packb`, shown
+    /// next to each), and its refusals of damaged input.
+    @Test func messagePackMatchesPythonsEncoding() throws {
+        // packb({'a': [1, -1, -33, 200, 70000, -70000, 2**40, 1.5, None, True, False], b'b': b'xy', 'c': 'é'*20})
+        let python = "83a1619b01ffd0dfccc8ce00011170d2fffeee90cf0000010000000000cb3ff8000000000000c0c3c2c40162c4027879a163d928"
+            + String(repeating: "c3a9", count: 20)
+        let value = MessagePack.map([
+            (.string("a"), .array([.int(1), .int(-1), .int(-33), .int(200), .int(70000), .int(-70000), .int(1 << 40),
+                                   .double(1.5), .null, .bool(true), .bool(false)])),
+            (.binary(Array("b".utf8)), .binary(Array("xy".utf8))),
+            (.string("c"), .string(String(repeating: "é", count: 20))),
+        ])
+        #expect(hex(value.encoded()) == python)
+        #expect(try MessagePack.decode(bytes(python)) == value)
+        // packb([2**64-1, -2**63, 3.25]); packb(float32 0.1, use_single_float=True)
+        let big = MessagePack.array([.uint(UInt64.max), .int(Int64.min), .double(3.25)])
+        #expect(hex(big.encoded()) == "93cfffffffffffffffffd38000000000000000cb400a000000000000")
+        #expect(try MessagePack.decode(bytes("93cfffffffffffffffffd38000000000000000cb400a000000000000")) == big)
+        #expect(hex(MessagePack.float(0.1).encoded()) == "ca3dcccccd")
+        // Damaged input: a clear error, never a crash.
+        #expect(throws: MessagePackError.truncated(at: 1)) { try MessagePack.decode([0xa5, 0x61]) }
+        #expect(throws: MessagePackError.reservedByte(0xc1, at: 0)) { try MessagePack.decode([0xc1]) }
+        #expect(throws: MessagePackError.trailingBytes(1)) { try MessagePack.decode([0xc0, 0xc0]) }
+        #expect(throws: MessagePackError.truncated(at: 5)) { try MessagePack.decode([0xdd, 0xff, 0xff, 0xff, 0xff]) }
+        #expect(throws: MessagePackError.tooDeep(MessagePack.maxDepth)) { try MessagePack.decode([UInt8](repeating: 0x91, count: 100) + [0xc0]) }
+        // An openpi-style array map round-trips to the same floats.
+        let array = NumPyArray(float32: [1, -2.5, 3], shape: [3])
+        #expect(NumPyArray(try MessagePack.decode(array.messagePack.encoded()))?.floats == [1, -2.5, 3])
+    }
+
+    func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    func bytes(_ hex: String) -> [UInt8] {
+        var out: [UInt8] = [], chars = Array(hex)
+        while chars.count >= 2 { out.append(UInt8(String(chars[0..<2]), radix: 16)!); chars.removeFirst(2) }
+        return out
     }
 }

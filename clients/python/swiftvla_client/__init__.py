@@ -11,7 +11,7 @@ from .embodiments import EMBODIMENTS, UNIFIED_DIMENSION, EmbodimentLayout, layou
 from .episode import DEMO, OPERATOR, POLICY, Episode, EpisodeRecorder, new_episode_id
 from .errors import EpisodeRejected, FleetError, LearnerUnavailable, RegistrationRefused, WeightTransferError
 from .gym import FleetEnv
-from .policy import PolicyClient, PolicyRequestRefused, ServerInfo, WebSocketPolicyClient
+from .policy import MsgpackPolicyClient, PolicyClient, PolicyRequestRefused, ServerInfo, WebSocketPolicyClient
 from .weights import PolicyVersion, WeightAssembler, read_safetensors
 
 __all__ = [
@@ -20,6 +20,6 @@ __all__ = [
     "Episode", "EpisodeRecorder", "POLICY", "OPERATOR", "DEMO", "new_episode_id",
     "FleetError", "EpisodeRejected", "LearnerUnavailable", "RegistrationRefused", "WeightTransferError",
     "FleetEnv", "PolicyVersion", "WeightAssembler", "read_safetensors",
-    "PolicyClient", "PolicyRequestRefused", "ServerInfo", "WebSocketPolicyClient",
+    "PolicyClient", "PolicyRequestRefused", "ServerInfo", "WebSocketPolicyClient", "MsgpackPolicyClient",
 ]
 __version__ = "0.1.0"

@@ -134,3 +134,62 @@ class WebSocketPolicyClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _pack_numpy(obj):
+    """msgpack `default` hook: NumPy arrays as openpi sends them (binary keys, raw bytes)."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "OVc":
+            raise TypeError(f"cannot send a {obj.dtype} array")
+        array = np.ascontiguousarray(obj)
+        return {b"__ndarray__": True, b"data": array.tobytes(), b"dtype": array.dtype.str, b"shape": list(array.shape)}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot pack {type(obj).__name__}")
+
+
+def _unpack_numpy(obj):
+    """msgpack `object_hook`: such maps back into NumPy arrays."""
+    if b"__ndarray__" in obj:
+        return np.frombuffer(obj[b"data"], dtype=np.dtype(obj[b"dtype"])).reshape(obj[b"shape"])
+    return obj
+
+
+class MsgpackPolicyClient:
+    """The policy server over `vla serve --websocket-port P` at ws://HOST:P/ in MessagePack
+    binary frames, openpi's wire format (needs `websockets` and `msgpack`). `metadata()` is what
+    the server sent on connect; `infer(obs)` sends an observation dict — `embodiment`, `prompt`,
+    `state`, `images` (camera name → uint8 [H, W, 3]), optional `seed` — and returns the reply
+    dict with `actions` (float32 [horizon, action_dim]). A refused request raises
+    `PolicyRequestRefused` and the connection stays open."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        import msgpack  # optional dependency
+        from websockets.sync.client import connect
+
+        self._msgpack = msgpack
+        self._socket = connect(url, max_size=1 << 24, open_timeout=timeout)
+        self._timeout = timeout
+        self._metadata = self._unpack(self._socket.recv(timeout=timeout))
+
+    def _unpack(self, frame: bytes):
+        return self._msgpack.unpackb(frame, object_hook=_unpack_numpy)
+
+    def metadata(self) -> dict:
+        return self._metadata
+
+    def infer(self, obs: Mapping) -> dict:
+        self._socket.send(self._msgpack.packb(dict(obs), default=_pack_numpy))
+        reply = self._unpack(self._socket.recv(timeout=self._timeout))
+        if "error" in reply:
+            raise PolicyRequestRefused(reply["error"]["code"], reply["error"]["message"])
+        return reply
+
+    def close(self) -> None:
+        self._socket.close()
+
+    def __enter__(self) -> "MsgpackPolicyClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

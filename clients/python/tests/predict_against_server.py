@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 
-from swiftvla_client import PolicyClient, PolicyRequestRefused, WebSocketPolicyClient  # noqa: E402
+from swiftvla_client import MsgpackPolicyClient, PolicyClient, PolicyRequestRefused, WebSocketPolicyClient  # noqa: E402
 
 
 def main() -> None:
@@ -59,6 +59,20 @@ def main() -> None:
             second = ws.predict(obs["embodiment"], obs["instruction"], cameras, obs["state"], seed=obs["seed"])
             summary["websocket"] = {"image_size": ws.info().image_size, "chunk": first.tolist(),
                                     "refused": ws_refused, "repeatable": bool(np.array_equal(first, second))}
+        # And over the MessagePack endpoint (openpi's format): arrays in, arrays out.
+        with MsgpackPolicyClient(f"ws://127.0.0.1:{args.websocket_port}/") as mp:
+            request = {"embodiment": obs["embodiment"], "prompt": obs["instruction"], "images": cameras,
+                       "state": np.asarray(obs["state"], dtype=np.float32), "seed": obs["seed"]}
+            reply = mp.infer(request)
+            try:
+                mp.infer({**request, "state": np.zeros(2, dtype=np.float32)})
+                mp_refused = None
+            except PolicyRequestRefused as error:
+                mp_refused = error.code
+            again = mp.infer(request)
+            summary["msgpack"] = {"image_size": mp.metadata()["image_size"], "chunk": reply["actions"].tolist(),
+                                  "dtype": reply["actions"].dtype.str, "refused": mp_refused,
+                                  "repeatable": bool(np.array_equal(reply["actions"], again["actions"]))}
     print(json.dumps(summary))
 
 
