@@ -36,6 +36,11 @@ public struct BehaviorCloningRun: Sendable {
     /// Parameter-path prefixes (`Module.freeze`) kept frozen during behaviour cloning, also
     /// after a resume.
     public var frozen: [String] = []
+    /// Green-VLA's curriculum over the (embodiment, task) datasets: W_i ∝ w_i^α with w from
+    /// DataQA (`DataQA.datasetWeights`), α reaching 1 after this fraction of the steps.
+    public var curriculumAnnealFraction = 0.5
+    /// Batches built ahead on a background thread (0: on the training thread).
+    public var prefetchBatches = 2
 
     public init(output: URL) { self.output = output }
 
@@ -43,8 +48,8 @@ public struct BehaviorCloningRun: Sendable {
     public func run(log: (String) -> Void) throws -> VLAPolicy {
         let episodes = try demonstrations(log: log)
         log("dataset: \(episodes.count) episodes, \(episodes.reduce(0) { $0 + $1.stepCount }) steps")
-        let dataset = try DemonstrationDataset(episodes: episodes, specs: DemoCollector.specs, config: model)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: seed)), stats: dataset.stats)
+        let stats = try DemonstrationDataset.statistics(episodes: episodes, specs: DemoCollector.specs, config: model)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: seed)), stats: stats)
         log("model: \(policy.model.parameterCount) parameters")
         var s = schedule
         s.totalSteps = schedule.totalSteps
@@ -69,7 +74,15 @@ public struct BehaviorCloningRun: Sendable {
         }
         // After pointing pretraining, which leaves everything trainable.
         if !frozen.isEmpty { policy.model.freeze(frozen) }
-        var generator = SplitMix64(seed: seed &+ UInt64(trainer.step))
+        let sources = try curriculumSources(episodes, stats: stats)
+        if sources.count > 1 {
+            log("curriculum over \(sources.count) datasets, DataQA weights " + sources.map { String(format: "%@ %.3f", $0.name, $0.weight) }
+                .joined(separator: ", ") + ", α = 1 from step \(Int(Double(s.totalSteps) * curriculumAnnealFraction))")
+        }
+        let loader = try CurriculumLoader(sources: sources, batchSize: s.batchSize,
+                                          annealSteps: Int(Double(s.totalSteps) * curriculumAnnealFraction),
+                                          seed: seed, startStep: trainer.step, prefetch: prefetchBatches)
+        defer { loader.stop() }
         let csv = output.appendingPathComponent("loss.csv")
         if !FileManager.default.fileExists(atPath: csv.path) { try Data("step,loss,lr,seconds\n".utf8).write(to: csv) }
         let handle = try FileHandle(forWritingTo: csv)
@@ -78,7 +91,7 @@ public struct BehaviorCloningRun: Sendable {
         let start = Date()
         var recent: [Float] = []
         while trainer.step < s.totalSteps {
-            let batch = try dataset.sampleBatch(size: s.batchSize, generator: &generator)
+            let batch = try loader.next()
             let lr = trainer.optimizer.learningRate
             let loss = try trainer.trainStep(batch)
             recent.append(loss)
@@ -95,7 +108,7 @@ public struct BehaviorCloningRun: Sendable {
         }
         if let oodGuard {
             // A few thousand standardized states: seconds, next to the checkpoint it belongs to.
-            let fitted = try OODGuard.fit(episodes: episodes, specs: DemoCollector.specs, stats: dataset.stats, options: oodGuard)
+            let fitted = try OODGuard.fit(episodes: episodes, specs: DemoCollector.specs, stats: stats, options: oodGuard)
             try FileManager.default.createDirectory(at: checkpoint, withIntermediateDirectories: true)
             try fitted.write(to: OODGuard.url(inCheckpoint: checkpoint))
             for d in fitted.densities.values.sorted(by: { $0.embodiment < $1.embodiment }) {
@@ -105,6 +118,18 @@ public struct BehaviorCloningRun: Sendable {
             }
         }
         return policy
+    }
+
+    /// One dataset per (embodiment, task), weighted by DataQA's effective count of good episodes.
+    func curriculumSources(_ episodes: [Episode], stats: NormalizationStats) throws -> [CurriculumLoader.Source] {
+        let key = { (embodiment: String, task: String) in "\(embodiment)/\(task)" }
+        let groups = Dictionary(grouping: episodes) { key($0.embodiment, $0.task) }
+        let weights = groups.count > 1 ? DataQA.datasetWeights(DataQA().assess(episodes)) { key($0.embodiment, $0.task) } : [:]
+        return try groups.keys.sorted().map { name in
+            CurriculumLoader.Source(name: name, dataset: try DemonstrationDataset(episodes: groups[name]!, specs: DemoCollector.specs,
+                                                                                 config: model, stats: stats),
+                                    weight: weights[name] ?? 1)
+        }
     }
 
     /// Seeds to try for `needed` more demos: twice as many (the expert fails on some scenes),

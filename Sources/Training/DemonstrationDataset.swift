@@ -29,10 +29,16 @@ public final class DemonstrationDataset: @unchecked Sendable {
         self.specs = specs
         self.config = config
         self.isTarget = isTarget
-        self.stats = try stats ?? (config.relativeActions
-            ? NormalizationStats(episodes: episodes, relativeTo: specs, horizon: config.horizon)
-            : NormalizationStats(episodes: episodes))
+        self.stats = try stats ?? Self.statistics(episodes: episodes, specs: specs, config: config)
         try append(episodes, stepWeight: stepWeight)
+    }
+
+    /// The normalization statistics a dataset of `episodes` uses by default (share them among
+    /// datasets trained into one policy).
+    public static func statistics(episodes: [Episode], specs: [String: EmbodimentSpec], config: VLAConfig) throws -> NormalizationStats {
+        try config.relativeActions
+            ? NormalizationStats(episodes: episodes, relativeTo: specs, horizon: config.horizon)
+            : NormalizationStats(episodes: episodes)
     }
 
     /// Adds episodes (e.g. online ones as they land) without re-indexing the existing ones.
@@ -89,6 +95,11 @@ public final class DemonstrationDataset: @unchecked Sendable {
     /// The batch for explicit (episode, step) pairs; `advantages` (one per pick) conditions
     /// each row on a RECAP indicator.
     public func batch(_ picks: [(Int, Int)], advantages: [AdvantageIndicator?]? = nil) throws -> PolicyBatch {
+        try hostBatch(picks, advantages: advantages).tensors()
+    }
+
+    /// `batch` as host arrays (no MLX: safe on a prefetch thread).
+    public func hostBatch(_ picks: [(Int, Int)], advantages: [AdvantageIndicator?]? = nil) throws -> HostPolicyBatch {
         let encoder = ObservationEncoder(config: config, stats: stats)
         var observations: [PolicyObservation] = []
         let h = config.horizon, width = VLAConfig.actionDimension
@@ -109,15 +120,54 @@ public final class DemonstrationDataset: @unchecked Sendable {
                 }
             }
         }
-        var batch = PolicyBatch(inputs: try encoder.inputs(observations),
-                                actions: try Tensor(actions, shape: [picks.count, h, width]),
-                                actionMask: try Tensor(masks, shape: [picks.count, h, width]))
+        var batch = HostPolicyBatch(inputs: try encoder.hostInputs(observations), horizon: h, actions: actions, actionMask: masks)
         if config.pointingWeight > 0 {
             let points = picks.map { targetPoints[$0.0] }
-            batch.targetPoints = try Tensor(points.flatMap { $0.map { [$0.x, $0.y] } ?? [0, 0] }, shape: [picks.count, 2])
-            batch.targetPointMask = try Tensor(points.map { $0 == nil ? Float(0) : 1 }, shape: [picks.count])
+            batch.targetPoints = points.flatMap { $0.map { [$0.x, $0.y] } ?? [0, 0] }
+            batch.targetPointMask = points.map { $0 == nil ? Float(0) : 1 }
         }
         return batch
+    }
+}
+
+/// `PolicyBatch` as host arrays: what a loader's prefetch thread builds.
+public struct HostPolicyBatch: Sendable {
+    public var inputs: HostPolicyInputs
+    public var horizon: Int
+    public var actions: [Float]
+    public var actionMask: [Float]
+    public var targetPoints: [Float]?
+    public var targetPointMask: [Float]?
+
+    public var batchSize: Int { inputs.batchSize }
+
+    public func tensors() throws -> PolicyBatch {
+        let b = batchSize, shape = [b, horizon, VLAConfig.actionDimension]
+        var batch = PolicyBatch(inputs: try inputs.tensors(), actions: try Tensor(actions, shape: shape),
+                                actionMask: try Tensor(actionMask, shape: shape))
+        if let targetPoints, let targetPointMask {
+            batch.targetPoints = try Tensor(targetPoints, shape: [b, 2])
+            batch.targetPointMask = try Tensor(targetPointMask, shape: [b])
+        }
+        return batch
+    }
+
+    /// Rows of several batches, in order.
+    public static func concatenated(_ parts: [HostPolicyBatch]) -> HostPolicyBatch {
+        let first = parts[0].inputs
+        var inputs = HostPolicyInputs(batchSize: parts.reduce(0) { $0 + $1.batchSize }, cameraSlots: first.cameraSlots,
+                                      imageSize: first.imageSize, textLength: first.textLength)
+        for p in parts {
+            inputs.pixels += p.inputs.pixels; inputs.cameraMask += p.inputs.cameraMask
+            inputs.tokens += p.inputs.tokens; inputs.tokenMask += p.inputs.tokenMask
+            inputs.states += p.inputs.states; inputs.stateMasks += p.inputs.stateMasks
+            inputs.advantages += p.inputs.advantages; inputs.advantageMask += p.inputs.advantageMask
+        }
+        let points = parts.allSatisfy { $0.targetPoints != nil && $0.targetPointMask != nil }
+        return HostPolicyBatch(inputs: inputs, horizon: parts[0].horizon, actions: parts.flatMap(\.actions),
+                               actionMask: parts.flatMap(\.actionMask),
+                               targetPoints: points ? parts.flatMap { $0.targetPoints! } : nil,
+                               targetPointMask: points ? parts.flatMap { $0.targetPointMask! } : nil)
     }
 }
 

@@ -58,36 +58,59 @@ public struct ObservationEncoder: Sendable {
 
     /// Builds model inputs for a batch of observations.
     public func inputs(_ observations: [PolicyObservation]) throws -> PolicyInputs {
+        try hostInputs(observations).tensors()
+    }
+
+    /// The inputs as plain host arrays: no MLX, so a loader's prefetch thread can build them
+    /// while the model trains (`HostPolicyInputs.tensors()` makes the tensors, cheaply).
+    public func hostInputs(_ observations: [PolicyObservation]) throws -> HostPolicyInputs {
         let c = config, s = c.imageSize, slots = c.cameraSlots
         let frameBytes = s * s * 3
-        var pixels = [UInt8](repeating: 0, count: observations.count * slots * frameBytes)
-        var cameraMask = [Bool](repeating: false, count: observations.count * slots)
-        var tokens: [Int32] = [], tokenMask: [Bool] = [], states: [Float] = [], stateMasks: [Float] = []
-        var advantages: [Int32] = [], advantageMask: [Bool] = []
+        var h = HostPolicyInputs(batchSize: observations.count, cameraSlots: slots, imageSize: s, textLength: c.maxTextLength)
+        h.pixels = [UInt8](repeating: 0, count: observations.count * slots * frameBytes)
+        h.cameraMask = [Bool](repeating: false, count: observations.count * slots)
         for (i, o) in observations.enumerated() {
             for (name, image) in o.cameras {
                 guard image.count == frameBytes else {
                     throw PolicyError.badObservation("camera \(name) has \(image.count) bytes, expected \(s)×\(s)×3")
                 }
                 let slot = CameraSlots.slot(for: name)
-                pixels.replaceSubrange(((i * slots + slot) * frameBytes)..<((i * slots + slot + 1) * frameBytes), with: image)
-                cameraMask[i * slots + slot] = true
+                h.pixels.replaceSubrange(((i * slots + slot) * frameBytes)..<((i * slots + slot + 1) * frameBytes), with: image)
+                h.cameraMask[i * slots + slot] = true
             }
             let (t, m) = tokenizer.encode(Self.prompt(o.embodiment, o.instruction))
-            tokens += t
-            tokenMask += m
+            h.tokens += t
+            h.tokenMask += m
             let (st, sm) = try unifiedState(o.nativeState, spec: o.embodiment)
-            states += st
-            stateMasks += sm
-            advantages.append(o.advantage?.rawValue ?? 0)
-            advantageMask.append(o.advantage != nil)
+            h.states += st
+            h.stateMasks += sm
+            h.advantages.append(o.advantage?.rawValue ?? 0)
+            h.advantageMask.append(o.advantage != nil)
         }
-        let b = observations.count
+        return h
+    }
+}
+
+/// `PolicyInputs` as host arrays (see `ObservationEncoder.hostInputs`).
+public struct HostPolicyInputs: Sendable {
+    public let batchSize: Int, cameraSlots: Int, imageSize: Int, textLength: Int
+    public var pixels: [UInt8] = []
+    public var cameraMask: [Bool] = []
+    public var tokens: [Int32] = [], tokenMask: [Bool] = []
+    public var states: [Float] = [], stateMasks: [Float] = []
+    public var advantages: [Int32] = [], advantageMask: [Bool] = []
+
+    public init(batchSize: Int, cameraSlots: Int, imageSize: Int, textLength: Int) {
+        self.batchSize = batchSize; self.cameraSlots = cameraSlots; self.imageSize = imageSize; self.textLength = textLength
+    }
+
+    public func tensors() throws -> PolicyInputs {
+        let b = batchSize, s = imageSize
         return try PolicyInputs(
-            images: try Tensor(pixels, shape: [b, slots, s, s, 3]).astype(.float32) / 255,
-            cameraMask: try Tensor(cameraMask, shape: [b, slots]),
-            tokens: try Tensor(tokens, shape: [b, c.maxTextLength]),
-            tokenMask: try Tensor(tokenMask, shape: [b, c.maxTextLength]),
+            images: try Tensor(pixels, shape: [b, cameraSlots, s, s, 3]).astype(.float32) / 255,
+            cameraMask: try Tensor(cameraMask, shape: [b, cameraSlots]),
+            tokens: try Tensor(tokens, shape: [b, textLength]),
+            tokenMask: try Tensor(tokenMask, shape: [b, textLength]),
             state: try Tensor(states, shape: [b, VLAConfig.actionDimension]),
             stateMask: try Tensor(stateMasks, shape: [b, VLAConfig.actionDimension]),
             advantage: try Tensor(advantages, shape: [b]), advantageMask: try Tensor(advantageMask, shape: [b]))
