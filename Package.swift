@@ -63,7 +63,7 @@ let package = Package(
         ),
         .target(
             name: "RobotData",
-            dependencies: ["TensorKit", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["TensorKit", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "RobotSim",

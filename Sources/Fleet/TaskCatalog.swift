@@ -20,6 +20,14 @@ public struct TaskCatalog: Sendable {
         self.specs = specs
     }
 
+    /// Bodies declared by embodiment files (`EmbodimentSpec(yaml:)`), e.g. a real robot or an
+    /// outside simulator streaming through the Python client: spec name → its task names.
+    public init(specs: [EmbodimentSpec], tasks: [String: [String]]) {
+        let byName = Dictionary(specs.map { ($0.name, $0) }) { first, _ in first }
+        self.specs = byName
+        self.tasks = tasks.filter { byName[$0.key] != nil }
+    }
+
     /// Every pair RobotSim has.
     public static var all: TaskCatalog {
         TaskCatalog(TaskKind.allCases.flatMap { t in t.embodiments.map { ($0, t) } })

@@ -18,6 +18,8 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "Episode store directory.") var store = "runs/learner/store"
     @Option(help: "Embodiment the policy is trained for.") var embodiment = "arm7"
     @Option(help: "Comma-separated tasks to serve.") var tasks = "reach"
+    @Option(help: "Serve a body declared in an embodiment file (embodiments/*.yaml format) instead of --embodiment, with --tasks as free task names; trains the linear policy.")
+    var embodimentFile: String?
     @Option(help: "Publish a new policy version every N train steps.") var publishEvery = 200
     @Option(help: "Save the training state (weights, optimizer, sampler) every N train steps.") var checkpointEvery = 200
     @Option(help: "Shared token actors must present (empty = none).") var token = ""
@@ -43,6 +45,7 @@ struct LearnerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let stopSignal = StopSignal()
+        if let embodimentFile { return try await runDeclaredBody(URL(fileURLWithPath: embodimentFile), stopSignal: stopSignal) }
         guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
         let taskKinds = try tasks.split(separator: ",").map { name in
             guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
@@ -137,6 +140,39 @@ struct LearnerCommand: AsyncParsableCommand {
             let sum = try await vla.parameterChecksum()
             say(String(format: "rank %d parameter checksum %.9e", group.rank, sum))
         }
+    }
+}
+
+extension LearnerCommand {
+    /// A learner for a body from an embodiment file: the linear policy on its native layout.
+    func runDeclaredBody(_ file: URL, stopSignal: StopSignal) async throws {
+        guard checkpoint == nil, dataParallel == nil else { throw ValidationError("--embodiment-file trains the linear policy: no --checkpoint or --data-parallel") }
+        let spec = try EmbodimentSpec.load(file)
+        let taskNames = tasks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var config = FleetLearnerConfig(storeDirectory: URL(fileURLWithPath: store))
+        config.host = host
+        config.port = port
+        config.catalog = TaskCatalog(specs: [spec], tasks: [spec.name: taskNames])
+        config.publishEveryTrainSteps = publishEvery
+        config.checkpointEveryTrainSteps = checkpointEvery
+        config.minPublishInterval = 1
+        config.trainStepPause = 0.001
+        config.authToken = token.isEmpty ? nil : token
+        config.tls = try tlsOption(cert: tlsCert, key: tlsKey)
+        let learner = try FleetLearner(config: config, backend: try BehaviorCloningBackend(embodiment: spec, seed: seed))
+        let bound = try await learner.start()
+        say("learner listening on \(host):\(bound), store \(store) (\(learner.store.count) episodes), serving \(spec.name) from \(file.path): \(taskNames.joined(separator: ","))")
+        var last = ContinuousClock.now
+        while !Task.isCancelled && !stopSignal.received {
+            try await Task.sleep(for: .milliseconds(200))
+            guard ContinuousClock.now - last >= .seconds(5) else { continue }
+            last = .now
+            let m = learner.metrics.snapshot()
+            say("episodes \(m.episodesAccepted), rejected \(m.episodesRejected) \(m.rejections), train steps \(m.trainSteps), version \(m.latestVersion)")
+        }
+        await learner.stop()
+        let m = learner.metrics.snapshot()
+        say("stopped at train step \(m.trainSteps): \(m.episodesAccepted) episodes accepted")
     }
 }
 

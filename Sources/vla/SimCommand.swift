@@ -6,8 +6,27 @@ import RobotSim
 struct Sim: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "MuJoCo simulated robots and language tasks.",
-        subcommands: [SimList.self, SimRun.self, SimBench.self]
+        subcommands: [SimList.self, SimRun.self, SimBench.self, SimEmbodiments.self]
     )
+}
+
+/// `vla sim embodiments --out embodiments`: the built-in bodies as embodiment files.
+struct SimEmbodiments: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "embodiments",
+                                                    abstract: "Write each built-in embodiment's native layout and unified-slot maps as a YAML file.")
+    @Option(help: "Directory for <name>.yaml files.") var out = "embodiments"
+
+    func run() throws {
+        let dir = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for kind in EmbodimentKind.allCases {
+            let file = dir.appendingPathComponent("\(kind.rawValue).yaml")
+            let header = "# \(kind.rawValue): \(kind.summary) (MJCF built by RobotSim's SceneBuilder).\n"
+                + "# Native entries in order, each with its unified slot (Green-VLA layout, RobotData.UnifiedActionSpace).\n"
+            try (header + kind.spec.yaml).write(to: file, atomically: true, encoding: .utf8)
+            print(file.path)
+        }
+    }
 }
 
 struct SimList: ParsableCommand {

@@ -260,3 +260,46 @@ struct FleetTests {
         print("fleet loop: \(total) episodes (\(m.stepsAccepted) steps, \(m.operatorStepsAccepted) operator) in \(String(format: "%.2f", seconds)) s = \(String(format: "%.2f", Double(total) / seconds)) episodes/s; \(m.trainSteps) train steps, \(m.versionsPublished) versions, last publication \(m.lastPublicationBytes) B in \(String(format: "%.2f", m.lastPublicationSeconds * 1000)) ms; versions per actor \(reports.map { $0.episodes.map(\.policyVersion) }), policy lag \(reports.map { $0.episodes.map(\.policyLag) })")
     }
 }
+
+/// A body declared in an embodiment file (no RobotSim code): the learner validates and stores
+/// its episodes by the file's layout and refuses ones that do not fit it.
+@Suite(.stopsLearners) struct DeclaredEmbodimentTests {
+    @Test func aLearnerServesABodyFromAnEmbodimentFile() async throws {
+        let spec = try EmbodimentSpec(yaml: """
+            name: pan_tilt
+            control_mode: joint
+            num_arms: 0
+            actions: [[pan, head_0], [tilt, head_1]]
+            states: [[pan, head_0], [tilt, head_1]]
+            """)
+        var config = FleetLearnerConfig(storeDirectory: temporaryDirectory("declared"))
+        config.catalog = TaskCatalog(specs: [spec], tasks: ["pan_tilt": ["look_at"]])
+        config.publishInitialPolicy = false
+        let learner = try trackedLearner(config: config, backend: try BehaviorCloningBackend(embodiment: spec, seed: 1))
+        let port = try await learner.start()
+        func episode(stateWidth: Int) throws -> Episode {
+            let steps = 6
+            return Episode(embodiment: "pan_tilt", task: "look_at", instruction: "look at the cup", cameras: [:],
+                           states: try StepMatrix((0..<steps).map { t in (0..<stateWidth).map { Float(t + $0) * 0.1 } }, columns: stateWidth),
+                           nativeActions: try StepMatrix((0..<steps).map { t in [Float(t) * 0.1, -0.1] }, columns: 2),
+                           unifiedActions: try StepMatrix((0..<steps).map { t in try spec.unifiedAction([Float(t) * 0.1, -0.1]) }, columns: 64),
+                           actionMask: spec.actionMask, rewards: Array(repeating: 0, count: steps), dones: (0..<steps).map { $0 == steps - 1 },
+                           sources: Array(repeating: .operator, count: steps), timestamps: (0..<steps).map { Double($0) * 0.1 },
+                           success: true, policyVersion: 0)
+        }
+        let (good, bad) = (try episode(stateWidth: 2), try episode(stateWidth: 3))
+        try await withFleetClient(port: port) { client in
+            var request = Swiftvla_Fleet_V1_RegisterActorRequest()
+            request.actorID = "camera-head"
+            request.embodiment = "pan_tilt"
+            request.tasks = ["look_at"]
+            #expect(try await client.registerActor(request).assignment.task == "look_at")
+            let ack = try await upload(client, EpisodeMessages.encode(good, actorID: "camera-head", stepsPerChunk: 4))
+            #expect(!ack.duplicate && ack.steps == 6)
+            await #expect(throws: RPCError.self) { try await upload(client, EpisodeMessages.encode(bad, actorID: "camera-head", stepsPerChunk: 4)) }
+        }
+        #expect(try learner.store.load(good.id).nativeActions == good.nativeActions)
+        #expect(learner.metrics.snapshot().episodesRejected == 1)
+        await learner.stop()
+    }
+}
