@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""MetaWorld MT10 tasks as remote SwiftVLA fleet actors.
+
+Each task runs as one robot (`RobotClient`, actor id `metaworld-<task>`, embodiment `sawyer`,
+declared by bridges/metaworld/sawyer.yaml) against a learner started with
+
+    vla learner --embodiment-file bridges/metaworld/sawyer.yaml --tasks reach-v3,push-v3,...
+
+MetaWorld's own scripted policy (`metaworld.policies`) is the human operator: the first
+`--demo-episodes` episodes of a task are all operator (demonstrations); afterwards the learner's
+policy acts and the operator takes over (HG-DAgger) when MetaWorld's shaped reward has not
+improved for `--stall-steps` steps, for `--takeover-steps` steps. Every episode is uploaded with
+its per-step intervention flags. New policy versions are loaded between episodes. At the end
+`--eval-episodes` policy-only episodes per task (not uploaded) measure success, next to the
+scripted operator's own success on the same seeds. Prints one JSON summary line.
+
+Runs in its own venv (.venv-metaworld: metaworld pulls the `mujoco` Python package, which must
+not share site-packages with the `mujoco-core` wheel SwiftVLA links against).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+
+import numpy as np  # noqa: E402
+
+from swiftvla_client import EmbodimentLayout, FleetEnv, RobotClient  # noqa: E402
+
+MT10 = ["reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3", "drawer-close-v3",
+        "button-press-topdown-v3", "peg-insert-side-v3", "window-open-v3", "window-close-v3"]
+#: sawyer.yaml's action slots: ee_x, ee_y, ee_z, left_gripper.
+SAWYER = EmbodimentLayout(name="sawyer", state_dim=10, action_slots=(35, 36, 37, 13))
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def sawyer_state(obs: np.ndarray) -> np.ndarray:
+    """The 10 numbers sawyer.yaml declares, from MetaWorld's 39: hand xyz, gripper opening,
+    first object xyz, goal xyz."""
+    return np.concatenate([obs[0:4], obs[4:7], obs[36:39]]).astype(np.float32)
+
+
+class SawyerTask:
+    """One MT10 task as a gymnasium-style env with the fleet's observation dict."""
+
+    def __init__(self, benchmark, name: str, max_steps: int):
+        self.name = name
+        self.max_steps = max_steps
+        self.t = 0
+        self.env = benchmark.train_classes[name]()
+        self.tasks = [t for t in benchmark.train_tasks if t.env_name == name]
+        from metaworld.policies import ENV_POLICY_MAP
+        self.expert = ENV_POLICY_MAP[name]()
+        self.raw = None
+
+    def reset(self, seed=None, options=None):
+        # A seed picks one of the benchmark's fixed goal/object variations of this task.
+        self.env.set_task(self.tasks[(seed or 0) % len(self.tasks)])
+        self.raw, _ = self.env.reset(seed=seed)
+        self.t = 0
+        return {"state": sawyer_state(self.raw), "images": {}}, {"instruction": self.name.removesuffix("-v3").replace("-", " ")}
+
+    def step(self, action):
+        self.raw, reward, terminated, truncated, info = self.env.step(np.clip(action, -1, 1))
+        self.t += 1
+        success = bool(info.get("success", 0))
+        # Episodes end at success or after max_steps (then truncated): every one is uploaded.
+        return ({"state": sawyer_state(self.raw), "images": {}}, float(reward), terminated or success,
+                truncated or self.t >= self.max_steps, {"success": success})
+
+    def expert_action(self) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.asarray(self.expert.get_action(self.raw), dtype=np.float32)
+
+
+class LinearPolicy:
+    """The learner's published policy (`linear.weight`, `linear.bias`: a = W s + b)."""
+
+    def __init__(self):
+        self.version, self.W, self.b = 0, None, None
+        self.lock = threading.Lock()
+
+    def load(self, version):
+        t = version.tensors()
+        with self.lock:
+            self.version = version.version
+            self.W, self.b = t["linear.weight"].astype(np.float64), t["linear.bias"].astype(np.float64)
+
+    def act(self, state: np.ndarray) -> np.ndarray:
+        with self.lock:
+            return np.clip(self.W @ state.astype(np.float64) + self.b, -1, 1).astype(np.float32)
+
+
+def run_episode(task: SawyerTask, env, policy: LinearPolicy, seed: int, demo: bool,
+                stall_steps: int, takeover_steps: int, upload: bool):
+    """One episode; returns (success, steps, operator steps)."""
+    obs, _ = (env.reset(seed=seed) if upload else task.reset(seed=seed))
+    best, since_best, takeover_left, operator_steps, success = -np.inf, 0, 0, 0, False
+    for t in range(task.max_steps):
+        operator = demo or takeover_left > 0
+        action = task.expert_action() if operator else policy.act(obs["state"])
+        operator_steps += operator
+        takeover_left = max(0, takeover_left - 1)
+        if upload:
+            obs, reward, terminated, truncated, info = env.step(action, intervention=operator)
+        else:
+            obs, reward, terminated, truncated, info = task.step(action)
+        success = info.get("success", success) if isinstance(info, dict) else success
+        if reward > best + 1e-3:
+            best, since_best = reward, 0
+        else:
+            since_best += 1
+        if not demo and not operator and since_best >= stall_steps:
+            takeover_left, since_best = takeover_steps, 0
+        if terminated or truncated:
+            break
+    return bool(success), t + 1, operator_steps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--learner", default="127.0.0.1:50051")
+    parser.add_argument("--tasks", default=",".join(MT10), help="comma-separated MT10 task names")
+    parser.add_argument("--demo-episodes", type=int, default=10)
+    parser.add_argument("--episodes", type=int, default=20, help="policy episodes with operator takeovers, per task")
+    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--max-steps", type=int, default=150)
+    parser.add_argument("--stall-steps", type=int, default=15)
+    parser.add_argument("--takeover-steps", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--token", default="")
+    args = parser.parse_args()
+    import metaworld
+    benchmark = metaworld.MT10(seed=args.seed)
+    names = [n for n in args.tasks.split(",") if n]
+    summary = {"tasks": {}}
+    for name in names:
+        task = SawyerTask(benchmark, name, args.max_steps)
+        client = RobotClient(args.learner, actor_id=f"metaworld-{name}", embodiment="sawyer", tasks=[name],
+                             token=args.token, layout=SAWYER, retry_for=60)
+        registration = client.register()
+        if registration.task != name:
+            raise RuntimeError(f"learner assigned {registration.task}, expected {name}")
+        policy = LinearPolicy()
+        versions = []
+
+        def watch():
+            for v in client.watch_policy():
+                versions.append(v)
+
+        threading.Thread(target=watch, daemon=True).start()
+        env = FleetEnv(task, client)
+        row = {"uploaded": 0, "operator_steps": 0, "steps": 0, "policy_versions": []}
+        for k in range(args.demo_episodes + args.episodes):
+            if versions and versions[-1].version != policy.version:
+                policy.load(versions[-1])          # between episodes: one version per episode
+                client.policy_version = policy.version
+            demo = k < args.demo_episodes or policy.W is None
+            _, steps, ops = run_episode(task, env, policy, args.seed * 10_000 + k, demo,
+                                        args.stall_steps, args.takeover_steps, upload=True)
+            row["uploaded"] += 1
+            row["steps"] += steps
+            row["operator_steps"] += ops
+            row["policy_versions"].append(policy.version)
+        client.flush()
+        if versions and versions[-1].version != policy.version:
+            policy.load(versions[-1])
+        eval_seeds = [args.seed * 10_000 + 5_000 + k for k in range(args.eval_episodes)]
+        policy_success = [run_episode(task, env, policy, s, False, 10**9, 0, upload=False)[0]
+                          for s in eval_seeds] if policy.W is not None else []
+        expert_success = [run_episode(task, env, policy, s, True, 10**9, 0, upload=False)[0] for s in eval_seeds]
+        row.update({"acked": client.stats.episodes_acked, "rejected": client.stats.rejected,
+                    "policy_success": float(np.mean(policy_success)) if policy_success else None,
+                    "operator_success": float(np.mean(expert_success)), "final_version": policy.version})
+        summary["tasks"][name] = row
+        log(name, row)
+        client.close()
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
