@@ -119,12 +119,12 @@ def write_json(path, value):
 class VideoWriter:
     """Frames of one camera, every episode appended, into one H.264 mp4 at a constant frame rate."""
 
-    def __init__(self, path, width, height, fps, crf):
+    def __init__(self, path, width, height, fps, crf, pix_fmt):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(str(path), mode="w")
         self.stream = self.container.add_stream("libx264", rate=fps)
         self.stream.width, self.stream.height = width, height
-        self.stream.pix_fmt = "yuv420p"
+        self.stream.pix_fmt = pix_fmt
         self.stream.codec_context.time_base = Fraction(1, fps)
         # A keyframe every 2 frames, as LeRobot records: any frame decodes after one seek.
         self.stream.options = {"crf": str(crf), "g": "2", "preset": "medium"}
@@ -182,8 +182,13 @@ def export_dataset(src_dir, out_dir):
         headers.append(header)
         timestamps.append(tensors["timestamps_us"].astype(np.int64))
     state_dim, action_dim, cameras = layout
+    # yuv420p is what LeRobot writes and every player shows; yuv444p keeps full-resolution
+    # colour (with crf 0 frames come back within rounding of the colour conversion).
+    pix_fmt = manifest.get("pix_fmt", "yuv420p")
+    if pix_fmt not in ("yuv420p", "yuv444p"):
+        raise HelperError(f"pix_fmt {pix_fmt!r}: yuv420p or yuv444p")
     for name, (h, w) in cameras.items():
-        if h % 2 or w % 2:
+        if pix_fmt == "yuv420p" and (h % 2 or w % 2):
             raise HelperError(f"camera {name} is {h}x{w}; H.264 4:2:0 video needs even sides")
     fps = int(manifest.get("fps") or infer_fps(timestamps))
     crf = int(manifest.get("crf", 18))
@@ -197,7 +202,7 @@ def export_dataset(src_dir, out_dir):
     camera_keys = {name: IMAGE_PREFIX + name for name in sorted(cameras)}
     writers = {
         name: VideoWriter(out_dir / VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0),
-                          cameras[name][1], cameras[name][0], fps, crf)
+                          cameras[name][1], cameras[name][0], fps, crf, pix_fmt)
         for name, key in camera_keys.items()
     }
 
@@ -282,7 +287,7 @@ def export_dataset(src_dir, out_dir):
         h, w = cameras[name]
         features[key] = {
             "dtype": "video", "shape": [h, w, 3], "names": ["height", "width", "channels"],
-            "info": {"video.height": h, "video.width": w, "video.codec": "h264", "video.pix_fmt": "yuv420p",
+            "info": {"video.height": h, "video.width": w, "video.codec": "h264", "video.pix_fmt": pix_fmt,
                      "video.is_depth_map": False, "video.fps": fps, "video.channels": 3, "has_audio": False},
         }
     state_names = manifest.get("state_names") or [f"state_{i}" for i in range(state_dim)]
@@ -330,7 +335,7 @@ def export_dataset(src_dir, out_dir):
     write_json(out_dir / "meta" / "stats.json", stats)
 
     return {"episodes": len(paths), "frames": cursor, "tasks": len(tasks), "fps": fps,
-            "cameras": sorted(cameras), "out": str(out_dir)}
+            "cameras": sorted(cameras), "pix_fmt": pix_fmt, "crf": crf, "out": str(out_dir)}
 
 
 def episodes_arrow(rows):

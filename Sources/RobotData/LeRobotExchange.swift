@@ -16,7 +16,7 @@ public enum LeRobotExchangeError: Error, CustomStringConvertible, Equatable {
     case noEpisodes
     /// Episodes differ in state/action width or cameras: one LeRobot dataset has one layout.
     case inconsistentLayout(String)
-    /// H.264 with 4:2:0 chroma needs even image sides.
+    /// H.264 with 4:2:0 chroma needs even image sides (use `.yuv444p` for odd ones).
     case oddImageSize(camera: String, height: Int, width: Int)
 
     public var description: String {
@@ -28,9 +28,17 @@ public enum LeRobotExchangeError: Error, CustomStringConvertible, Equatable {
         case .unreadableHelperOutput(let m): "unreadable LeRobot helper output: \(m)"
         case .noEpisodes: "no episodes match the query"
         case .inconsistentLayout(let m): "episodes differ in layout (export one embodiment at a time): \(m)"
-        case let .oddImageSize(c, h, w): "camera \(c) is \(h)×\(w); H.264 4:2:0 video needs even sides"
+        case let .oddImageSize(c, h, w): "camera \(c) is \(h)×\(w); H.264 4:2:0 (yuv420p) video needs even sides; use yuv444p"
         }
     }
+}
+
+/// How camera colour is stored in the H.264 videos.
+public enum LeRobotPixelFormat: String, Sendable, CaseIterable {
+    /// Half-resolution colour, what LeRobot records and every player shows (the default).
+    case yuv420p
+    /// Full-resolution colour: with crf 0 frames come back within the colour conversion's rounding.
+    case yuv444p
 }
 
 /// Which episodes to export and how.
@@ -40,12 +48,14 @@ public struct LeRobotExportOptions: Sendable {
     public var fps: Int?
     /// libx264 constant rate factor (0 best … 51 worst); LeRobot-style keyframe every 2 frames.
     public var crf: Int
+    public var pixelFormat: LeRobotPixelFormat
     /// Embodiment specs by name: when the exported embodiment has one whose widths match, its
     /// state and action entry names go into `info.json` (otherwise `state_0`, `action_0`, …).
     public var specs: [String: EmbodimentSpec]
 
-    public init(query: EpisodeQuery = EpisodeQuery(), fps: Int? = nil, crf: Int = 18, specs: [String: EmbodimentSpec] = [:]) {
-        self.query = query; self.fps = fps; self.crf = crf; self.specs = specs
+    public init(query: EpisodeQuery = EpisodeQuery(), fps: Int? = nil, crf: Int = 18, pixelFormat: LeRobotPixelFormat = .yuv420p,
+                specs: [String: EmbodimentSpec] = [:]) {
+        self.query = query; self.fps = fps; self.crf = crf; self.pixelFormat = pixelFormat; self.specs = specs
     }
 }
 
@@ -121,6 +131,7 @@ public struct LeRobotExchange: Sendable {
         var episodes: [String]
         var fps: Int?
         var crf: Int
+        var pix_fmt: String
         var state_names: [String]?
         var action_names: [String]?
         var unified_slot_names: [String]
@@ -155,7 +166,8 @@ public struct LeRobotExchange: Sendable {
             first = first ?? (record.uuid, layout)
         }
         let layout = first!.layout
-        for (name, size) in layout.cameras.sorted(by: { $0.key < $1.key }) where size[0] % 2 != 0 || size[1] % 2 != 0 {
+        for (name, size) in layout.cameras.sorted(by: { $0.key < $1.key })
+        where options.pixelFormat == .yuv420p && (size[0] % 2 != 0 || size[1] % 2 != 0) {
             throw LeRobotExchangeError.oddImageSize(camera: name, height: size[0], width: size[1])
         }
         let embodiments = Set(records.map(\.embodiment))
@@ -163,7 +175,7 @@ public struct LeRobotExchange: Sendable {
         let named = spec.flatMap { $0.stateDimension == layout.stateWidth && $0.actionDimension == layout.actionWidth ? $0 : nil }
         let manifest = ExportManifest(
             episodes: records.map { store.episodesDirectory.appendingPathComponent($0.file).path },
-            fps: options.fps, crf: options.crf, state_names: named?.stateNames, action_names: named?.actionNames,
+            fps: options.fps, crf: options.crf, pix_fmt: options.pixelFormat.rawValue, state_names: named?.stateNames, action_names: named?.actionNames,
             unified_slot_names: (0..<UnifiedActionSpace.dimension).map(UnifiedActionSpace.slotName))
 
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("lerobot-export-\(UUID().uuidString)")

@@ -173,6 +173,8 @@ struct DataExportLeRobotCommand: ParsableCommand {
     @Option(help: "Only this task.") var task: String?
     @Option(help: "Frames per second (default: from the timestamps).") var fps: Int?
     @Option(help: "H.264 constant rate factor (lower: better frames, bigger files).") var crf: Int = 18
+    @Option(help: "Video colour: yuv420p (LeRobot's, plays anywhere) or yuv444p (full colour; with --crf 0 near lossless).")
+    var pixFmt: String = LeRobotPixelFormat.yuv420p.rawValue
     @Option(help: "Python with pyarrow and av (default: .venv/bin/python of the package).") var python: String?
     @Option(help: "Path to scripts/lerobot_v3.py (default: found from the current directory).") var helper: String?
 
@@ -183,7 +185,11 @@ struct DataExportLeRobotCommand: ParsableCommand {
         }
         let exchange = try LeRobotExchange.locate(python: python.map(URL.init(fileURLWithPath:)), helper: helper.map(URL.init(fileURLWithPath:)))
         let specs = Dictionary(uniqueKeysWithValues: EmbodimentKind.allCases.map { ($0.rawValue, $0.spec) })
-        let options = LeRobotExportOptions(query: EpisodeQuery(task: task, embodiment: embodiment), fps: fps, crf: crf, specs: specs)
+        guard let pixelFormat = LeRobotPixelFormat(rawValue: pixFmt) else {
+            throw ValidationError("--pix-fmt must be one of \(LeRobotPixelFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let options = LeRobotExportOptions(query: EpisodeQuery(task: task, embodiment: embodiment), fps: fps, crf: crf,
+                                           pixelFormat: pixelFormat, specs: specs)
         let summary = try exchange.exportDataset(from: try EpisodeStore(root: url), to: URL(fileURLWithPath: out), options: options)
         print("exported \(summary.episodes) episodes, \(summary.frames) frames, \(summary.tasks) tasks at \(summary.fps) fps, cameras [\(summary.cameras.joined(separator: ", "))] into \(out)")
     }

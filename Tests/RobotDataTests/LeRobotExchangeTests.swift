@@ -9,6 +9,11 @@ private let helper = packageRoot.appendingPathComponent(LeRobotExchange.helperRe
 
 /// Runs the project's Python synchronously; (status, stdout, stderr).
 private func runPython(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    try run(python, arguments)
+}
+
+/// Runs a program synchronously in the package directory; (status, stdout, stderr).
+private func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lerobot-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
@@ -16,8 +21,9 @@ private func runPython(_ arguments: [String]) throws -> (status: Int32, stdout: 
     for f in [out, err] { try Data().write(to: f) }
     let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
     let process = Process()
-    process.executableURL = python
+    process.executableURL = executable
     process.arguments = arguments
+    process.currentDirectoryURL = packageRoot
     process.environment = ProcessInfo.processInfo.environment.merging(["PYTHONDONTWRITEBYTECODE": "1"]) { $1 }
     process.standardOutput = outHandle
     process.standardError = errHandle
@@ -171,6 +177,9 @@ print(json.dumps({
 /// levels; measured 1.1 at worst on these frames (README, LeRobot section).
 private let frameTolerance = 2.0
 
+/// The same bound with full-resolution colour and crf 0 (`.yuv444p`); measured 0.5 on sim frames.
+private let nearLosslessTolerance = 1.0
+
 @Suite("LeRobot v3 exchange")
 struct LeRobotExchangeTests {
     let exchange = LeRobotExchange(python: python, helper: helper)
@@ -307,6 +316,47 @@ struct LeRobotExchangeTests {
             #expect(stderr.contains("is not a LeRobot dataset (no meta/info.json)"))
         }
         #expect(store.count == 0)
+    }
+
+    @Test(.enabled(if: helperPackagesImportable, "needs numpy, safetensors, pyarrow, av (scripts/bootstrap)"))
+    func fullColourVideoKeepsFramesNearlyExactAndTakesOddSizes() throws {
+        let store = try EpisodeStore(root: temporaryDirectory("lerobot-store"))
+        let out = temporaryDirectory("lerobot-out")
+        let imported = try EpisodeStore(root: temporaryDirectory("lerobot-imported"))
+        defer { for u in [store.root, out, imported.root] { try? FileManager.default.removeItem(at: u) } }
+        let original = try makeExchangeEpisode(index: 0, steps: 5, instruction: "reach", height: 15, width: 21)
+        try store.insert(original)
+        try exchange.exportDataset(from: store, to: out, options: LeRobotExportOptions(crf: 0, pixelFormat: .yuv444p))
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("meta/info.json"))) as? [String: Any]
+        let scene = (info?["features"] as? [String: Any])?["observation.images.scene"] as? [String: Any]
+        #expect((scene?["info"] as? [String: Any])?["video.pix_fmt"] as? String == "yuv444p")
+        try exchange.importDataset(from: out, into: imported)
+        let back = try imported.load(original.id)
+        for (name, frames) in original.cameras {
+            let error = meanAbsoluteError(frames.pixels, try #require(back.cameras[name]).pixels)
+            #expect(error <= nearLosslessTolerance, "camera \(name): mean abs error \(error)")
+        }
+    }
+
+    /// `vla data export-lerobot` and `import-lerobot`, run from the package directory.
+    @Test(.enabled(if: helperPackagesImportable, "needs numpy, safetensors, pyarrow, av (scripts/bootstrap)"))
+    func commandLineExportsAndImports() throws {
+        let vla = try #require([URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vla"),
+                                packageRoot.appendingPathComponent(".build/debug/vla")]
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) }, "vla is built with the tests")
+        let (store, episodes) = try makeStoreWithEpisodes()
+        let out = temporaryDirectory("lerobot-out"), importedRoot = temporaryDirectory("lerobot-imported")
+        defer { for u in [store.root, out, importedRoot] { try? FileManager.default.removeItem(at: u) } }
+        let export = try run(vla, ["data", "export-lerobot", "--store", store.root.path, "--out", out.path, "--task", "reach"])
+        try #require(export.status == 0, "\(export.stderr)")
+        #expect(export.stdout.contains("exported 2 episodes, 15 frames, 1 tasks at 20 fps"))
+        let importResult = try run(vla, ["data", "import-lerobot", "--from", out.path, "--store", importedRoot.path])
+        try #require(importResult.status == 0, "\(importResult.stderr)")
+        #expect(importResult.stdout.contains("imported 2 episodes (2 new, 0 already stored), 15 frames"))
+        let imported = try EpisodeStore(root: importedRoot)
+        #expect(Set(try imported.records().map(\.uuid)) == Set(episodes.prefix(2).map(\.id)))
+        let failed = try run(vla, ["data", "import-lerobot", "--from", store.root.path, "--store", importedRoot.path])
+        #expect(failed.status != 0 && failed.stderr.contains("not a LeRobot dataset"))
     }
 
     @Test func missingPythonOrHelperAreTypedErrors() throws {
