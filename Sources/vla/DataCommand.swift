@@ -8,9 +8,9 @@ import RobotSim
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Dataset quality (DataQA), optical-flow speed alignment, LeRobot v3 export and import.",
+        abstract: "Dataset quality (DataQA), optical-flow speed alignment, LeRobot v3 export/import, robomimic HDF5 export.",
         subcommands: [DataQACommand.self, DataFilterCommand.self, DataAlignCommand.self, DataCalibrateCommand.self,
-                      DataExportLeRobotCommand.self, DataImportLeRobotCommand.self]
+                      DataExportLeRobotCommand.self, DataImportLeRobotCommand.self, DataExportHDF5Command.self]
     )
 }
 
@@ -208,5 +208,27 @@ struct DataImportLeRobotCommand: ParsableCommand {
         let exchange = try LeRobotExchange.locate(python: python.map(URL.init(fileURLWithPath:)), helper: helper.map(URL.init(fileURLWithPath:)))
         let summary = try exchange.importDataset(from: URL(fileURLWithPath: source), into: try EpisodeStore(root: URL(fileURLWithPath: store)))
         print("imported \(summary.episodes) episodes (\(summary.inserted) new, \(summary.alreadyStored) already stored), \(summary.frames) frames at \(summary.fps) fps into \(store)")
+    }
+}
+
+struct DataExportHDF5Command: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-hdf5", abstract: "Write a store's episodes as a robomimic / LIBERO-style HDF5 file (exact).")
+
+    @Option(help: "Episode store directory.") var store: String
+    @Option(help: "Output .hdf5 file.") var out: String
+    @Option(help: "Only this embodiment.") var embodiment: String?
+    @Option(help: "Only this task.") var task: String?
+    @Option(help: "gzip level for camera frames (0: none).") var gzip: Int = 4
+
+    func run() throws {
+        let url = URL(fileURLWithPath: store)
+        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("index.sqlite").path) else {
+            throw ValidationError("\(store) is not an episode store (no index.sqlite)")
+        }
+        guard (0...9).contains(gzip) else { throw ValidationError("--gzip must be 0…9") }
+        let summary = try RobomimicHDF5.export(from: try EpisodeStore(root: url), query: EpisodeQuery(task: task, embodiment: embodiment),
+                                               to: URL(fileURLWithPath: out), gzipLevel: gzip)
+        print("exported \(summary.episodes) episodes, \(summary.steps) steps into \(out)")
     }
 }
