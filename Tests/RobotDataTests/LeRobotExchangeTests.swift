@@ -173,6 +173,52 @@ print(json.dumps({
 }))
 """#
 
+/// Writes a two-episode LeRobot v3 dataset the way other tools do, without lerobot_v3.py.
+private let foreignDatasetWriter = #"""
+import json, sys, pathlib
+from fractions import Fraction
+import av, numpy as np, pyarrow as pa, pyarrow.parquet as pq
+root = pathlib.Path(sys.argv[1]); fps = 10; lengths = [4, 3]
+(root / "meta/episodes/chunk-000").mkdir(parents=True); (root / "data/chunk-000").mkdir(parents=True)
+rows = {k: [] for k in ("observation.state", "action", "timestamp", "frame_index", "episode_index", "index", "task_index")}
+episodes = []
+cursor = 0
+for e, n in enumerate(lengths):
+    video = root / f"videos/observation.images.top/chunk-000/file-{e:03d}.mp4"
+    video.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(video), "w") as c:
+        s = c.add_stream("mpeg4", rate=fps); s.width = s.height = 16; s.pix_fmt = "yuv420p"; s.options = {"qscale": "2"}
+        for t in range(n):
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 40 * t + 100 * e + 10, np.uint8), format="rgb24")
+            frame.pts = t; frame.time_base = Fraction(1, fps)
+            for p in s.encode(frame): c.mux(p)
+        for p in s.encode(): c.mux(p)
+    for t in range(n):
+        rows["observation.state"].append([float(np.float32((3 * t + k + 100 * e) * 0.5)) for k in range(3)])
+        rows["action"].append([float(np.float32((2 * t + k + 100 * e) * -0.25)) for k in range(2)])
+        rows["timestamp"].append(t / fps); rows["frame_index"].append(t); rows["episode_index"].append(e)
+        rows["index"].append(cursor + t); rows["task_index"].append(e)
+    episodes.append({"episode_index": e, "tasks": [["pick the cube", "place the cube"][e]], "length": n,
+                     "data/chunk_index": 0, "data/file_index": 0, "dataset_from_index": cursor, "dataset_to_index": cursor + n,
+                     "videos/observation.images.top/chunk_index": 0, "videos/observation.images.top/file_index": e,
+                     "videos/observation.images.top/from_timestamp": 0.0, "videos/observation.images.top/to_timestamp": n / fps})
+    cursor += n
+types = {"observation.state": pa.list_(pa.float32()), "action": pa.list_(pa.float32()), "timestamp": pa.float32()}
+pq.write_table(pa.table({k: pa.array(v, type=types.get(k, pa.int64())) for k, v in rows.items()}), root / "data/chunk-000/file-000.parquet")
+pq.write_table(pa.Table.from_pylist(episodes), root / "meta/episodes/chunk-000/file-000.parquet")
+pq.write_table(pa.table({"task_index": [0, 1], "task": ["pick the cube", "place the cube"]}), root / "meta/tasks.parquet")
+scalar = lambda d: {"dtype": d, "shape": [1], "names": None}
+info = {"codebase_version": "v3.0", "robot_type": "so100", "fps": fps, "total_episodes": 2, "total_frames": cursor,
+        "total_tasks": 2, "chunks_size": 1000, "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
+        "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
+        "features": {"observation.state": {"dtype": "float32", "shape": [3], "names": None},
+                     "action": {"dtype": "float32", "shape": [2], "names": None},
+                     "observation.images.top": {"dtype": "video", "shape": [16, 16, 3], "names": ["height", "width", "channels"]},
+                     "timestamp": scalar("float32"), "frame_index": scalar("int64"), "episode_index": scalar("int64"),
+                     "index": scalar("int64"), "task_index": scalar("int64")}}
+(root / "meta/info.json").write_text(json.dumps(info))
+"""#
+
 /// Mean-absolute-error bound for frames after H.264 (crf 18, yuv420p) and back, in 0…255
 /// levels; measured 1.1 at worst on these frames (README, LeRobot section).
 private let frameTolerance = 2.0
@@ -357,6 +403,42 @@ struct LeRobotExchangeTests {
         #expect(Set(try imported.records().map(\.uuid)) == Set(episodes.prefix(2).map(\.id)))
         let failed = try run(vla, ["data", "import-lerobot", "--from", store.root.path, "--store", importedRoot.path])
         #expect(failed.status != 0 && failed.stderr.contains("not a LeRobot dataset"))
+    }
+
+    /// A dataset LeRobot-style tools wrote (no `swiftvla.` columns, pandas-style variable
+    /// lists, mpeg4 video, each episode in its own video file) imports with stated defaults.
+    @Test(.enabled(if: helperPackagesImportable, "needs numpy, safetensors, pyarrow, av (scripts/bootstrap)"))
+    func foreignDatasetImportsWithDefaults() throws {
+        let dataset = temporaryDirectory("foreign-lerobot")
+        let imported = try EpisodeStore(root: temporaryDirectory("lerobot-imported"))
+        defer { try? FileManager.default.removeItem(at: dataset); try? FileManager.default.removeItem(at: imported.root) }
+        let made = try runPython(["-c", foreignDatasetWriter, dataset.path])
+        try #require(made.status == 0, "\(made.stderr)")
+        let summary = try exchange.importDataset(from: dataset, into: imported)
+        #expect(summary.episodes == 2 && summary.frames == 7 && summary.fps == 10 && summary.cameras == ["top"])
+        let episodes = try imported.loadAll().episodes.sorted { $0.stepCount > $1.stepCount }
+        try #require(episodes.count == 2)
+        for (e, episode) in episodes.enumerated() {
+            let steps = e == 0 ? 4 : 3
+            #expect(episode.stepCount == steps && episode.embodiment == "so100" && episode.task == "lerobot")
+            #expect(episode.instruction == (e == 0 ? "pick the cube" : "place the cube"))
+            #expect(episode.states.columns == 3 && episode.states.values == (0..<(steps * 3)).map { Float($0 + 100 * e) * 0.5 })
+            #expect(episode.nativeActions.columns == 2 && episode.nativeActions.values == (0..<(steps * 2)).map { Float($0 + 100 * e) * -0.25 })
+            #expect(episode.timestamps == (0..<steps).map { Double($0) / 10 })
+            #expect(episode.sources.allSatisfy { $0 == .demo } && episode.rewards.allSatisfy { $0 == 0 })
+            #expect(episode.dones == (0..<steps).map { $0 == steps - 1 })
+            #expect(episode.actionMask.allSatisfy { $0 == 0 } && episode.unifiedActions.values.allSatisfy { $0 == 0 })
+            let top = try #require(episode.cameras["top"])
+            #expect(top.height == 16 && top.width == 16 && top.count == steps)
+            // The writer's frames: a flat grey level per step, 40·step + 100·episode + 10.
+            for t in 0..<steps {
+                let expected = Double(40 * t + 100 * e + 10)
+                let mean = top.frame(t).reduce(0.0) { $0 + Double($1) } / Double(top.frameBytes)
+                #expect(abs(mean - expected) <= 3, "episode \(e) step \(t): mean \(mean), expected \(expected)")
+            }
+        }
+        // Ids derive from the directory and episode index: importing again inserts nothing.
+        #expect(try exchange.importDataset(from: dataset, into: imported).alreadyStored == 2)
     }
 
     @Test func missingPythonOrHelperAreTypedErrors() throws {
