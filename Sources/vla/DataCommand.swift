@@ -8,9 +8,10 @@ import RobotSim
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Dataset quality (DataQA), optical-flow speed alignment, LeRobot v3 export/import, robomimic HDF5 export.",
+        abstract: "Dataset quality (DataQA), optical-flow speed alignment, LeRobot v3 export/import, robomimic HDF5 export/import.",
         subcommands: [DataQACommand.self, DataFilterCommand.self, DataAlignCommand.self, DataCalibrateCommand.self,
-                      DataExportLeRobotCommand.self, DataImportLeRobotCommand.self, DataExportHDF5Command.self]
+                      DataExportLeRobotCommand.self, DataImportLeRobotCommand.self, DataExportHDF5Command.self,
+                      DataImportHDF5Command.self]
     )
 }
 
@@ -230,5 +231,18 @@ struct DataExportHDF5Command: ParsableCommand {
         let summary = try RobomimicHDF5.export(from: try EpisodeStore(root: url), query: EpisodeQuery(task: task, embodiment: embodiment),
                                                to: URL(fileURLWithPath: out), gzipLevel: gzip)
         print("exported \(summary.episodes) episodes, \(summary.steps) steps into \(out)")
+    }
+}
+
+struct DataImportHDF5Command: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-hdf5", abstract: "Read a robomimic / LIBERO-style HDF5 file into an episode store.")
+
+    @Option(name: .customLong("from"), help: "HDF5 file (data/demo_<i> groups).") var source: String
+    @Option(help: "Episode store directory (created if missing).") var store: String
+
+    func run() throws {
+        let (episodes, inserted) = try RobomimicHDF5.importFile(URL(fileURLWithPath: source), into: try EpisodeStore(root: URL(fileURLWithPath: store)))
+        print("imported \(episodes) episodes (\(inserted) new, \(episodes - inserted) already stored) into \(store)")
     }
 }

@@ -53,7 +53,7 @@ private enum AttributeValue: Decodable, Equatable {
     }
 }
 
-@Suite("robomimic HDF5 export")
+@Suite("robomimic HDF5 export and import")
 struct RobomimicHDF5Tests {
     @Test(.enabled(if: h5pyImportable, "needs h5py (scripts/bootstrap)"))
     func exportedFileHoldsEveryNumberExactly() throws {
@@ -116,6 +116,74 @@ struct RobomimicHDF5Tests {
         // A seed beyond Int64 survives as uint64 (JSON carries it as a double: compare coarsely).
         guard case .number(let seed) = dump["data/demo_1"]?.attrs["seed"] else { Issue.record("seed"); return }
         #expect(seed == Double(UInt64.max - 5))
+    }
+
+    @Test func exportThenImportIsExact() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("hdf5-store-\(UUID().uuidString)")
+        let back = FileManager.default.temporaryDirectory.appendingPathComponent("hdf5-back-\(UUID().uuidString)")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("episodes-\(UUID().uuidString).hdf5")
+        defer { for u in [root, back, file] { try? FileManager.default.removeItem(at: u) } }
+        let store = try EpisodeStore(root: root)
+        var a = try makeEpisode(steps: 6, task: "reach", seed: 3)
+        a.speed = 0.7
+        var b = try makeEpisode(steps: 5, task: "push", source: .policy, seed: 9)
+        b.seed = nil
+        b.policyVersion = 4
+        b.stepPolicyVersions = [3, 3, 4, 4, 4]
+        b.createdAt = a.createdAt.addingTimeInterval(2.5)
+        for e in [a, b] { try store.insert(e) }
+        try RobomimicHDF5.export(from: store, to: file, gzipLevel: 0)
+        let target = try EpisodeStore(root: back)
+        #expect(try RobomimicHDF5.importFile(file, into: target) == (2, 2))
+        #expect(try target.load(a.id) == a)
+        #expect(try target.load(b.id) == b)
+        #expect(try RobomimicHDF5.importFile(file, into: target) == (2, 0))
+    }
+
+    /// A file robomimic / LIBERO tools write (float64 actions, several low-dimensional obs, an
+    /// `_image` camera, LIBERO's problem_info) imports with the documented defaults.
+    @Test(.enabled(if: h5pyImportable, "needs h5py (scripts/bootstrap)"))
+    func foreignFileImportsWithDefaults() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("libero-\(UUID().uuidString).hdf5")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("hdf5-store-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file); try? FileManager.default.removeItem(at: root) }
+        let process = Process()
+        process.executableURL = python
+        process.arguments = ["-c", #"""
+import json, sys
+import h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    d = f.create_group("data")
+    d.attrs["env_args"] = json.dumps({"env_name": "Libero_Kitchen", "type": 1, "env_kwargs": {}})
+    d.attrs["problem_info"] = json.dumps({"language_instruction": "open the top drawer"})
+    for i, n in enumerate([5, 3]):
+        g = d.create_group(f"demo_{i}")
+        g.attrs["num_samples"] = n
+        g["actions"] = np.arange(n * 7, dtype=np.float64).reshape(n, 7) / 8 + i
+        g["rewards"] = np.zeros(n); g["dones"] = (np.arange(n) == n - 1).astype(np.int64)
+        g["obs/joint_states"] = np.arange(n * 7, dtype=np.float64).reshape(n, 7) + 100 * i
+        g["obs/gripper_states"] = -np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+        g["obs/agentview_rgb"] = np.full((n, 8, 10, 3), 7 * i, np.uint8)
+"""#, file.path]
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0)
+        let store = try EpisodeStore(root: root)
+        #expect(try RobomimicHDF5.importFile(file, into: store) == (2, 2))
+        let episodes = try RobomimicHDF5.read(from: file)
+        #expect(episodes.map(\.id) == [RobomimicHDF5.derivedID("\(file.lastPathComponent)#demo_0"), RobomimicHDF5.derivedID("\(file.lastPathComponent)#demo_1")])
+        for (i, e) in episodes.enumerated() {
+            let n = i == 0 ? 5 : 3
+            #expect(e.stepCount == n && e.embodiment == "Libero_Kitchen" && e.instruction == "open the top drawer")
+            #expect(e.nativeActions.values == (0..<(n * 7)).map { Float($0) / 8 + Float(i) })
+            // State: gripper_states then joint_states (names sorted), side by side per step.
+            #expect(e.states.columns == 9)
+            #expect(Array(e.states.row(1)) == [-2, -3] + (7..<14).map { Float($0 + 100 * i) })
+            #expect(e.cameras["agentview"]?.height == 8 && e.cameras["agentview"]?.width == 10)
+            #expect(e.cameras["agentview"]?.pixels.allSatisfy { $0 == UInt8(7 * i) } == true)
+            #expect(e.dones == (0..<n).map { $0 == n - 1 } && e.sources.allSatisfy { $0 == .demo } && e.success)
+            #expect(e.timestamps == (0..<n).map { Double($0) * RobomimicHDF5.defaultStepSeconds })
+        }
     }
 
     @Test func libraryErrorsAreTypedAndLeaveNoFile() throws {
