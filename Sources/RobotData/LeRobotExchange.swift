@@ -118,8 +118,8 @@ public struct LeRobotExchange: Sendable {
         var dir = start.standardizedFileURL
         while true {
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent(helperRelativePath).path) { return dir }
-            let parent = dir.deletingLastPathComponent()
-            if parent.path == dir.path { return nil }
+            let parent = dir.deletingLastPathComponent().standardizedFileURL
+            if dir.path == "/" || parent.path == dir.path { return nil }
             dir = parent
         }
     }
