@@ -22,6 +22,18 @@ let blasLink: [String] = []
 let glLink = ["-framework", "OpenGL"]
 #endif
 
+/// HDF5 C library for the robomimic/LIBERO export: Debian's `libhdf5-dev` (serial build);
+/// `HDF5_DIR` (with `include/` and `lib/`) overrides, e.g. Homebrew's on macOS.
+let hdf5Include: [String]
+let hdf5Link: [String]
+if let dir = environment["HDF5_DIR"] {
+    hdf5Include = ["-I", "\(dir)/include"]
+    hdf5Link = ["-L", "\(dir)/lib", "-lhdf5", "-Xlinker", "-rpath", "-Xlinker", "\(dir)/lib"]
+} else {
+    hdf5Include = ["-I", "/usr/include/hdf5/serial"]
+    hdf5Link = ["-L/usr/lib/x86_64-linux-gnu/hdf5/serial", "-L/usr/lib/aarch64-linux-gnu/hdf5/serial", "-lhdf5"]
+}
+
 let mlxLink = blasLink + ["-L", "\(mlxDir)/lib", "-lmlx", "-Xlinker", "-rpath", "-Xlinker", "\(mlxDir)/lib"]
 let mujocoLink = ["-L", mujocoDir, "-lmujoco", "-Xlinker", "-rpath", "-Xlinker", mujocoDir] + glLink
 
@@ -62,8 +74,13 @@ let package = Package(
             linkerSettings: [.unsafeFlags(mujocoLink)]
         ),
         .target(
+            name: "CHDF5",
+            cSettings: [.unsafeFlags(hdf5Include)],
+            linkerSettings: [.unsafeFlags(hdf5Link)]
+        ),
+        .target(
             name: "RobotData",
-            dependencies: ["TensorKit", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
+            dependencies: ["TensorKit", "CHDF5", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "RobotSim",

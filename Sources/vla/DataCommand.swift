@@ -3,12 +3,15 @@ import Foundation
 import RobotData
 import RobotSim
 
-/// `vla data`: DataQA (score, report, filter, calibrate) and optical-flow speed alignment.
+/// `vla data`: DataQA (score, report, filter, calibrate), optical-flow speed alignment and
+/// LeRobot v3 exchange.
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Dataset quality (DataQA) and optical-flow speed alignment.",
-        subcommands: [DataQACommand.self, DataFilterCommand.self, DataAlignCommand.self, DataCalibrateCommand.self]
+        abstract: "Dataset quality (DataQA), optical-flow speed alignment, LeRobot v3 export/import, robomimic HDF5 export/import.",
+        subcommands: [DataQACommand.self, DataFilterCommand.self, DataAlignCommand.self, DataCalibrateCommand.self,
+                      DataExportLeRobotCommand.self, DataImportLeRobotCommand.self, DataExportHDF5Command.self,
+                      DataImportHDF5Command.self]
     )
 }
 
@@ -158,5 +161,88 @@ struct DataCalibrateCommand: ParsableCommand {
         print("with these thresholds: clean kept \(cleanKept)/\(clean.count), imperfect kept \(sloppyKept)/\(imperfect.count)")
         try Data(thresholds.yaml.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
         print(thresholds.yaml)
+    }
+}
+
+struct DataExportLeRobotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-lerobot", abstract: "Write a store's episodes as a LeRobot v3.0 dataset (parquet + mp4 + meta JSON).")
+
+    @Option(help: "Episode store directory.") var store: String
+    @Option(help: "Output directory for the LeRobot dataset.") var out: String
+    @Option(help: "Only this embodiment (a dataset has one state/action layout).") var embodiment: String?
+    @Option(help: "Only this task.") var task: String?
+    @Option(help: "Frames per second (default: from the timestamps).") var fps: Int?
+    @Option(help: "H.264 constant rate factor (lower: better frames, bigger files).") var crf: Int = 18
+    @Option(help: "Video colour: yuv420p (LeRobot's, plays anywhere) or yuv444p (full colour; with --crf 0 near lossless).")
+    var pixFmt: String = LeRobotPixelFormat.yuv420p.rawValue
+    @Option(help: "Python with pyarrow and av (default: .venv/bin/python of the package).") var python: String?
+    @Option(help: "Path to scripts/lerobot_v3.py (default: found from the current directory).") var helper: String?
+
+    func run() throws {
+        let url = URL(fileURLWithPath: store)
+        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("index.sqlite").path) else {
+            throw ValidationError("\(store) is not an episode store (no index.sqlite)")
+        }
+        let exchange = try LeRobotExchange.locate(python: python.map(URL.init(fileURLWithPath:)), helper: helper.map(URL.init(fileURLWithPath:)))
+        let specs = Dictionary(uniqueKeysWithValues: EmbodimentKind.allCases.map { ($0.rawValue, $0.spec) })
+        guard let pixelFormat = LeRobotPixelFormat(rawValue: pixFmt) else {
+            throw ValidationError("--pix-fmt must be one of \(LeRobotPixelFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let options = LeRobotExportOptions(query: EpisodeQuery(task: task, embodiment: embodiment), fps: fps, crf: crf,
+                                           pixelFormat: pixelFormat, specs: specs)
+        let summary = try exchange.exportDataset(from: try EpisodeStore(root: url), to: URL(fileURLWithPath: out), options: options)
+        print("exported \(summary.episodes) episodes, \(summary.frames) frames, \(summary.tasks) tasks at \(summary.fps) fps, cameras [\(summary.cameras.joined(separator: ", "))] into \(out)")
+    }
+}
+
+struct DataImportLeRobotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-lerobot", abstract: "Read a LeRobot v3 dataset into an episode store.")
+
+    @Option(name: .customLong("from"), help: "LeRobot v3 dataset directory (meta/info.json inside).") var source: String
+    @Option(help: "Episode store directory (created if missing).") var store: String
+    @Option(help: "Python with pyarrow and av (default: .venv/bin/python of the package).") var python: String?
+    @Option(help: "Path to scripts/lerobot_v3.py (default: found from the current directory).") var helper: String?
+
+    func run() throws {
+        let exchange = try LeRobotExchange.locate(python: python.map(URL.init(fileURLWithPath:)), helper: helper.map(URL.init(fileURLWithPath:)))
+        let summary = try exchange.importDataset(from: URL(fileURLWithPath: source), into: try EpisodeStore(root: URL(fileURLWithPath: store)))
+        print("imported \(summary.episodes) episodes (\(summary.inserted) new, \(summary.alreadyStored) already stored), \(summary.frames) frames at \(summary.fps) fps into \(store)")
+    }
+}
+
+struct DataExportHDF5Command: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-hdf5", abstract: "Write a store's episodes as a robomimic / LIBERO-style HDF5 file (exact).")
+
+    @Option(help: "Episode store directory.") var store: String
+    @Option(help: "Output .hdf5 file.") var out: String
+    @Option(help: "Only this embodiment.") var embodiment: String?
+    @Option(help: "Only this task.") var task: String?
+    @Option(help: "gzip level for camera frames (0: none).") var gzip: Int = 4
+
+    func run() throws {
+        let url = URL(fileURLWithPath: store)
+        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("index.sqlite").path) else {
+            throw ValidationError("\(store) is not an episode store (no index.sqlite)")
+        }
+        guard (0...9).contains(gzip) else { throw ValidationError("--gzip must be 0…9") }
+        let summary = try RobomimicHDF5.export(from: try EpisodeStore(root: url), query: EpisodeQuery(task: task, embodiment: embodiment),
+                                               to: URL(fileURLWithPath: out), gzipLevel: gzip)
+        print("exported \(summary.episodes) episodes, \(summary.steps) steps into \(out)")
+    }
+}
+
+struct DataImportHDF5Command: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-hdf5", abstract: "Read a robomimic / LIBERO-style HDF5 file into an episode store.")
+
+    @Option(name: .customLong("from"), help: "HDF5 file (data/demo_<i> groups).") var source: String
+    @Option(help: "Episode store directory (created if missing).") var store: String
+
+    func run() throws {
+        let (episodes, inserted) = try RobomimicHDF5.importFile(URL(fileURLWithPath: source), into: try EpisodeStore(root: URL(fileURLWithPath: store)))
+        print("imported \(episodes) episodes (\(inserted) new, \(episodes - inserted) already stored) into \(store)")
     }
 }
