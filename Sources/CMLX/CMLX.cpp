@@ -695,6 +695,13 @@ cmlx_array cmlx_fused_layer_norm(cmlx_array x, cmlx_array weight, cmlx_array bia
     return cmlx_fused::layer_norm(x->value, optional_array(weight), optional_array(bias), eps);
   });
 }
+cmlx_array cmlx_fused_attention(cmlx_array q, cmlx_array k, cmlx_array v, float scale,
+                                const char *mask_mode, cmlx_array mask) {
+  return guard_array([&] {
+    return cmlx_fused::attention(q->value, k->value, v->value, scale, mask_mode ? mask_mode : "",
+                                 optional_array(mask));
+  });
+}
 cmlx_array cmlx_fused_rms_norm(cmlx_array x, cmlx_array weight, float eps) {
   return guard_array([&] { return cmlx_fused::rms_norm(x->value, optional_array(weight), eps); });
 }

@@ -447,6 +447,43 @@ mx::array rms_norm(const mx::array &x, const std::optional<mx::array> &w, float 
   return make(CMLX_FUSED_RMS_NORM, in, w.has_value(), false, eps)[0];
 }
 
+// MLX's attention on the CPU is a composed fallback whose softmax runs MLX's scalar exp;
+// this builds the same graph (scale·Q·Kᵀ, mask, softmax, ·V; grouped heads by unflattening)
+// with the fused softmax instead.
+mx::array attention(const mx::array &q, const mx::array &k, const mx::array &v, float scale,
+                    const std::string &mode, const std::optional<mx::array> &mask) {
+  auto mlx = [&] { return mx::fast::scaled_dot_product_attention(q, k, v, scale, mode, mask); };
+  bool shapes_ok = q.ndim() == 4 && k.ndim() == 4 && v.ndim() == 4 && k.shape(1) > 0 &&
+                   q.shape(1) % k.shape(1) == 0 && k.shape(1) == v.shape(1) &&
+                   q.shape(-1) == k.shape(-1) && k.shape(2) == v.shape(2);
+  bool mode_ok = mode.empty() || mode == "causal" || (mode == "array" && mask);
+  if (!fusable(q) || k.dtype() != mx::float32 || v.dtype() != mx::float32 || !shapes_ok || !mode_ok)
+    return mlx();
+  int kv_heads = k.shape(1), repeats = q.shape(1) / kv_heads;
+  auto qs = mx::multiply(mx::array(scale, mx::float32), q);
+  auto kk = k, vv = v;
+  if (repeats > 1) {
+    qs = mx::unflatten(qs, 1, {kv_heads, repeats});
+    kk = mx::expand_dims(k, 2);
+    vv = mx::expand_dims(v, 2);
+  }
+  auto scores = mx::matmul(qs, mx::swapaxes(kk, -1, -2));
+  if (mode == "causal") {
+    int lq = q.shape(2), lk = k.shape(2), off = std::max(0, lk - lq);
+    auto allowed = mx::greater_equal(mx::expand_dims(mx::arange(off, off + lq, mx::int32), 1),
+                                     mx::expand_dims(mx::arange(0, lk, mx::int32), 0));
+    scores = mx::where(allowed, scores, mx::array(-INFINITY, mx::float32));
+  } else if (mode == "array") {
+    auto m = *mask;
+    if (repeats > 1 && m.ndim() >= 3)
+      m = m.shape(-3) == 1 ? mx::expand_dims(m, -3) : mx::unflatten(m, -3, {kv_heads, repeats});
+    scores = m.dtype() == mx::bool_ ? mx::where(m, scores, mx::array(-INFINITY, mx::float32))
+                                    : mx::add(scores, m);
+  }
+  auto out = mx::matmul(cmlx_fused::softmax(scores), vv);
+  return repeats > 1 ? mx::flatten(out, 1, 2) : out;
+}
+
 int rows_host(int kind, const float *const *inputs, float *const *outputs, size_t rows, size_t d,
               float eps, bool simd) {
   if (kind < CMLX_FUSED_SOFTMAX || kind > CMLX_FUSED_RMS_NORM_BWD) return 1;

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 
 #include "mlx/array.h"
 
@@ -17,6 +18,11 @@ mx::array logsumexp(const mx::array &x, bool keepdims);
 mx::array layer_norm(const mx::array &x, const std::optional<mx::array> &w,
                      const std::optional<mx::array> &b, float eps);
 mx::array rms_norm(const mx::array &x, const std::optional<mx::array> &w, float eps);
+
+/// MLX's scaled dot-product attention (q [B, H, Lq, D], k/v [B, Hkv, Lk, D]; mode "",
+/// "causal" or "array") built from matmuls and the fused softmax for float32 on the CPU.
+mx::array attention(const mx::array &q, const mx::array &k, const mx::array &v, float scale,
+                    const std::string &mode, const std::optional<mx::array> &mask);
 
 /// MLX's own ops for the same results (what TensorKit built before the fused kernels).
 mx::array reference_softmax(const mx::array &x);

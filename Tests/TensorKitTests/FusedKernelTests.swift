@@ -312,6 +312,37 @@ struct FusedKernelTests {
         expectClose(headOn, headOff, atol: 1e-5, rtol: 1e-4, "RMSNorm/softmax head")
     }
 
+    /// Attention through the fused softmax vs MLX's op: no mask, causal (also Lk > Lq),
+    /// boolean and additive masks, grouped heads; outputs and the gradients w.r.t. q, k, v
+    /// within 2e-6 + 1e-4·|ref| (float32 reassociation; values and grads are O(1)).
+    @Test func attentionOnAndOffAgree() throws {
+        let key = RandomKey(seed: 21)
+        let ks = try key.split(into: 6)
+        let q = try ks[0].normal([2, 4, 7, 16]), c = try ks[3].normal([2, 4, 7, 16])
+        let k4 = try ks[1].normal([2, 4, 9, 16]), v4 = try ks[2].normal([2, 4, 9, 16])
+        let k2 = try ks[1].normal([2, 2, 9, 16]), v2 = try ks[2].normal([2, 2, 9, 16])
+        let boolMask = try ks[4].normal([2, 1, 7, 9]).greater(-1.0)
+        let addMask = try ks[5].normal([4, 7, 9])
+        let masks: [(String, AttentionMask)] = [("none", .none), ("causal", .causal), ("bool", .tensor(boolMask)), ("additive", .tensor(addMask))]
+        for (kName, k, v) in [("MHA", k4, v4), ("GQA", k2, v2)] {
+            for (mName, mask) in masks {
+                func run(_ fast: Bool) throws -> [[Float]] {
+                    try FastKernels.withEnabled(fast) {
+                        let f = { (p: [Tensor]) in
+                            [try (scaledDotProductAttention(queries: p[0], keys: p[1], values: p[2], scale: 0.25, mask: mask) * c).sum()]
+                        }
+                        let out: [Float] = try scaledDotProductAttention(queries: q, keys: k, values: v, scale: 0.25, mask: mask).toArray()
+                        let g = try valueAndGrad(f, argnums: [0, 1, 2])([q, k, v]).grads
+                        return [out] + (try g.map { try $0.toArray() as [Float] })
+                    }
+                }
+                for (i, (a, b)) in zip(try run(true), try run(false)).enumerated() {
+                    expectClose(a, b, atol: 2e-6, rtol: 1e-4, "attention \(kName) \(mName) output/grad \(i)")
+                }
+            }
+        }
+    }
+
     /// Same seed twice gives the same bits, including inputs big enough for the threaded
     /// path (the norm backward sums dw/db per fixed chunk of rows, whatever the split).
     @Test func bitIdenticalRunToRun() throws {

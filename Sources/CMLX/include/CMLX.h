@@ -255,6 +255,10 @@ cmlx_array cmlx_fused_row_op_reference(int op, cmlx_array a);
 /// LayerNorm / RMSNorm over the last axis as one fused op (weight, bias may be NULL).
 cmlx_array cmlx_fused_layer_norm(cmlx_array x, cmlx_array weight, cmlx_array bias, float eps);
 cmlx_array cmlx_fused_rms_norm(cmlx_array x, cmlx_array weight, float eps);
+/// cmlx_attention built from matmuls and the fused softmax (float32 on the CPU; anything
+/// else, and shapes MLX would reject, go to MLX's op).
+cmlx_array cmlx_fused_attention(cmlx_array q, cmlx_array k, cmlx_array v, float scale,
+                                const char *mask_mode, cmlx_array mask);
 /// Runs one row kernel over host buffers of `rows` × `d` floats (tests); simd = 0 forces
 /// the scalar fallback. inputs / outputs by op:
 ///   SOFTMAX, LOG_SOFTMAX: {x} → {y};  LOGSUMEXP: {x} → {lse[rows]}
