@@ -8,6 +8,7 @@
 #include <string>
 
 #include "FastKernels.h"
+#include "FusedKernels.h"
 #include "mlx/compile_impl.h"
 #include "mlx/mlx.h"
 #include "mlx/distributed/distributed.h"
@@ -666,6 +667,47 @@ int cmlx_fast_apply(int op, const float *in, float *out, size_t n, int simd) {
   if (op < 0 || op > CMLX_FAST_GELU_TANH_GRAD) return 1;
   cmlx_fast::apply(op, in, out, n, simd != 0);
   return 0;
+}
+
+// ---- fused row kernels ----
+cmlx_array cmlx_fused_row_op(int op, cmlx_array a) {
+  return guard_array([&] {
+    switch (op) {
+      case CMLX_FUSED_SOFTMAX: return cmlx_fused::softmax(a->value);
+      case CMLX_FUSED_LOG_SOFTMAX: return cmlx_fused::log_softmax(a->value);
+      case CMLX_FUSED_LOGSUMEXP: return cmlx_fused::logsumexp(a->value, false);
+    }
+    throw std::invalid_argument("unknown fused row op " + std::to_string(op));
+  });
+}
+cmlx_array cmlx_fused_row_op_reference(int op, cmlx_array a) {
+  return guard_array([&] {
+    switch (op) {
+      case CMLX_FUSED_SOFTMAX: return cmlx_fused::reference_softmax(a->value);
+      case CMLX_FUSED_LOG_SOFTMAX: return cmlx_fused::reference_log_softmax(a->value);
+      case CMLX_FUSED_LOGSUMEXP: return cmlx_fused::reference_logsumexp(a->value, false);
+    }
+    throw std::invalid_argument("unknown fused row op " + std::to_string(op));
+  });
+}
+cmlx_array cmlx_fused_layer_norm(cmlx_array x, cmlx_array weight, cmlx_array bias, float eps) {
+  return guard_array([&] {
+    return cmlx_fused::layer_norm(x->value, optional_array(weight), optional_array(bias), eps);
+  });
+}
+cmlx_array cmlx_fused_attention(cmlx_array q, cmlx_array k, cmlx_array v, float scale,
+                                const char *mask_mode, cmlx_array mask) {
+  return guard_array([&] {
+    return cmlx_fused::attention(q->value, k->value, v->value, scale, mask_mode ? mask_mode : "",
+                                 optional_array(mask));
+  });
+}
+cmlx_array cmlx_fused_rms_norm(cmlx_array x, cmlx_array weight, float eps) {
+  return guard_array([&] { return cmlx_fused::rms_norm(x->value, optional_array(weight), eps); });
+}
+int cmlx_fused_rows_host(int op, const float *const *inputs, float *const *outputs, size_t rows,
+                         size_t d, float eps, int simd) {
+  return cmlx_fused::rows_host(op, inputs, outputs, rows, d, eps, simd != 0);
 }
 
 }  // extern "C"

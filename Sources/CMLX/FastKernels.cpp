@@ -17,10 +17,7 @@
 #include "mlx/mlx.h"
 #include "mlx/primitives.h"
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define CMLX_HAVE_AVX2_PATH 1
-#endif
+#include "FastKernelsLanes.h"
 
 namespace mx = mlx::core;
 
@@ -28,35 +25,7 @@ namespace cmlx_fast {
 
 using Kernel = void (*)(const float *, float *, size_t);
 
-// ---- scalar lane type (fallback, and the reference shape of the vector code) ----
 namespace scalar {
-using F = float;
-static inline F splat(float v) { return v; }
-static inline F fmadd(F a, F b, F c) { return std::fma(a, b, c); }
-// minps/maxps semantics: the second operand wins when the first is NaN.
-static inline F fmin_(F a, F b) { return a < b ? a : b; }
-static inline F fmax_(F a, F b) { return a > b ? a : b; }
-static inline F fabs_(F a) { return std::fabs(a); }
-static inline F round_(F a) { return std::nearbyint(a); }
-static inline bool lt(F a, F b) { return a < b; }
-static inline bool ge(F a, F b) { return a >= b; }
-static inline bool isnan_(F a) { return a != a; }
-static inline bool all_(bool m) { return m; }
-static inline F select(bool m, F a, F b) { return m ? a : b; }
-static inline F copysign_(F mag, F sign) { return std::copysign(mag, sign); }
-static inline F pow2(int k) {
-  uint32_t bits = static_cast<uint32_t>(k + 127) << 23;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-static inline F scale2(F p, F n) {
-  int k = static_cast<int>(n);
-  int k1 = k >> 1;
-  return p * pow2(k1) * pow2(k - k1);
-}
-#include "FastKernelsMath.h"
-
 template <F (*fn)(F)>
 void run(const float *in, float *out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = fn(in[i]);
@@ -64,45 +33,8 @@ void run(const float *in, float *out, size_t n) {
 }  // namespace scalar
 
 #ifdef CMLX_HAVE_AVX2_PATH
-// Compiled for AVX2+FMA whatever the target's flags; used only when the CPU reports both.
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 namespace avx2 {
-struct F {
-  __m256 v;
-};
-static inline F splat(float v) { return {_mm256_set1_ps(v)}; }
-static inline F operator+(F a, F b) { return {_mm256_add_ps(a.v, b.v)}; }
-static inline F operator-(F a, F b) { return {_mm256_sub_ps(a.v, b.v)}; }
-static inline F operator*(F a, F b) { return {_mm256_mul_ps(a.v, b.v)}; }
-static inline F operator/(F a, F b) { return {_mm256_div_ps(a.v, b.v)}; }
-static inline F operator-(F a) { return {_mm256_xor_ps(a.v, _mm256_set1_ps(-0.0f))}; }
-static inline F fmadd(F a, F b, F c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
-static inline F fmin_(F a, F b) { return {_mm256_min_ps(a.v, b.v)}; }
-static inline F fmax_(F a, F b) { return {_mm256_max_ps(a.v, b.v)}; }
-static inline F fabs_(F a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
-static inline F round_(F a) {
-  return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
-}
-static inline F lt(F a, F b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
-static inline F ge(F a, F b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ)}; }
-static inline F isnan_(F a) { return {_mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q)}; }
-static inline bool all_(F m) { return _mm256_movemask_ps(m.v) == 0xFF; }
-static inline F select(F m, F a, F b) { return {_mm256_blendv_ps(b.v, a.v, m.v)}; }
-static inline F copysign_(F mag, F sign) {
-  __m256 s = _mm256_set1_ps(-0.0f);
-  return {_mm256_or_ps(_mm256_andnot_ps(s, mag.v), _mm256_and_ps(s, sign.v))};
-}
-static inline F scale2(F p, F n) {
-  __m256i k = _mm256_cvtps_epi32(n.v);
-  __m256i k1 = _mm256_srai_epi32(k, 1);
-  __m256i k2 = _mm256_sub_epi32(k, k1);
-  __m256i bias = _mm256_set1_epi32(127);
-  __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, bias), 23));
-  __m256 f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, bias), 23));
-  return {_mm256_mul_ps(_mm256_mul_ps(p.v, f1), f2)};
-}
-#include "FastKernelsMath.h"
-
 // The tail goes through the same 8-lane code (padded), so every element's result is
 // independent of where a thread's chunk starts.
 template <F (*fn)(F)>
@@ -152,7 +84,7 @@ Kernel kernel_for(int op, bool simd) {
   return scalar_table[op];
 }
 
-// ---- a tiny pool: the caller runs chunk 0, parked workers run the rest ----
+// ---- a tiny pool: the caller runs part 0, parked workers run the rest ----
 namespace {
 class Pool {
  public:
@@ -161,13 +93,14 @@ class Pool {
   }
   int parts() const { return workers_ + 1; }
 
-  // Returns false (and runs nothing) when another caller holds the pool.
-  bool run(Kernel k, const float *in, float *out, size_t n) {
+  // Splits [0, units) into parts() contiguous ranges. Returns false (and runs nothing) when
+  // another caller holds the pool.
+  bool run(RangeTask task, const void *ctx, size_t units) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     {
       std::lock_guard<std::mutex> lock(m_);
-      k_ = k, in_ = in, out_ = out, n_ = n;
+      task_ = task, ctx_ = ctx, units_ = units;
       pending_ = workers_;
       ++generation_;
     }
@@ -180,11 +113,9 @@ class Pool {
 
  private:
   void chunk(int part) {
-    // Chunk bounds are multiples of 16 floats (64 bytes) so threads never share a line.
-    size_t blocks = (n_ + 15) / 16;
-    size_t lo = std::min(n_, blocks * part / parts() * 16);
-    size_t hi = std::min(n_, blocks * (part + 1) / parts() * 16);
-    if (hi > lo) k_(in_ + lo, out_ + lo, hi - lo);
+    size_t lo = units_ * part / parts();
+    size_t hi = units_ * (part + 1) / parts();
+    if (hi > lo) task_(ctx_, lo, hi);
   }
   void loop(int part) {
     uint64_t seen = 0;
@@ -205,10 +136,9 @@ class Pool {
   std::condition_variable wake_, done_;
   uint64_t generation_ = 0;
   int pending_ = 0;
-  Kernel k_ = nullptr;
-  const float *in_ = nullptr;
-  float *out_ = nullptr;
-  size_t n_ = 0;
+  RangeTask task_ = nullptr;
+  const void *ctx_ = nullptr;
+  size_t units_ = 0;
 };
 
 Pool &pool() {
@@ -219,12 +149,30 @@ Pool &pool() {
 
 // Below this the whole job takes tens of µs, comparable to waking a parked thread.
 constexpr size_t kParallelThreshold = 1 << 16;
+
+struct ElementwiseJob {
+  Kernel k;
+  const float *in;
+  float *out;
+  size_t n;
+};
+// Units are blocks of 16 floats (64 bytes) so threads never share a cache line.
+void elementwise_range(const void *ctx, size_t lo, size_t hi) {
+  auto &job = *static_cast<const ElementwiseJob *>(ctx);
+  size_t a = std::min(job.n, lo * 16), b = std::min(job.n, hi * 16);
+  if (b > a) job.k(job.in + a, job.out + a, b - a);
+}
 }  // namespace
 
+void parallel_for(size_t units, size_t work, RangeTask task, const void *ctx) {
+  if (work >= kParallelThreshold && units > 1 && pool().parts() > 1 && pool().run(task, ctx, units))
+    return;
+  if (units > 0) task(ctx, 0, units);
+}
+
 void apply(int op, const float *in, float *out, size_t n, bool simd) {
-  Kernel k = kernel_for(op, simd);
-  if (n >= kParallelThreshold && pool().parts() > 1 && pool().run(k, in, out, n)) return;
-  k(in, out, n);
+  ElementwiseJob job{kernel_for(op, simd), in, out, n};
+  parallel_for((n + 15) / 16, n, elementwise_range, &job);
 }
 
 // ---- the MLX primitive ----

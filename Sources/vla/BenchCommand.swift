@@ -37,6 +37,17 @@ struct BenchTensor: AsyncParsableCommand {
                          r.fastNanosecondsPerElement, r.speedup, r.mlxGradNanosecondsPerElement,
                          r.fastGradNanosecondsPerElement, r.mlxGradNanosecondsPerElement / r.fastGradNanosecondsPerElement))
         }
+        print("fused row kernels over the last axis, ns/element (best of 5): MLX ops vs fused kernel")
+        print("op          shape              MLX    fused  speedup  | fwd+bwd: MLX    fused  speedup")
+        for r in try TensorBenchmark.rowKernels() {
+            let shape = r.shape.map(String.init).joined(separator: "×")
+            print(r.op.padding(toLength: 11, withPad: " ", startingAt: 0) + shape.padding(toLength: 14, withPad: " ", startingAt: 0)
+                  + String(format: " %8.3f %8.3f %7.1fx  | %12.3f %8.3f %7.1fx",
+                           r.mlxNanosecondsPerElement, r.fusedNanosecondsPerElement,
+                           r.mlxNanosecondsPerElement / r.fusedNanosecondsPerElement,
+                           r.mlxGradNanosecondsPerElement, r.fusedGradNanosecondsPerElement,
+                           r.mlxGradNanosecondsPerElement / r.fusedGradNanosecondsPerElement))
+        }
         print("training step: 4-layer d=256 transformer, 4 heads, vocab 512, batch 32 × seq 64, AdamW")
         let step = try TensorBenchmark.transformerStep(steps: steps) { i, s in
             FileHandle.standardError.write(Data(String(format: "  step %d/%d: %.0f ms\n", i, steps, s * 1000).utf8))
@@ -46,7 +57,7 @@ struct BenchTensor: AsyncParsableCommand {
         FastKernels.isEnabled = false
         let mlxOps = try TensorBenchmark.transformerStep(steps: steps)
         FastKernels.isEnabled = true
-        print(String(format: "  (same step with MLX's own elementwise ops: %.1f ms → fast kernels %.2fx faster)",
+        print(String(format: "  (same step with MLX's own elementwise, softmax/logsumexp and norm ops: %.1f ms → fast kernels %.2fx faster)",
                      mlxOps.milliseconds, mlxOps.milliseconds / step.milliseconds))
         if let mlxPython = try? runMLXPython() {
             print(String(format: "MLX-Python  %8.1f ms  %6.1f GFLOP/s  → TensorKit/MLX-Python time ratio %.3f",

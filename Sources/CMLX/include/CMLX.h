@@ -240,6 +240,35 @@ int cmlx_fast_kernels_simd(void);
 /// scalar fallback. Returns non-zero for an unknown op.
 int cmlx_fast_apply(int op, const float *in, float *out, size_t n, int simd);
 
+// ---- fused row-wise float32 CPU kernels over the last axis (FusedKernels.cpp) ---------
+/// Forward ops, then the VJP kernels their primitives use.
+typedef enum {
+  CMLX_FUSED_SOFTMAX = 0, CMLX_FUSED_LOG_SOFTMAX, CMLX_FUSED_LOGSUMEXP, CMLX_FUSED_LAYER_NORM,
+  CMLX_FUSED_RMS_NORM, CMLX_FUSED_SOFTMAX_BWD, CMLX_FUSED_LOG_SOFTMAX_BWD,
+  CMLX_FUSED_LAYER_NORM_BWD, CMLX_FUSED_RMS_NORM_BWD,
+} cmlx_fused_op;
+/// softmax / log-softmax / logsumexp (keepdims off) over the last axis as one fused op
+/// (float32 on the CPU; anything else gets MLX's ops). The caller checks the switch.
+cmlx_array cmlx_fused_row_op(int op, cmlx_array a);
+/// MLX's own expression for the same op.
+cmlx_array cmlx_fused_row_op_reference(int op, cmlx_array a);
+/// LayerNorm / RMSNorm over the last axis as one fused op (weight, bias may be NULL).
+cmlx_array cmlx_fused_layer_norm(cmlx_array x, cmlx_array weight, cmlx_array bias, float eps);
+cmlx_array cmlx_fused_rms_norm(cmlx_array x, cmlx_array weight, float eps);
+/// cmlx_attention built from matmuls and the fused softmax (float32 on the CPU; anything
+/// else, and shapes MLX would reject, go to MLX's op).
+cmlx_array cmlx_fused_attention(cmlx_array q, cmlx_array k, cmlx_array v, float scale,
+                                const char *mask_mode, cmlx_array mask);
+/// Runs one row kernel over host buffers of `rows` × `d` floats (tests); simd = 0 forces
+/// the scalar fallback. inputs / outputs by op:
+///   SOFTMAX, LOG_SOFTMAX: {x} → {y};  LOGSUMEXP: {x} → {lse[rows]}
+///   LAYER_NORM: {x, w, b} → {y};  RMS_NORM: {x, w} → {y}   (w, b [d] or NULL)
+///   SOFTMAX_BWD, LOG_SOFTMAX_BWD: {y, g} → {dx}   (y the forward output)
+///   LAYER_NORM_BWD: {x, w, g} → {dx, dw, db};  RMS_NORM_BWD: {x, w, g} → {dx, dw}
+///   (dw, db [d] or NULL to skip). Returns non-zero for an unknown op.
+int cmlx_fused_rows_host(int op, const float *const *inputs, float *const *outputs, size_t rows,
+                         size_t d, float eps, int simd);
+
 // ---- distributed (MLX's own layer: ring over TCP, MPI) ---------------------------------
 /// Initializes MLX distributed with backend `backend` ("ring", "mpi" or "any") from the
 /// environment a launcher sets (ring: MLX_RANK and MLX_HOSTFILE). With `strict` 0 a missing

@@ -49,6 +49,60 @@ extension TensorBenchmark {
         }
     }
 
+    public struct RowKernelResult: Sendable {
+        public let op: String
+        public let shape: [Int]
+        /// Best-of time per element: MLX's own ops (switch off) vs the fused kernel.
+        public let mlxNanosecondsPerElement: Double
+        public let fusedNanosecondsPerElement: Double
+        /// Forward + backward (gradients of Σ f(x)⊙c w.r.t. x and any weight/bias).
+        public let mlxGradNanosecondsPerElement: Double
+        public let fusedGradNanosecondsPerElement: Double
+    }
+
+    /// The fused last-axis kernels vs MLX's ops: softmax, log-softmax and logsumexp over a
+    /// [32, 4, 64, 64] attention-score-shaped array, LayerNorm and RMSNorm over [2048, 256],
+    /// and causal attention with q, k, v [32, 4, 64, 64] (per score).
+    public static func rowKernels(repeats: Int = 5) throws -> [RowKernelResult] {
+        let key = RandomKey(seed: 4)
+        let scores = try key.normal([32, 4, 64, 64], std: 3)
+        let acts = try key.split(into: 2)[1].normal([2048, 256], mean: 0.5, std: 2)
+        let w = try key.normal([256]), b = try key.normal([256]) * 0.1
+        let cScores = try key.split(into: 3)[2].normal([32, 4, 64, 64])
+        let cLse = try key.normal([32, 4, 64]), cActs = try key.normal([2048, 256])
+        let keys = try key.split(into: 4)[3].normal([32, 4, 64, 64]), values = try acts.reshaped([32, 4, 64, 64])
+        try TensorKit.eval([scores, acts, w, b, cScores, cLse, cActs, keys, values])
+        typealias Case = (String, Tensor, [Tensor], Tensor, ([Tensor]) throws -> Tensor)
+        let cases: [Case] = [
+            ("softmax", scores, [], cScores, { try $0[0].softmax() }),
+            ("logsoftmax", scores, [], cScores, { try $0[0].logSoftmax() }),
+            ("logsumexp", scores, [], cLse, { try $0[0].logSumExp(axis: -1) }),
+            ("layernorm", acts, [w, b], cActs, { try layerNorm($0[0], weight: $0[1], bias: $0[2]) }),
+            ("rmsnorm", acts, [w], cActs, { try rmsNorm($0[0], weight: $0[1]) }),
+            // q, k, v [32, 4, 64, 64]: as many scores as q has elements
+            ("attention", scores, [keys, values], cScores, {
+                try scaledDotProductAttention(queries: $0[0], keys: $0[1], values: $0[2], scale: 0.125, mask: .causal) }),
+        ]
+        return try cases.map { name, x, params, c, f in
+            let n = Double(x.shape.reduce(1, *))
+            let inputs = [x] + params
+            let g = valueAndGrad({ [try (f($0) * c).sum()] }, argnums: Array(inputs.indices))
+            func time(_ fused: Bool, grad withGrad: Bool) throws -> Double {
+                try FastKernels.withEnabled(fused) {
+                    try bestTime(repeats: repeats) {
+                        if withGrad { try TensorKit.eval(g(inputs).grads) } else { try f(inputs).eval() }
+                    } * 1e9 / n
+                }
+            }
+            return RowKernelResult(
+                op: name, shape: x.shape,
+                mlxNanosecondsPerElement: try time(false, grad: false),
+                fusedNanosecondsPerElement: try time(true, grad: false),
+                mlxGradNanosecondsPerElement: try time(false, grad: true),
+                fusedGradNanosecondsPerElement: try time(true, grad: true))
+        }
+    }
+
     /// `transformerStep` with the fast kernels off and on (the switch is restored after).
     public static func transformerStepFastOffOn(steps: Int = 3) throws -> (off: StepResult, on: StepResult) {
         let saved = FastKernels.isEnabled

@@ -53,3 +53,63 @@ extension Tensor {
         try fastUnary(CMLX_FAST_GELU_TANH_GRAD, "geluApproximateDerivative")
     }
 }
+
+// MARK: fused row-wise kernels
+
+extension FastKernels {
+    /// The fused last-axis kernels (`cmlx_fused_op` order): forward ops, then the VJP kernels
+    /// their primitives use.
+    public enum RowOp: Int32, CaseIterable, Sendable {
+        case softmax, logSoftmax, logSumExp, layerNorm, rmsNorm
+        case softmaxVJP, logSoftmaxVJP, layerNormVJP, rmsNormVJP
+    }
+
+    /// Runs one row kernel straight over host values of `rows × d` floats, no MLX graph
+    /// (tests). Inputs and outputs per op as in `cmlx_fused_rows_host`: nil weight/bias
+    /// means ones/zeros, a nil dw/db output is skipped. `simd: false` forces the scalar code.
+    public static func applyRows(
+        _ op: RowOp, inputs: [[Float]?], outputs: inout [[Float]?], rows: Int, d: Int, eps: Float = 0,
+        simd: Bool = true
+    ) {
+        var inPointers: [UnsafePointer<Float>?] = []
+        var outPointers: [UnsafeMutablePointer<Float>?] = []
+        // Stable pointers for the call: copy into allocated buffers.
+        var owned: [UnsafeMutableBufferPointer<Float>] = []
+        defer { owned.forEach { $0.deallocate() } }
+        for input in inputs {
+            guard let values = input else { inPointers.append(nil); continue }
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
+            _ = buffer.initialize(from: values)
+            owned.append(buffer)
+            inPointers.append(UnsafePointer(buffer.baseAddress))
+        }
+        var outBuffers: [UnsafeMutableBufferPointer<Float>?] = []
+        for o in outputs {
+            guard let values = o else { outBuffers.append(nil); outPointers.append(nil); continue }
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
+            _ = buffer.initialize(from: values)
+            owned.append(buffer)
+            outBuffers.append(buffer)
+            outPointers.append(buffer.baseAddress)
+        }
+        while inPointers.count < 4 { inPointers.append(nil) }
+        while outPointers.count < 3 { outPointers.append(nil) }
+        let rc = cmlx_fused_rows_host(op.rawValue, inPointers, outPointers, rows, d, eps, simd ? 1 : 0)
+        precondition(rc == 0, "FastKernels.applyRows: unknown op")
+        for (i, buffer) in outBuffers.enumerated() {
+            if let buffer { outputs[i] = Array(buffer) }
+        }
+    }
+}
+
+extension Tensor {
+    /// Whether a last-axis row op on this tensor takes the fused kernels (switch on,
+    /// float32, last axis); anything else builds MLX's own expression.
+    func takesFusedRows(axis: Int) -> Bool {
+        FastKernels.active && dtype == .float32 && ndim >= 1 && (axis == -1 || axis == ndim - 1)
+    }
+
+    func fusedRowOp(_ op: cmlx_fused_op, _ name: String) throws -> Tensor {
+        try Tensor.wrap(cmlx_fused_row_op(Int32(op.rawValue), raw), name)
+    }
+}

@@ -123,8 +123,18 @@ extension Tensor {
     public func min(axis: Int, keepDims: Bool = false) throws -> Tensor { try reduce(CMLX_MIN, [axis], keepDims, "min") }
     public func prod(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor { try reduce(CMLX_PROD, axes, keepDims, "prod") }
     public func variance(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor { try reduce(CMLX_VAR, axes, keepDims, "variance") }
-    public func logSumExp(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor { try reduce(CMLX_LOGSUMEXP, axes, keepDims, "logSumExp") }
-    public func logSumExp(axis: Int, keepDims: Bool = false) throws -> Tensor { try reduce(CMLX_LOGSUMEXP, [axis], keepDims, "logSumExp") }
+    public func logSumExp(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor {
+        if let axes, axes.count == 1 { return try logSumExp(axis: axes[0], keepDims: keepDims) }
+        return try reduce(CMLX_LOGSUMEXP, axes, keepDims, "logSumExp")
+    }
+    /// Fused kernel for float32 over the last axis when `FastKernels` are on.
+    public func logSumExp(axis: Int, keepDims: Bool = false) throws -> Tensor {
+        if takesFusedRows(axis: axis) {
+            let r = try fusedRowOp(CMLX_FUSED_LOGSUMEXP, "logSumExp")
+            return keepDims ? try r.expandedDims(axis: -1) : r
+        }
+        return try reduce(CMLX_LOGSUMEXP, [axis], keepDims, "logSumExp")
+    }
     public func all(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor { try reduce(CMLX_ALL, axes, keepDims, "all") }
     public func any(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor { try reduce(CMLX_ANY, axes, keepDims, "any") }
 

@@ -3,12 +3,16 @@ import CMLX
 // Neural-network ops: fused MLX kernels where MLX has them (`mlx::core::fast`).
 
 extension Tensor {
+    /// Fused kernel for float32 over the last axis when `FastKernels` are on (`precise`
+    /// only matters for half types).
     public func softmax(axis: Int = -1, precise: Bool = false) throws -> Tensor {
+        if takesFusedRows(axis: axis) { return try fusedRowOp(CMLX_FUSED_SOFTMAX, "softmax") }
         var ax = Int32(axis)
         return try Tensor.wrap(cmlx_softmax(raw, &ax, 1, precise ? 1 : 0), "softmax")
     }
     public func logSoftmax(axis: Int = -1) throws -> Tensor {
-        try self - logSumExp(axis: axis, keepDims: true)
+        if takesFusedRows(axis: axis) { return try fusedRowOp(CMLX_FUSED_LOG_SOFTMAX, "logSoftmax") }
+        return try self - logSumExp(axis: axis, keepDims: true)
     }
     public func relu() throws -> Tensor { try maximum(constant(0)) }
     /// SiLU / swish: x·σ(x).
@@ -29,14 +33,17 @@ extension Tensor {
     }
 }
 
-/// LayerNorm over the last axis: `(x - mean) / sqrt(var + eps) * weight + bias`.
+/// LayerNorm over the last axis: `(x - mean) / sqrt(var + eps) * weight + bias`. With
+/// `FastKernels` on, float32 takes the fused kernel (other dtypes: MLX's op either way).
 public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) throws -> Tensor {
-    try Tensor.wrap(cmlx_layer_norm(x.raw, weight?.raw, bias?.raw, eps), "layerNorm")
+    if FastKernels.active { return try Tensor.wrap(cmlx_fused_layer_norm(x.raw, weight?.raw, bias?.raw, eps), "layerNorm") }
+    return try Tensor.wrap(cmlx_layer_norm(x.raw, weight?.raw, bias?.raw, eps), "layerNorm")
 }
 
 /// RMSNorm over the last axis: `x / sqrt(mean(x²) + eps) * weight`.
 public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float = 1e-6) throws -> Tensor {
-    try Tensor.wrap(cmlx_rms_norm(x.raw, weight?.raw, eps), "rmsNorm")
+    if FastKernels.active { return try Tensor.wrap(cmlx_fused_rms_norm(x.raw, weight?.raw, eps), "rmsNorm") }
+    return try Tensor.wrap(cmlx_rms_norm(x.raw, weight?.raw, eps), "rmsNorm")
 }
 
 /// Attention mask for `scaledDotProductAttention`.
@@ -49,13 +56,16 @@ public enum AttentionMask {
 }
 
 /// softmax(Q Kᵀ · scale + mask) V. q `[B, H, Lq, D]`, k/v `[B, Hkv, Lk, D]` → `[B, H, Lq, D]`.
+/// With `FastKernels` on, float32 runs as matmuls around the fused softmax (MLX's CPU
+/// attention was ~3× slower forward here); other dtypes take MLX's op either way.
 public func scaledDotProductAttention(
     queries q: Tensor, keys k: Tensor, values v: Tensor, scale: Float, mask: AttentionMask = .none
 ) throws -> Tensor {
+    let op = FastKernels.active ? cmlx_fused_attention : cmlx_attention
     switch mask {
-    case .none: return try Tensor.wrap(cmlx_attention(q.raw, k.raw, v.raw, scale, "", nil), "attention")
-    case .causal: return try Tensor.wrap(cmlx_attention(q.raw, k.raw, v.raw, scale, "causal", nil), "attention")
-    case .tensor(let m): return try Tensor.wrap(cmlx_attention(q.raw, k.raw, v.raw, scale, "array", m.raw), "attention")
+    case .none: return try Tensor.wrap(op(q.raw, k.raw, v.raw, scale, "", nil), "attention")
+    case .causal: return try Tensor.wrap(op(q.raw, k.raw, v.raw, scale, "causal", nil), "attention")
+    case .tensor(let m): return try Tensor.wrap(op(q.raw, k.raw, v.raw, scale, "array", m.raw), "attention")
     }
 }
 
