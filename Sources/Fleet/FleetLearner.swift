@@ -341,8 +341,7 @@ public final class FleetLearner: Sendable {
     }
 
     private func trainingLoop() async {
-        var sinceLastPublish = 0
-        var lastPublish = ContinuousClock.now
+        var publication = PublicationClock()
         var lastStepStart: ContinuousClock.Instant?
         while !Task.isCancelled {
             if config.trainStepInterval > 0, let last = lastStepStart {
@@ -360,24 +359,7 @@ public final class FleetLearner: Sendable {
                 try? await Task.sleep(for: .seconds(config.idlePause))
                 continue
             }
-            let steps = publishing.withLock { p in p.trainSteps += 1; return p.trainSteps }
-            metrics.update { $0.trainSteps = steps; $0.lastLoss = loss }
-            history.record(LearnerHistory.TrainPoint(step: steps, seconds: history.seconds, loss: Double(loss),
-                                                     sampler: await backend.samplerStatus()))
-            if config.checkpointEveryTrainSteps > 0, steps % config.checkpointEveryTrainSteps == 0 {
-                await saveCheckpointCounted()
-            }
-            sinceLastPublish += 1
-            if sinceLastPublish >= config.publishEveryTrainSteps,
-               ContinuousClock.now - lastPublish >= .seconds(config.minPublishInterval) {
-                do {
-                    try await publish()
-                    sinceLastPublish = 0
-                    lastPublish = .now
-                } catch {
-                    metrics.update { $0.rejections["publish", default: 0] += 1 }
-                }
-            }
+            await finishTrainStep(loss: loss, publishes: true, publication: &publication)
             if config.trainStepPause > 0 { try? await Task.sleep(for: .seconds(config.trainStepPause)) }
         }
     }
@@ -390,7 +372,7 @@ public final class FleetLearner: Sendable {
         let watchdog = CollectiveWatchdog(timeout: ranks.collectiveTimeout) {
             ranks.onCollectiveFailure(ranks.rank, $0, "collectives did not finish within \(ranks.collectiveTimeout) s")
             }
-        var sinceLastPublish = 0, lastPublish = ContinuousClock.now, lastScan = ContinuousClock.now
+        var publication = PublicationClock(), lastScan = ContinuousClock.now
         var lastStepStart: ContinuousClock.Instant?
         while true {
             if config.trainStepInterval > 0, let last = lastStepStart {
@@ -434,24 +416,35 @@ public final class FleetLearner: Sendable {
             }
             watchdog.disarm()
             guard let loss else { continue }
-            let steps = publishing.withLock { p in p.trainSteps += 1; return p.trainSteps }
-            metrics.update { $0.trainSteps = steps; $0.lastLoss = loss }
-            history.record(LearnerHistory.TrainPoint(step: steps, seconds: history.seconds, loss: Double(loss),
-                                                     sampler: await backend.samplerStatus()))
-            guard ranks.isPublisher else { continue }
-            if config.checkpointEveryTrainSteps > 0, steps % config.checkpointEveryTrainSteps == 0 {
-                await saveCheckpointCounted()
-            }
-            sinceLastPublish += 1
-            if sinceLastPublish >= config.publishEveryTrainSteps,
-               ContinuousClock.now - lastPublish >= .seconds(config.minPublishInterval) {
-                do {
-                    try await publish()
-                    sinceLastPublish = 0
-                    lastPublish = .now
-                } catch {
-                    metrics.update { $0.rejections["publish", default: 0] += 1 }
-                }
+            await finishTrainStep(loss: loss, publishes: ranks.isPublisher, publication: &publication)
+        }
+    }
+
+    /// When the last version went out: train steps since, and the time.
+    struct PublicationClock {
+        var stepsSince = 0
+        var at = ContinuousClock.now
+    }
+
+    /// Counts a finished train step; the publishing learner (rank 0 of a data-parallel one)
+    /// also checkpoints and publishes when they are due.
+    private func finishTrainStep(loss: Float, publishes: Bool, publication: inout PublicationClock) async {
+        let steps = publishing.withLock { p in p.trainSteps += 1; return p.trainSteps }
+        metrics.update { $0.trainSteps = steps; $0.lastLoss = loss }
+        history.record(LearnerHistory.TrainPoint(step: steps, seconds: history.seconds, loss: Double(loss),
+                                                 sampler: await backend.samplerStatus()))
+        guard publishes else { return }
+        if config.checkpointEveryTrainSteps > 0, steps % config.checkpointEveryTrainSteps == 0 {
+            await saveCheckpointCounted()
+        }
+        publication.stepsSince += 1
+        if publication.stepsSince >= config.publishEveryTrainSteps,
+           ContinuousClock.now - publication.at >= .seconds(config.minPublishInterval) {
+            do {
+                try await publish()
+                publication = PublicationClock()
+            } catch {
+                metrics.update { $0.rejections["publish", default: 0] += 1 }
             }
         }
     }
