@@ -231,6 +231,15 @@ struct FusedKernelTests {
         #expect(on == off)
         #expect(try FastKernels.withEnabled(true) { try x.logSumExp(axis: 1, keepDims: true).shape } == [24, 1])
         #expect(try FastKernels.withEnabled(true) { try Tensor.zeros([0, 5]).softmax().shape } == [0, 5])
+        // jvp of the norms and logsumexp (tangents for x and the weight) on vs off.
+        let tx = try tensor([24, 40], 0.3, 0.7), tw = try tensor([40], 0.8, 0.1), wl = try tensor([40], 0.53, 0.4)
+        (on, off) = try both {
+            let f = { (p: [Tensor]) in
+                [try layerNorm(p[0], weight: p[1], bias: nil), try rmsNorm(p[0], weight: p[1]), try p[0].logSumExp(axis: -1)]
+            }
+            return try jvp(f, primals: [x, wl], tangents: [tx, tw]).jvps.flatMap { try $0.toArray() as [Float] }
+        }
+        expectClose(on, off, atol: 1e-5, rtol: 1e-4, "jvp of layerNorm, rmsNorm, logSumExp")
         try FastKernels.withEnabled(true) {
             // jvp of softmax = y ⊙ (t − Σ t⊙y)
             let t = try tensor([24, 40], 0.3, 0.7)

@@ -2,7 +2,9 @@ import CMLX
 
 /// Vectorized float32 CPU kernels (AVX2+FMA, multithreaded) for exp, tanh, sigmoid, SiLU,
 /// erf and both GELUs, each one MLX op with its own VJP. MLX's own CPU versions of these
-/// were 30–80× slower than NumPy here. Other dtypes take MLX's ops either way.
+/// were 30–80× slower than NumPy here. Other dtypes take MLX's ops either way. The same
+/// switch selects the fused last-axis kernels (softmax, log-softmax, logsumexp, LayerNorm,
+/// RMSNorm, and attention around the fused softmax) for float32.
 public enum FastKernels {
     /// The process-wide switch (on by default). Off, `exp()`, `gelu()` and friends build
     /// exactly the MLX expressions they built before the fast path existed.
