@@ -14,10 +14,10 @@ struct Bench: AsyncParsableCommand {
 struct BenchTensor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tensor",
-        abstract: "sgemm GFLOP/s vs OpenBLAS, and one transformer training step vs sgemm peak and MLX-Python.")
+        abstract: "sgemm GFLOP/s vs OpenBLAS, fast kernels vs MLX ops, and one transformer training step vs JAX jit and MLX-Python.")
 
     @Option(help: "Timed training steps (best is reported).") var steps = 5
-    @Option(help: "Python with the `mlx` package for the side-by-side step (default: .venv/bin/python).")
+    @Option(help: "Python with `jax` and `mlx` for the side-by-side step (default: .venv/bin/python; scripts/bootstrap --bench installs them).")
     var python = ".venv/bin/python"
 
     func run() async throws {
@@ -59,21 +59,25 @@ struct BenchTensor: AsyncParsableCommand {
         FastKernels.isEnabled = true
         print(String(format: "  (same step with MLX's own elementwise, softmax/logsumexp and norm ops: %.1f ms → fast kernels %.2fx faster)",
                      mlxOps.milliseconds, mlxOps.milliseconds / step.milliseconds))
-        if let mlxPython = try? runMLXPython() {
-            print(String(format: "MLX-Python  %8.1f ms  %6.1f GFLOP/s  → TensorKit/MLX-Python time ratio %.3f",
-                         mlxPython, step.flopsPerStep / (mlxPython / 1000) / 1e9, step.milliseconds / mlxPython))
-        } else {
-            print("MLX-Python: not measured (install with `scripts/bootstrap --bench`)")
+        // The same graph in the frameworks people train VLAs with, measured now, on this machine.
+        for (name, script) in [("JAX jit", "scripts/bench_jax_step.py"), ("MLX-Python", "scripts/bench_mlx_step.py")] {
+            if let ms = try? runPythonStep(script) {
+                print(name.padding(toLength: 11, withPad: " ", startingAt: 0)
+                      + String(format: " %8.1f ms  %6.1f GFLOP/s", ms, step.flopsPerStep / (ms / 1000) / 1e9)
+                      + "  → TensorKit/\(name) time ratio " + String(format: "%.3f", step.milliseconds / ms))
+            } else {
+                print("\(name): not measured (install with `scripts/bootstrap --bench`)")
+            }
         }
     }
 
-    /// Runs scripts/bench_mlx_step.py (same graph, same sizes) and returns its best step in ms.
-    func runMLXPython() throws -> Double? {
+    /// Runs one of scripts/bench_*_step.py (same graph, same sizes) and returns its best step in ms.
+    func runPythonStep(_ script: String) throws -> Double? {
         guard FileManager.default.isExecutableFile(atPath: python),
-              FileManager.default.fileExists(atPath: "scripts/bench_mlx_step.py") else { return nil }
+              FileManager.default.fileExists(atPath: script) else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["scripts/bench_mlx_step.py", "--steps", "\(steps)"]
+        process.arguments = [script, "--steps", "\(steps)"]
         // Same BLAS as our binary: OpenBLAS ahead of MLX's bundled reference BLAS.
         var env = ProcessInfo.processInfo.environment
         for path in ["/usr/lib/x86_64-linux-gnu/libopenblas.so.0", "/usr/lib/aarch64-linux-gnu/libopenblas.so.0"]
