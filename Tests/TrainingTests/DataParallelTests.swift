@@ -72,6 +72,13 @@ struct DataParallelTests {
         }
         for (rank, r) in bf16Ranks.enumerated() { #expect(r.status == 0, "bf16 rank \(rank): \(r.stderr.suffix(800))") }
 
+        // And over MLX's MPI backend (Open MPI from bootstrap; mpirun starts both ranks).
+        let mpirun = URL(fileURLWithPath: "/usr/bin/mpirun")
+        try #require(FileManager.default.isExecutableFile(atPath: mpirun.path), "no mpirun: run scripts/bootstrap (it installs openmpi-bin)")
+        let mpi = try await ChildProcess.run(mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", "2", vla.path]
+                                             + common + ["--backend", "mpi", "--steps", "4", "--save-parameters", file("mpi")], timeout: 120)
+        #expect(mpi.status == 0, "mpirun: \(mpi.stderr.suffix(800))")
+
         struct Summary: Decodable { var ranks: Int; var losses: [Float] }
         let s1 = try JSONDecoder().decode(Summary.self, from: Data(one.stdout.utf8))
         let s2 = try JSONDecoder().decode(Summary.self, from: Data(ranks[0].stdout.utf8))
@@ -82,14 +89,15 @@ struct DataParallelTests {
         let load = { (name: String) throws -> [String: [Float]] in
             try TensorFile.load(URL(fileURLWithPath: file(name))).tensors.mapValues { try $0.toArray(Float.self) }
         }
-        let p0 = try load("initial"), p1 = try load("one"), p2 = try load("two"), pb = try load("bf16")
+        let p0 = try load("initial"), p1 = try load("one"), p2 = try load("two"), pb = try load("bf16"), pm = try load("mpi")
         #expect(Set(p1.keys) == Set(p2.keys) && p1.count == p0.count && pb.count == p0.count)
-        var moved = 0.0, apart = 0.0, apartBF16 = 0.0
+        var moved = 0.0, apart = 0.0, apartBF16 = 0.0, apartMPI = 0.0
         for (k, a) in p1 {
             for (i, x) in a.enumerated() {
                 moved += Double(x - p0[k]![i]) * Double(x - p0[k]![i])
                 apart += Double(x - p2[k]![i]) * Double(x - p2[k]![i])
                 apartBF16 += Double(x - pb[k]![i]) * Double(x - pb[k]![i])
+                apartMPI += Double(x - pm[k]![i]) * Double(x - pm[k]![i])
             }
         }
         // bfloat16 gradients: measured 7e-3 (relative rounding 2⁻⁹ per gradient entry, grown
@@ -101,5 +109,6 @@ struct DataParallelTests {
         // two shares' gradients gives a different step by percents.
         #expect(moved > 0)
         #expect(sqrt(apart / moved) < 2e-3, "relative distance \(sqrt(apart / moved))")
+        #expect(sqrt(apartMPI / moved) < 2e-3, "MPI relative distance \(sqrt(apartMPI / moved))")   // measured 2e-4
     }
 }
