@@ -90,17 +90,24 @@ public struct BehaviorCloningRun: Sendable {
         defer { try? handle.close() }
         let start = Date()
         var recent: [Float] = []
+        // Per-embodiment running sums of per-sample losses, reported with each progress line.
+        var perBody: [String: (sum: Double, count: Int)] = [:]
         while trainer.step < s.totalSteps {
             let batch = try loader.next()
             let lr = trainer.optimizer.learningRate
-            let loss = try trainer.trainStep(batch)
+            let (loss, perSample) = try trainer.trainStepWithSampleLosses(batch)
             recent.append(loss)
+            for (body, l) in zip(batch.embodiments, perSample) { perBody[body, default: (0, 0)].sum += Double(l); perBody[body]!.count += 1 }
             let elapsed = Date().timeIntervalSince(start)
             handle.write(Data(String(format: "%d,%.6f,%.3e,%.2f\n", trainer.step, loss, lr, elapsed).utf8))
             if trainer.step % 25 == 0 || trainer.step == s.totalSteps {
                 let mean = recent.reduce(0, +) / Float(recent.count)
                 recent.removeAll()
-                log(String(format: "step %5d/%d  loss %.4f  lr %.2e  %.0fs", trainer.step, s.totalSteps, mean, trainer.optimizer.learningRate, elapsed))
+                let bodies = perBody.count > 1
+                    ? "  (" + perBody.keys.sorted().map { String(format: "%@ %.4f", $0, perBody[$0]!.sum / Double(perBody[$0]!.count)) }.joined(separator: ", ") + ")"
+                    : ""
+                perBody.removeAll()
+                log(String(format: "step %5d/%d  loss %.4f  lr %.2e  %.0fs", trainer.step, s.totalSteps, mean, trainer.optimizer.learningRate, elapsed) + bodies)
             }
             if trainer.step % checkpointEvery == 0 || trainer.step == s.totalSteps {
                 try policy.save(to: checkpoint, optimizer: trainer.optimizer, step: trainer.step)

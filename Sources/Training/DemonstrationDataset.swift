@@ -120,7 +120,8 @@ public final class DemonstrationDataset: @unchecked Sendable {
                 }
             }
         }
-        var batch = HostPolicyBatch(inputs: try encoder.hostInputs(observations), horizon: h, actions: actions, actionMask: masks)
+        var batch = HostPolicyBatch(inputs: try encoder.hostInputs(observations), horizon: h, actions: actions, actionMask: masks,
+                                    embodiments: picks.map { episodes[$0.0].embodiment })
         if config.pointingWeight > 0 {
             let points = picks.map { targetPoints[$0.0] }
             batch.targetPoints = points.flatMap { $0.map { [$0.x, $0.y] } ?? [0, 0] }
@@ -138,13 +139,21 @@ public struct HostPolicyBatch: Sendable {
     public var actionMask: [Float]
     public var targetPoints: [Float]?
     public var targetPointMask: [Float]?
+    /// Each row's embodiment name.
+    public var embodiments: [String] = []
+
+    public init(inputs: HostPolicyInputs, horizon: Int, actions: [Float], actionMask: [Float], targetPoints: [Float]? = nil,
+                targetPointMask: [Float]? = nil, embodiments: [String] = []) {
+        self.inputs = inputs; self.horizon = horizon; self.actions = actions; self.actionMask = actionMask
+        self.targetPoints = targetPoints; self.targetPointMask = targetPointMask; self.embodiments = embodiments
+    }
 
     public var batchSize: Int { inputs.batchSize }
 
     public func tensors() throws -> PolicyBatch {
         let b = batchSize, shape = [b, horizon, VLAConfig.actionDimension]
         var batch = PolicyBatch(inputs: try inputs.tensors(), actions: try Tensor(actions, shape: shape),
-                                actionMask: try Tensor(actionMask, shape: shape))
+                                actionMask: try Tensor(actionMask, shape: shape), embodiments: embodiments)
         if let targetPoints, let targetPointMask {
             batch.targetPoints = try Tensor(targetPoints, shape: [b, 2])
             batch.targetPointMask = try Tensor(targetPointMask, shape: [b])
@@ -167,7 +176,8 @@ public struct HostPolicyBatch: Sendable {
         return HostPolicyBatch(inputs: inputs, horizon: parts[0].horizon, actions: parts.flatMap(\.actions),
                                actionMask: parts.flatMap(\.actionMask),
                                targetPoints: points ? parts.flatMap { $0.targetPoints! } : nil,
-                               targetPointMask: points ? parts.flatMap { $0.targetPointMask! } : nil)
+                               targetPointMask: points ? parts.flatMap { $0.targetPointMask! } : nil,
+                               embodiments: parts.flatMap(\.embodiments))
     }
 }
 

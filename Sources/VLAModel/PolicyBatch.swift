@@ -42,10 +42,15 @@ public struct PolicyBatch: @unchecked Sendable {
     /// (x right, y down), and `[B]` 1 where that label exists: the pointing loss's targets.
     public var targetPoints: Tensor?
     public var targetPointMask: Tensor?
+    /// Each row's embodiment name (the batch's embodiment ids; empty when unknown). The model
+    /// reads the embodiment from the prompt; trainers use these to report losses per body.
+    public var embodiments: [String]
 
-    public init(inputs: PolicyInputs, actions: Tensor, actionMask: Tensor, targetPoints: Tensor? = nil, targetPointMask: Tensor? = nil) {
+    public init(inputs: PolicyInputs, actions: Tensor, actionMask: Tensor, targetPoints: Tensor? = nil, targetPointMask: Tensor? = nil,
+                embodiments: [String] = []) {
         self.inputs = inputs; self.actions = actions; self.actionMask = actionMask
         self.targetPoints = targetPoints; self.targetPointMask = targetPointMask
+        self.embodiments = embodiments
     }
 }
 
@@ -78,7 +83,8 @@ extension PolicyBatch {
         let points = parts.allSatisfy { $0.targetPoints != nil && $0.targetPointMask != nil }
         return PolicyBatch(inputs: inputs, actions: try join(\.actions), actionMask: try join(\.actionMask),
                            targetPoints: points ? try join { $0.targetPoints! } : nil,
-                           targetPointMask: points ? try join { $0.targetPointMask! } : nil)
+                           targetPointMask: points ? try join { $0.targetPointMask! } : nil,
+                           embodiments: parts.allSatisfy { $0.embodiments.count == $0.inputs.batchSize } ? parts.flatMap(\.embodiments) : [])
     }
 }
 

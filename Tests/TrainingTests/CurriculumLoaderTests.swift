@@ -75,4 +75,27 @@ struct CurriculumLoaderTests {
             #expect(try got.inputs.tokens.toArray(Int32.self) == expected.inputs.tokens.toArray(Int32.self))
         }
     }
+
+    @Test func batchesCarryEachRowsEmbodiment() throws {
+        // Two bodies, two datasets: every row names its own body, in the counts drawn.
+        let arm7 = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_010], imageSize: 16)
+        let arm6 = try DemoCollector.collect(embodiment: .arm6, task: .reach, seeds: [10_010], imageSize: 16)
+        let config = tinyVLAConfig()
+        let stats = try DemonstrationDataset.statistics(episodes: arm7 + arm6, specs: DemoCollector.specs, config: config)
+        let sources = try [("arm7/reach", arm7), ("arm6/reach", arm6)].map { name, episodes in
+            CurriculumLoader.Source(name: name, dataset: try DemonstrationDataset(episodes: episodes, specs: DemoCollector.specs,
+                                                                                 config: config, stats: stats), weight: 0.5)
+        }
+        let loader = try CurriculumLoader(sources: sources, batchSize: 16, annealSteps: 0, seed: 4, prefetch: 1)
+        defer { loader.stop() }
+        var counts: [String: Int] = [:]
+        for _ in 0..<5 {
+            let batch = try loader.next()
+            #expect(batch.embodiments.count == 16)
+            for e in batch.embodiments { counts[e, default: 0] += 1 }
+            // Rows are grouped by source: arm7's first, then arm6's.
+            #expect(batch.embodiments == batch.embodiments.sorted { ($0 == "arm7" ? 0 : 1) < ($1 == "arm7" ? 0 : 1) })
+        }
+        #expect(counts["arm7"] == loader.samplesDrawn[0] && counts["arm6"] == loader.samplesDrawn[1])
+    }
 }
