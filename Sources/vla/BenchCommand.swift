@@ -29,13 +29,19 @@ struct BenchTensor: AsyncParsableCommand {
             peak = max(peak, r.openBLASGFLOPs)
             print(String(format: "%-13d %17.1f %18.1f %7.2f", n, r.tensorKitGFLOPs, r.openBLASGFLOPs, r.tensorKitGFLOPs / r.openBLASGFLOPs))
         }
+        // NumPy's time for the same op on arrays of the same shape (forward only), when available.
+        let numpy = (try? runNumPyOps()) ?? [:]
+        let numpyColumn = { (op: String, fast: Double) -> String in
+            numpy[op].map { String(format: "  | NumPy %7.3f  fast/NumPy %5.2f", $0, fast / $0) } ?? "  | NumPy -"
+        }
         print("elementwise over 2048×1024 float32, ns/element (best of 5): MLX op vs fast kernel (SIMD: \(FastKernels.usesSIMD))")
         print("op             MLX     fast  speedup  | grad: MLX     fast  speedup")
         for r in try TensorBenchmark.kernels() {
             print(r.op.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: " %8.3f %8.3f %7.1fx  | %10.3f %8.3f %7.1fx",
                          r.mlxNanosecondsPerElement,
                          r.fastNanosecondsPerElement, r.speedup, r.mlxGradNanosecondsPerElement,
-                         r.fastGradNanosecondsPerElement, r.mlxGradNanosecondsPerElement / r.fastGradNanosecondsPerElement))
+                         r.fastGradNanosecondsPerElement, r.mlxGradNanosecondsPerElement / r.fastGradNanosecondsPerElement)
+                  + numpyColumn(r.op, r.fastNanosecondsPerElement))
         }
         print("fused row kernels over the last axis, ns/element (best of 5): MLX ops vs fused kernel")
         print("op          shape              MLX    fused  speedup  | fwd+bwd: MLX    fused  speedup")
@@ -46,7 +52,8 @@ struct BenchTensor: AsyncParsableCommand {
                            r.mlxNanosecondsPerElement, r.fusedNanosecondsPerElement,
                            r.mlxNanosecondsPerElement / r.fusedNanosecondsPerElement,
                            r.mlxGradNanosecondsPerElement, r.fusedGradNanosecondsPerElement,
-                           r.mlxGradNanosecondsPerElement / r.fusedGradNanosecondsPerElement))
+                           r.mlxGradNanosecondsPerElement / r.fusedGradNanosecondsPerElement)
+                  + numpyColumn(r.op, r.fusedNanosecondsPerElement))
         }
         print("training step: 4-layer d=256 transformer, 4 heads, vocab 512, batch 32 × seq 64, AdamW")
         let step = try TensorBenchmark.transformerStep(steps: steps) { i, s in
@@ -59,6 +66,11 @@ struct BenchTensor: AsyncParsableCommand {
         FastKernels.isEnabled = true
         print(String(format: "  (same step with MLX's own elementwise, softmax/logsumexp and norm ops: %.1f ms → fast kernels %.2fx faster)",
                      mlxOps.milliseconds, mlxOps.milliseconds / step.milliseconds))
+        let before = try InferenceBenchmark.chunkLatency(fastKernels: false)
+        let after = try InferenceBenchmark.chunkLatency(fastKernels: true)
+        print(String(format: "default VLA chunk inference (1 observation, %d Euler steps, 30 chunks): MLX ops p50 %.1f / p99 %.1f ms → fast kernels p50 %.1f / p99 %.1f ms (%.2fx at p50)",
+                     VLAConfig().samplingSteps, before.p50Milliseconds, before.p99Milliseconds, after.p50Milliseconds, after.p99Milliseconds,
+                     before.p50Milliseconds / after.p50Milliseconds))
         // The same graph in the frameworks people train VLAs with, measured now, on this machine.
         for (name, script) in [("JAX jit", "scripts/bench_jax_step.py"), ("MLX-Python", "scripts/bench_mlx_step.py")] {
             if let ms = try? runPythonStep(script) {
@@ -69,6 +81,22 @@ struct BenchTensor: AsyncParsableCommand {
                 print("\(name): not measured (install with `scripts/bootstrap --bench`)")
             }
         }
+    }
+
+    /// scripts/bench_numpy_ops.py's ns/element per op.
+    func runNumPyOps() throws -> [String: Double]? {
+        guard FileManager.default.isExecutableFile(atPath: python),
+              FileManager.default.fileExists(atPath: "scripts/bench_numpy_ops.py") else { return nil }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["scripts/bench_numpy_ops.py"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        return try JSONDecoder().decode([String: Double].self, from: data)
     }
 
     /// Runs one of scripts/bench_*_step.py (same graph, same sizes) and returns its best step in ms.
