@@ -120,6 +120,10 @@ public struct NormalizationStats: Codable, Sendable, Equatable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(self).write(to: url, options: .atomic)
     }
+    /// Where a dataset's statistics live: `normalization.json` at the store's root, next to
+    /// its index (checkpoints carry their own copy).
+    public static func url(inStore root: URL) -> URL { root.appendingPathComponent("normalization.json") }
+
     public static func read(_ url: URL) throws -> NormalizationStats {
         try JSONDecoder().decode(NormalizationStats.self, from: Data(contentsOf: url))
     }

@@ -11,7 +11,7 @@ struct DataCommand: ParsableCommand {
         abstract: "Dataset quality (DataQA), optical-flow speed alignment, LeRobot v3 export/import, robomimic HDF5 export/import.",
         subcommands: [DataQACommand.self, DataFilterCommand.self, DataAlignCommand.self, DataCalibrateCommand.self,
                       DataExportLeRobotCommand.self, DataImportLeRobotCommand.self, DataExportHDF5Command.self,
-                      DataImportHDF5Command.self]
+                      DataImportHDF5Command.self, DataStatsCommand.self]
     )
 }
 
@@ -30,6 +30,25 @@ func loadDataset(_ path: String) throws -> (store: EpisodeStore, episodes: [Epis
 func loadThresholds(_ path: String?) throws -> QualityThresholds {
     guard let path else { return QualityThresholds() }
     return try QualityThresholds.load(from: URL(fileURLWithPath: path))
+}
+
+/// `vla data stats STORE`: per-embodiment, per-slot normalization statistics next to the dataset.
+struct DataStatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Write the store's normalization statistics (mean/std, 1st/99th percentiles per embodiment and slot) to <store>/normalization.json.")
+
+    @Argument(help: "Episode store directory.") var dataset: String
+
+    func run() throws {
+        let (store, episodes) = try loadDataset(dataset)
+        let stats = NormalizationStats(episodes: episodes)
+        let file = NormalizationStats.url(inStore: store.root)
+        try stats.write(to: file)
+        for (name, s) in stats.actions.sorted(by: { $0.key < $1.key }) {
+            print("\(name): actions over \(s.mean.count) slots, states over \(stats.states[name]?.mean.count ?? 0) slots")
+        }
+        print("\(episodes.count) episodes → \(file.path)")
+    }
 }
 
 struct DataQACommand: ParsableCommand {

@@ -99,3 +99,24 @@ struct CurriculumLoaderTests {
         #expect(counts["arm7"] == loader.samplesDrawn[0] && counts["arm6"] == loader.samplesDrawn[1])
     }
 }
+
+/// `vla data stats STORE` writes the statistics the loader and checkpoints use next to the data.
+struct DatasetStatisticsFileTests {
+    @Test func statsCommandWritesTheStoresStatisticsNextToIt() async throws {
+        let vla = try #require(ChildProcess.vlaBinary(), "no vla binary beside the tests: build it (swift build) first")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("stats-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_010, 10_011], imageSize: 16)
+            + DemoCollector.collect(embodiment: .arm6, task: .reach, seeds: [10_010], imageSize: 16)
+        let store = try EpisodeStore(root: root)
+        for d in demos { try store.insert(d) }
+        let result = try await ChildProcess.run(vla, ["data", "stats", root.path], timeout: 60)
+        #expect(result.status == 0, "\(result.stderr.suffix(500))")
+        let written = try NormalizationStats.read(NormalizationStats.url(inStore: root))
+        // The same numbers an in-process computation over the same episodes gives.
+        #expect(written == NormalizationStats(episodes: demos))
+        #expect(Set(written.actions.keys) == ["arm7", "arm6"])
+        let arm7 = try #require(written.actions["arm7"])
+        for j in 0..<7 where arm7.count[j] > 0 { #expect(arm7.q01[j] <= arm7.mean[j] && arm7.mean[j] <= arm7.q99[j]) }
+    }
+}
