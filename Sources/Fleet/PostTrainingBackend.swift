@@ -145,7 +145,7 @@ public actor PostTrainingBackend: LearnerBackend {
         try TensorLock.run { try trainer.resume(from: directory.appendingPathComponent("policy")) }
         try algorithm.restoreState(from: directory)
         // Rank 0 wrote the sampler; the other ranks continue from it with their own streams.
-        generator = SplitMix64(seed: trainer.dataParallel.map { $0.rank == 0 ? sampler.generator : Self.rankSeed(sampler.generator, trainer: trainer) } ?? sampler.generator)
+        generator = SplitMix64(seed: Self.rankSeed(sampler.generator, trainer: trainer))
         stepsTrained = sampler.stepsTrained
         if let m = sampler.mix { mix = m }
         if let d = sampler.samplesDrawn, d.count == 2 { samplesDrawn = (d[0], d[1]) }

@@ -41,6 +41,11 @@ public enum ChildProcess {
         for key in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY"] {
             environment[key] = nil
         }
+        // A test that joined an MPI group of one (MLX's "any" backend finds libmpi) leaves Open
+        // MPI / PMIx variables behind; a child mpirun would take itself for part of that job.
+        for key in environment.keys where key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") || key.hasPrefix("PMI_") {
+            environment[key] = nil
+        }
         environment.merge(extra) { $1 }
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
         environment["PYTHONUNBUFFERED"] = "1"
