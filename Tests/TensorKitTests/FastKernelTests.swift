@@ -222,13 +222,7 @@ struct FastKernelTests {
     @Test func fastOnAndOffAgree() throws {
         func run(_ fast: Bool) throws -> (Float, [String: [Float]], [[Float]]) {
             try FastKernels.withEnabled(fast) {
-                let key = RandomKey(seed: 7)
-                let model = try CausalTransformer(vocab: 64, dims: 32, heads: 2, layers: 2, maxLength: 16, key: key)
-                let tokens = try key.split(into: 3)[1].randint([4, 17], low: 0, high: 64)
-                let inputs = try tokens.slice(axis: 1, 0..<16), targets = try tokens.slice(axis: 1, 1..<17)
-                let (loss, grads) = try valueAndGrad(model: model) { m in
-                    try crossEntropy(logits: m(inputs), targets: targets)
-                }(model)
+                let (key, loss, grads) = try tinyTransformerLoss(seed: 7)
                 var g: [String: [Float]] = [:]
                 for (k, v) in grads { g[k] = try v.toArray() }
                 var mlps: [[Float]] = []
@@ -268,13 +262,7 @@ struct FastKernelTests {
     @Test func bitIdenticalRunToRun() throws {
         func run() throws -> [Float] {
             try FastKernels.withEnabled(true) {
-                let key = RandomKey(seed: 11)
-                let model = try CausalTransformer(vocab: 64, dims: 32, heads: 2, layers: 2, maxLength: 16, key: key)
-                let tokens = try key.split(into: 3)[1].randint([4, 17], low: 0, high: 64)
-                let inputs = try tokens.slice(axis: 1, 0..<16), targets = try tokens.slice(axis: 1, 1..<17)
-                let (loss, grads) = try valueAndGrad(model: model) { m in
-                    try crossEntropy(logits: m(inputs), targets: targets)
-                }(model)
+                let (key, loss, grads) = try tinyTransformerLoss(seed: 11)
                 let big = try key.normal([300, 1000]) * 6  // > 64K elements: the threaded path
                 let acts = [try big.gelu(), try big.silu(), try big.exp(), try big.erf()]
                 let sums = try acts.map { try $0.sum().item() }

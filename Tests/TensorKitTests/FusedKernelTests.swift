@@ -114,7 +114,7 @@ struct FusedKernelTests {
                     let n = 9
                     let x = rows(n, d, scale: scale, offset: offset)
                     let w = pattern(d, 0.53, 0.4).map { $0 * 2 }, b = pattern(d, 0.29, 1.1)
-                    let t = try Tensor(x, shape: [n, d]), wt = try Tensor(w), bt = try Tensor(b)
+                    let t = try Tensor(x, shape: [n, d]), wt = Tensor(w), bt = Tensor(b)
                     let x64 = x.map(Double.init), w64 = w.map(Double.init), b64 = b.map(Double.init)
                     let atol = offset == 0 ? 2.5e-6 : 5e-5
                     let what = "d=\(d) scale=\(scale) offset=\(offset)"
@@ -142,7 +142,6 @@ struct FusedKernelTests {
         try FastKernels.withEnabled(true) {
             let n = 4, d = 13
             let cot = pattern(n * d, 0.43, 0.9)
-            let c64 = cot.map(Double.init)
             func check(_ name: String, _ p: [Float], shape: [Int], _ f: @escaping (Tensor) throws -> Tensor,
                        _ f64: ([Double]) -> [Double], cotangent: [Float]? = nil) throws {
                 let c = cotangent ?? cot
@@ -172,7 +171,7 @@ struct FusedKernelTests {
             }
             let w = pattern(d, 0.53, 0.4).map { $0 * 2 }, b = pattern(d, 0.29, 1.1)
             let w64 = w.map(Double.init), b64 = b.map(Double.init)
-            let wt = try Tensor(w), bt = try Tensor(b)
+            let wt = Tensor(w), bt = Tensor(b)
             for scale: Float in [1, 80] {
                 let x = rows(n, d, scale: scale, offset: 0.5)
                 let x64 = x.map(Double.init)
@@ -293,13 +292,7 @@ struct FusedKernelTests {
     @Test func fastOnAndOffAgree() throws {
         func run(_ fast: Bool) throws -> (Float, [String: [Float]], [Float]) {
             try FastKernels.withEnabled(fast) {
-                let key = RandomKey(seed: 5)
-                let model = try CausalTransformer(vocab: 64, dims: 32, heads: 2, layers: 2, maxLength: 16, key: key)
-                let tokens = try key.split(into: 3)[1].randint([4, 17], low: 0, high: 64)
-                let inputs = try tokens.slice(axis: 1, 0..<16), targets = try tokens.slice(axis: 1, 1..<17)
-                let (loss, grads) = try valueAndGrad(model: model) { m in
-                    try crossEntropy(logits: m(inputs), targets: targets)
-                }(model)
+                let (key, loss, grads) = try tinyTransformerLoss(seed: 5)
                 var g: [String: [Float]] = [:]
                 for (k, v) in grads { g[k] = try v.toArray() }
                 let x = try key.normal([6, 40]) * 3, w = try tensor([40], 0.53, 0.4)
@@ -357,13 +350,7 @@ struct FusedKernelTests {
     @Test func bitIdenticalRunToRun() throws {
         func run() throws -> [UInt32] {
             try FastKernels.withEnabled(true) {
-                let key = RandomKey(seed: 13)
-                let model = try CausalTransformer(vocab: 64, dims: 32, heads: 2, layers: 2, maxLength: 16, key: key)
-                let tokens = try key.split(into: 3)[1].randint([4, 17], low: 0, high: 64)
-                let inputs = try tokens.slice(axis: 1, 0..<16), targets = try tokens.slice(axis: 1, 1..<17)
-                let (loss, grads) = try valueAndGrad(model: model) { m in
-                    try crossEntropy(logits: m(inputs), targets: targets)
-                }(model)
+                let (key, loss, grads) = try tinyTransformerLoss(seed: 13)
                 let big = try key.normal([1000, 130]) * 5  // 130K elements: threaded
                 let w = try key.split(into: 2)[0].normal([130])
                 let gx = try valueAndGrad({ (p: [Tensor]) in
