@@ -15,13 +15,18 @@ struct DataCommand: ParsableCommand {
     )
 }
 
-/// Loads every readable episode of an `EpisodeStore` directory, reporting damaged ones.
-func loadDataset(_ path: String) throws -> (store: EpisodeStore, episodes: [Episode]) {
+/// Opens an existing `EpisodeStore` directory (never creates one from a mistyped path).
+func openStore(_ path: String) throws -> EpisodeStore {
     let url = URL(fileURLWithPath: path)
     guard FileManager.default.fileExists(atPath: url.appendingPathComponent("index.sqlite").path) else {
         throw ValidationError("\(path) is not an episode store (no index.sqlite)")
     }
-    let store = try EpisodeStore(root: url)
+    return try EpisodeStore(root: url)
+}
+
+/// Loads every readable episode of an `EpisodeStore` directory, reporting damaged ones.
+func loadDataset(_ path: String) throws -> (store: EpisodeStore, episodes: [Episode]) {
+    let store = try openStore(path)
     let (episodes, skipped) = try store.loadAll()
     for e in skipped { print("skipped: \(e)") }
     return (store, episodes)
@@ -199,10 +204,7 @@ struct DataExportLeRobotCommand: ParsableCommand {
     @Option(help: "Path to scripts/lerobot_v3.py (default: found from the current directory).") var helper: String?
 
     func run() throws {
-        let url = URL(fileURLWithPath: store)
-        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("index.sqlite").path) else {
-            throw ValidationError("\(store) is not an episode store (no index.sqlite)")
-        }
+        let episodeStore = try openStore(store)
         let exchange = try LeRobotExchange.locate(python: python.map(URL.init(fileURLWithPath:)), helper: helper.map(URL.init(fileURLWithPath:)))
         let specs = Dictionary(uniqueKeysWithValues: EmbodimentKind.allCases.map { ($0.rawValue, $0.spec) })
         guard let pixelFormat = LeRobotPixelFormat(rawValue: pixFmt) else {
@@ -210,7 +212,7 @@ struct DataExportLeRobotCommand: ParsableCommand {
         }
         let options = LeRobotExportOptions(query: EpisodeQuery(task: task, embodiment: embodiment), fps: fps, crf: crf,
                                            pixelFormat: pixelFormat, specs: specs)
-        let summary = try exchange.exportDataset(from: try EpisodeStore(root: url), to: URL(fileURLWithPath: out), options: options)
+        let summary = try exchange.exportDataset(from: episodeStore, to: URL(fileURLWithPath: out), options: options)
         print("exported \(summary.episodes) episodes, \(summary.frames) frames, \(summary.tasks) tasks at \(summary.fps) fps, cameras [\(summary.cameras.joined(separator: ", "))] into \(out)")
     }
 }
@@ -242,12 +244,9 @@ struct DataExportHDF5Command: ParsableCommand {
     @Option(help: "gzip level for camera frames (0: none).") var gzip: Int = 4
 
     func run() throws {
-        let url = URL(fileURLWithPath: store)
-        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("index.sqlite").path) else {
-            throw ValidationError("\(store) is not an episode store (no index.sqlite)")
-        }
+        let episodeStore = try openStore(store)
         guard (0...9).contains(gzip) else { throw ValidationError("--gzip must be 0…9") }
-        let summary = try RobomimicHDF5.export(from: try EpisodeStore(root: url), query: EpisodeQuery(task: task, embodiment: embodiment),
+        let summary = try RobomimicHDF5.export(from: episodeStore, query: EpisodeQuery(task: task, embodiment: embodiment),
                                                to: URL(fileURLWithPath: out), gzipLevel: gzip)
         print("exported \(summary.episodes) episodes, \(summary.steps) steps into \(out)")
     }

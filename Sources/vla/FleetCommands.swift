@@ -45,53 +45,58 @@ struct LearnerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let stopSignal = StopSignal()
-        if let embodimentFile { return try await runDeclaredBody(URL(fileURLWithPath: embodimentFile), stopSignal: stopSignal) }
-        guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
-        let taskKinds = try tasks.split(separator: ",").map { name in
-            guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
-            return t
-        }
-        let backend: any LearnerBackend
+        let backend: any LearnerBackend, catalog: TaskCatalog, serving: String
         var dataParallelRanks: (ranks: LearnerRanks, port: Int)?
-        if let checkpoint {
-            guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
-            var setup = PostTrainingSetup()
-            setup.algorithm = kind
-            setup.frozen = parameterPrefixes(postTrainingFrozen)
-            setup.recapValueSteps = recapValueSteps
-            setup.seed = seed
-            // Without a launcher's environment: a job of one rank (e.g. restarted on fewer machines).
-            setup.dataParallel = try dataParallel.map { try DistributedGroup.initialize(backend: $0, strict: false) }
-            setup.bfloat16Gradients = bf16Gradients
-            let url = URL(fileURLWithPath: checkpoint)
-            let imageSize = try VLAPolicy.load(from: url).policy.model.config.imageSize
-            let offline = try demos.map {
-                try PostTrainingSetup.offlineDemos(store: URL(fileURLWithPath: $0), embodiment: e, tasks: taskKinds,
-                                                   imageSize: imageSize, perTask: demosPerTask)
-            } ?? []
-            if kind == .recap && offline.isEmpty { throw ValidationError("--algorithm recap fits its value on offline demos: pass --demos STORE") }
-            say("post-training \(checkpoint) with \(kind.rawValue) on \(offline.count) offline demos")
-            backend = try setup.learnerBackend(checkpoint: url, offline: offline, log: say).backend
-            if let group = setup.dataParallel {
-                let endpoints = try rankEndpoints.map { list in
-                    list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                } ?? (0..<group.size).map { "\(host):\(port + $0)" }
-                guard endpoints.count == group.size, let own = endpoints[group.rank].split(separator: ":").last.flatMap({ Int($0) }) else {
-                    throw ValidationError("--rank-endpoints needs \(group.size) HOST:PORT entries, one per rank")
-                }
-                var ranks = LearnerRanks(group: group, ingestEndpoints: endpoints)
-                ranks.collectiveTimeout = collectiveTimeout
-                dataParallelRanks = (ranks, own)
-            }
+        if let embodimentFile {
+            (catalog, backend, serving) = try declaredBody(URL(fileURLWithPath: embodimentFile))
         } else {
-            guard dataParallel == nil else { throw ValidationError("--data-parallel trains the VLA: pass --checkpoint") }
-            backend = try BehaviorCloningBackend(embodiment: e.spec, seed: seed)
+            guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
+            let taskKinds = try tasks.split(separator: ",").map { name in
+                guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
+                return t
+            }
+            catalog = TaskCatalog(taskKinds.map { (e, $0) })
+            serving = "\(e.rawValue): \(tasks)"
+            if let checkpoint {
+                guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
+                var setup = PostTrainingSetup()
+                setup.algorithm = kind
+                setup.frozen = parameterPrefixes(postTrainingFrozen)
+                setup.recapValueSteps = recapValueSteps
+                setup.seed = seed
+                // Without a launcher's environment: a job of one rank (e.g. restarted on fewer machines).
+                setup.dataParallel = try dataParallel.map { try DistributedGroup.initialize(backend: $0, strict: false) }
+                setup.bfloat16Gradients = bf16Gradients
+                let url = URL(fileURLWithPath: checkpoint)
+                let imageSize = try VLAPolicy.load(from: url).policy.model.config.imageSize
+                let offline = try demos.map {
+                    try PostTrainingSetup.offlineDemos(store: URL(fileURLWithPath: $0), embodiment: e, tasks: taskKinds,
+                                                       imageSize: imageSize, perTask: demosPerTask)
+                } ?? []
+                if kind == .recap && offline.isEmpty { throw ValidationError("--algorithm recap fits its value on offline demos: pass --demos STORE") }
+                say("post-training \(checkpoint) with \(kind.rawValue) on \(offline.count) offline demos")
+                backend = try setup.learnerBackend(checkpoint: url, offline: offline, log: say).backend
+                if let group = setup.dataParallel {
+                    let endpoints = try rankEndpoints.map { list in
+                        list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    } ?? (0..<group.size).map { "\(host):\(port + $0)" }
+                    guard endpoints.count == group.size, let own = endpoints[group.rank].split(separator: ":").last.flatMap({ Int($0) }) else {
+                        throw ValidationError("--rank-endpoints needs \(group.size) HOST:PORT entries, one per rank")
+                    }
+                    var ranks = LearnerRanks(group: group, ingestEndpoints: endpoints)
+                    ranks.collectiveTimeout = collectiveTimeout
+                    dataParallelRanks = (ranks, own)
+                }
+            } else {
+                guard dataParallel == nil else { throw ValidationError("--data-parallel trains the VLA: pass --checkpoint") }
+                backend = try BehaviorCloningBackend(embodiment: e.spec, seed: seed)
+            }
         }
         var config = FleetLearnerConfig(storeDirectory: URL(fileURLWithPath: store))
         config.host = host
         config.port = dataParallelRanks?.port ?? port
         config.ranks = dataParallelRanks?.ranks
-        config.catalog = TaskCatalog(taskKinds.map { (e, $0) })
+        config.catalog = catalog
         config.publishEveryTrainSteps = publishEvery
         config.checkpointEveryTrainSteps = checkpointEvery
         config.minPublishInterval = 1
@@ -104,7 +109,7 @@ struct LearnerCommand: AsyncParsableCommand {
         let learner = try FleetLearner(config: config, backend: backend)
         let bound = try await learner.start()
         let rankNote = config.ranks.map { " as rank \($0.rank) of \($0.size)" } ?? ""
-        say("learner listening on \(host):\(bound)\(rankNote), store \(learner.store.root.path) (\(learner.store.count) episodes), serving \(e.rawValue): \(tasks)")
+        say("learner listening on \(host):\(bound)\(rankNote), store \(learner.store.root.path) (\(learner.store.count) episodes), serving \(serving)")
         let start = learner.metrics.snapshot()
         if start.restoredFromCheckpoint { say("resumed from checkpoint at train step \(start.trainSteps)") }
         var dashboard: DashboardServer?
@@ -144,35 +149,14 @@ struct LearnerCommand: AsyncParsableCommand {
 }
 
 extension LearnerCommand {
-    /// A learner for a body from an embodiment file: the linear policy on its native layout.
-    func runDeclaredBody(_ file: URL, stopSignal: StopSignal) async throws {
+    /// `--embodiment-file`: a body with no RobotSim code, served with the linear policy on its
+    /// native layout and `--tasks` as free task names.
+    func declaredBody(_ file: URL) throws -> (TaskCatalog, any LearnerBackend, String) {
         guard checkpoint == nil, dataParallel == nil else { throw ValidationError("--embodiment-file trains the linear policy: no --checkpoint or --data-parallel") }
         let spec = try EmbodimentSpec.load(file)
         let taskNames = tasks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        var config = FleetLearnerConfig(storeDirectory: URL(fileURLWithPath: store))
-        config.host = host
-        config.port = port
-        config.catalog = TaskCatalog(specs: [spec], tasks: [spec.name: taskNames])
-        config.publishEveryTrainSteps = publishEvery
-        config.checkpointEveryTrainSteps = checkpointEvery
-        config.minPublishInterval = 1
-        config.trainStepPause = 0.001
-        config.authToken = token.isEmpty ? nil : token
-        config.tls = try tlsOption(cert: tlsCert, key: tlsKey)
-        let learner = try FleetLearner(config: config, backend: try BehaviorCloningBackend(embodiment: spec, seed: seed))
-        let bound = try await learner.start()
-        say("learner listening on \(host):\(bound), store \(store) (\(learner.store.count) episodes), serving \(spec.name) from \(file.path): \(taskNames.joined(separator: ","))")
-        var last = ContinuousClock.now
-        while !Task.isCancelled && !stopSignal.received {
-            try await Task.sleep(for: .milliseconds(200))
-            guard ContinuousClock.now - last >= .seconds(5) else { continue }
-            last = .now
-            let m = learner.metrics.snapshot()
-            say("episodes \(m.episodesAccepted), rejected \(m.episodesRejected) \(m.rejections), train steps \(m.trainSteps), version \(m.latestVersion)")
-        }
-        await learner.stop()
-        let m = learner.metrics.snapshot()
-        say("stopped at train step \(m.trainSteps): \(m.episodesAccepted) episodes accepted")
+        return (TaskCatalog(specs: [spec], tasks: [spec.name: taskNames]), try BehaviorCloningBackend(embodiment: spec, seed: seed),
+                "\(spec.name) from \(file.path): \(taskNames.joined(separator: ","))")
     }
 }
 

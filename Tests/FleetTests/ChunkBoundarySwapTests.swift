@@ -69,12 +69,7 @@ struct ChunkBoundarySwapTests {
                 _ = try? await learner.publish()
             }
         }
-        var c = FleetActorConfig(actorID: "chunky", learnerPort: port, embodiment: .arm7, tasks: [.reach])
-        c.episodes = 4
-        c.maxEpisodes = 4
-        var env = EnvironmentConfig(imageWidth: 16, imageHeight: 16)
-        env.stepLimit = 40
-        c.environment = env
+        var c = smallActorConfig("chunky", port: port, episodes: 4, maxEpisodes: 4, stepLimit: 40)
         c.controlRate = 20
         c.gate.policyStepBudget = 12
         c.gate.handBackAfter = 4

@@ -118,11 +118,7 @@ struct DataParallelLearnerTests {
         #expect(summary.endpoints == ["", "127.0.0.1:\(ports[1])"] && summary.statuses == ["acked", "acked"], "\(summary)")
         let reports = try await withThrowingTaskGroup(of: FleetActorReport.self) { group in
             for i in 0..<4 {
-                var c = FleetActorConfig(actorID: "dp-actor-\(i)", learnerPort: ports[0], embodiment: .arm7, tasks: [.reach])
-                c.episodes = 2
-                var env = EnvironmentConfig(imageWidth: 16, imageHeight: 16)
-                env.stepLimit = 20
-                c.environment = env
+                var c = smallActorConfig("dp-actor-\(i)", port: ports[0], episodes: 2)
                 c.heartbeatInterval = 0.2
                 let policy = VLAActorPolicy(policy: VLAPolicy(model: try FlowMatchingVLA(config: tinyVLAConfig(), key: RandomKey(seed: 1)), stats: stats),
                                             embodiment: EmbodimentKind.arm7.spec, seed: UInt64(i))

@@ -34,12 +34,7 @@ struct FleetTLSTests {
         let (learner, _) = try makeLearner("tls") { $0.tls = FleetTLS(certificateChain: server.cert, privateKey: server.key) }
         let port = try await learner.start()
 
-        var c = FleetActorConfig(actorID: "tls-actor", learnerPort: port, embodiment: .arm7, tasks: [.reach])
-        c.episodes = 2
-        c.maxEpisodes = 2
-        var env = EnvironmentConfig(imageWidth: 16, imageHeight: 16)
-        env.stepLimit = 20
-        c.environment = env
+        var c = smallActorConfig("tls-actor", port: port, episodes: 2, maxEpisodes: 2)
         c.tlsTrustRoots = server.cert
         let report = try await FleetActor(config: c, policy: try LinearPolicy(embodiment: EmbodimentKind.arm7.spec, seed: 1)).run()
         #expect(report.acked == 2 && report.unacked == 0)

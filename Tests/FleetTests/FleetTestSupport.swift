@@ -32,6 +32,17 @@ func withFleetClient<R: Sendable>(port: Int, window: Int? = nil, _ body: (FleetC
     }
 }
 
+/// An arm7 reach actor on 16-pixel cameras with episodes of at most `stepLimit` steps.
+func smallActorConfig(_ id: String, port: Int, episodes: Int, maxEpisodes: Int? = nil, stepLimit: Int = 20) -> FleetActorConfig {
+    var c = FleetActorConfig(actorID: id, learnerPort: port, embodiment: .arm7, tasks: [.reach])
+    c.episodes = episodes
+    if let maxEpisodes { c.maxEpisodes = maxEpisodes }
+    var env = EnvironmentConfig(imageWidth: 16, imageHeight: 16)
+    env.stepLimit = stepLimit
+    c.environment = env
+    return c
+}
+
 func register(_ client: FleetClient, actorID: String, token: String = "") async throws -> Swiftvla_Fleet_V1_RegisterActorResponse {
     var request = Swiftvla_Fleet_V1_RegisterActorRequest()
     request.actorID = actorID

@@ -30,13 +30,8 @@ struct FleetVLATests {
         let port = try await learner.start()
 
         func actorConfig(_ id: String) -> FleetActorConfig {
-            var c = FleetActorConfig(actorID: id, learnerPort: port, embodiment: .arm7, tasks: [.reach])
-            c.episodes = 2
+            var c = smallActorConfig(id, port: port, episodes: 2, maxEpisodes: 6)
             c.targetPolicyVersion = 2
-            c.maxEpisodes = 6
-            var env = EnvironmentConfig(imageWidth: 16, imageHeight: 16)
-            env.stepLimit = 20
-            c.environment = env
             c.gate.policyStepBudget = 8
             c.gate.handBackAfter = 4
             c.heartbeatInterval = 0.2

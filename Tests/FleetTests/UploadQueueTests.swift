@@ -43,12 +43,7 @@ struct UploadQueueTests {
 
         let (learner, _) = try makeLearner("spill-resend")
         let port = try await learner.start()
-        var c = FleetActorConfig(actorID: "actor-1", learnerPort: port, embodiment: .arm7, tasks: [.reach])
-        c.episodes = 2
-        c.maxEpisodes = 2
-        var env = EnvironmentConfig(imageWidth: 16, imageHeight: 16)
-        env.stepLimit = 20
-        c.environment = env
+        var c = smallActorConfig("actor-1", port: port, episodes: 2, maxEpisodes: 2)
         c.spillDirectory = dir
         c.maxEpisodesInMemory = 1
         let report = try await FleetActor(config: c, policy: try LinearPolicy(embodiment: EmbodimentKind.arm7.spec, seed: 9)).run()
