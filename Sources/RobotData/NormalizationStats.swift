@@ -62,6 +62,10 @@ public struct NormalizationStats: Codable, Sendable, Equatable {
     /// 0..<relativeHorizon. Absolute joint targets vary by ±1 rad across scenes while the
     /// offsets a chunk needs are centiradians, so the same standardized error is far smaller.
     public var relativeHorizon: Int?
+    /// Embodiment → the reference speed of speed conditioning (the median of the training
+    /// episodes' optical-flow speeds, `Episode.speed`); a row's speed label is its episode's
+    /// speed over this. nil: the policy is not speed-conditioned.
+    public var speedReference: [String: Float]? = nil
 
     /// Absolute-frame statistics.
     public init(episodes: [Episode]) {

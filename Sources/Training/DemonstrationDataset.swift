@@ -36,9 +36,13 @@ public final class DemonstrationDataset: @unchecked Sendable {
     /// The normalization statistics a dataset of `episodes` uses by default (share them among
     /// datasets trained into one policy).
     public static func statistics(episodes: [Episode], specs: [String: EmbodimentSpec], config: VLAConfig) throws -> NormalizationStats {
-        try config.relativeActions
+        var stats = try config.relativeActions
             ? NormalizationStats(episodes: episodes, relativeTo: specs, horizon: config.horizon)
             : NormalizationStats(episodes: episodes)
+        if config.speedConditioning {
+            stats.speedReference = try SpeedAlignment.groupSpeeds(SpeedLabels.measured(episodes), by: \.embodiment)
+        }
+        return stats
     }
 
     /// Adds episodes (e.g. online ones as they land) without re-indexing the existing ones.
@@ -50,7 +54,11 @@ public final class DemonstrationDataset: @unchecked Sendable {
                 throw PolicyError.badObservation("episode \(e.id) camera \(name) is \(frames.width)×\(frames.height), model expects \(config.imageSize)")
             }
         }
-        for e in new {
+        if config.speedConditioning, stats.speedReference == nil {
+            throw PolicyError.badObservation("a speed-conditioned dataset needs statistics with a speed reference")
+        }
+        for var e in new {
+            if config.speedConditioning { e = try SpeedLabels.measured(e) }
             let i = episodes.count
             episodes.append(e)
             if config.pointingWeight > 0 { targetPoints.append(try TargetPointLabel.scenePoint(of: e)) }
@@ -111,6 +119,12 @@ public final class DemonstrationDataset: @unchecked Sendable {
             let anchor = try stats.actionAnchor(nativeState: Array(e.states.row(t)), spec: spec)
             var observation = e.policyObservation(at: t, spec: spec)
             observation.advantage = advantages?[b]
+            if config.speedConditioning {
+                guard let reference = stats.speedReference?[e.embodiment], reference > 0, let speed = e.speed, speed > 0 else {
+                    throw PolicyError.badObservation("episode \(e.id) has no speed label relative to a reference for \(e.embodiment)")
+                }
+                observation.speed = speed / reference
+            }
             observations.append(observation)
             for k in 0..<h where t + k < e.stepCount && isTarget?(e, t + k) ?? true {
                 let z = try stats.standardizedAction(Array(e.unifiedActions.row(t + k)), anchor: anchor, embodiment: e.embodiment)
@@ -127,7 +141,34 @@ public final class DemonstrationDataset: @unchecked Sendable {
             batch.targetPoints = points.flatMap { $0.map { [$0.x, $0.y] } ?? [0, 0] }
             batch.targetPointMask = points.map { $0 == nil ? Float(0) : 1 }
         }
+        if config.progressWeight > 0 {
+            // Only a successful episode says how far along each step was.
+            batch.progress = picks.map { ei, t in
+                let e = episodes[ei]
+                return e.success ? Float(t) / Float(max(e.stepCount - 1, 1)) : 0
+            }
+            batch.progressMask = picks.map { episodes[$0.0].success ? Float(1) : 0 }
+        }
         return batch
+    }
+}
+
+/// Speed conditioning's labels: each episode's optical-flow speed (RobotData's
+/// `SpeedAlignment`), measured on the wrist camera when there is one — the scene camera's flow
+/// hardly changes with the operator's speed (README, speed alignment).
+public enum SpeedLabels {
+    public static func camera(of e: Episode) -> String? {
+        e.cameras.keys.sorted().first { $0.contains("wrist") }
+    }
+
+    /// The episode with `speed` set (kept when already measured).
+    public static func measured(_ e: Episode) throws -> Episode {
+        guard e.speed == nil else { return e }
+        return try SpeedAlignment(camera: camera(of: e)).measured(e)
+    }
+
+    public static func measured(_ episodes: [Episode]) throws -> [Episode] {
+        try episodes.map(measured)
     }
 }
 
@@ -141,6 +182,8 @@ public struct HostPolicyBatch: Sendable {
     public var targetPointMask: [Float]?
     /// Each row's embodiment name.
     public var embodiments: [String] = []
+    public var progress: [Float]?
+    public var progressMask: [Float]?
 
     public init(inputs: HostPolicyInputs, horizon: Int, actions: [Float], actionMask: [Float], targetPoints: [Float]? = nil,
                 targetPointMask: [Float]? = nil, embodiments: [String] = []) {
@@ -158,6 +201,10 @@ public struct HostPolicyBatch: Sendable {
             batch.targetPoints = try Tensor(targetPoints, shape: [b, 2])
             batch.targetPointMask = try Tensor(targetPointMask, shape: [b])
         }
+        if let progress, let progressMask {
+            batch.progress = try Tensor(progress, shape: [b])
+            batch.progressMask = try Tensor(progressMask, shape: [b])
+        }
         return batch
     }
 
@@ -171,13 +218,20 @@ public struct HostPolicyBatch: Sendable {
             inputs.tokens += p.inputs.tokens; inputs.tokenMask += p.inputs.tokenMask
             inputs.states += p.inputs.states; inputs.stateMasks += p.inputs.stateMasks
             inputs.advantages += p.inputs.advantages; inputs.advantageMask += p.inputs.advantageMask
+            inputs.logSpeeds += p.inputs.logSpeeds
         }
         let points = parts.allSatisfy { $0.targetPoints != nil && $0.targetPointMask != nil }
-        return HostPolicyBatch(inputs: inputs, horizon: parts[0].horizon, actions: parts.flatMap(\.actions),
-                               actionMask: parts.flatMap(\.actionMask),
-                               targetPoints: points ? parts.flatMap { $0.targetPoints! } : nil,
-                               targetPointMask: points ? parts.flatMap { $0.targetPointMask! } : nil,
-                               embodiments: parts.flatMap(\.embodiments))
+        let progress = parts.allSatisfy { $0.progress != nil && $0.progressMask != nil }
+        var joined = HostPolicyBatch(inputs: inputs, horizon: parts[0].horizon, actions: parts.flatMap(\.actions),
+                                     actionMask: parts.flatMap(\.actionMask),
+                                     targetPoints: points ? parts.flatMap { $0.targetPoints! } : nil,
+                                     targetPointMask: points ? parts.flatMap { $0.targetPointMask! } : nil,
+                                     embodiments: parts.flatMap(\.embodiments))
+        if progress {
+            joined.progress = parts.flatMap { $0.progress! }
+            joined.progressMask = parts.flatMap { $0.progressMask! }
+        }
+        return joined
     }
 }
 

@@ -28,9 +28,15 @@ public final class ActionExpertBlock: Module, @unchecked Sendable {
     }
 
     /// x `[B, Ls, D]`, memory from `prefixMemory`, prefixMask `[B, 1, 1, Lp]` bool → `[B, Ls, D]`.
-    public func callAsFunction(_ x: Tensor, memory: (keys: Tensor, values: Tensor), prefixMask: Tensor) throws -> Tensor {
-        var h = try x + selfAttention(selfNorm(x))
-        h = try h + crossAttention.attend(queries: crossNorm(h), memory: memory, mask: .tensor(prefixMask))
-        return try h + mlp(mlpNorm(h))
+    /// `speed` modulates the three norms in order (self-attention, cross-attention, MLP).
+    public func callAsFunction(_ x: Tensor, memory: (keys: Tensor, values: Tensor), prefixMask: Tensor,
+                               speed: ArraySlice<NormModulation>? = nil) throws -> Tensor {
+        let m = speed.map(Array.init)
+        var h = try x + selfAttention(m?[0].apply(selfNorm(x)) ?? selfNorm(x))
+        h = try h + crossAttention.attend(queries: m?[1].apply(crossNorm(h)) ?? crossNorm(h), memory: memory, mask: .tensor(prefixMask))
+        return try h + mlp(m?[2].apply(mlpNorm(h)) ?? mlpNorm(h))
     }
+
+    /// Norms this block's speed modulation covers.
+    public static let modulatedNorms = 3
 }

@@ -31,6 +31,10 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     public let pointingHead: Linear?
     /// RECAP's advantage token: one embedding per `AdvantageIndicator` (with `advantageConditioning`).
     public let advantageEmbedding: Embedding?
+    /// Scale and shift of every expert RMSNorm from the episode's speed (with `speedConditioning`).
+    public let speedModulation: SpeedModulation?
+    /// Fraction of the task done, from the pooled prefix and the state (with `progressWeight` > 0).
+    public let progressHead: MLP?
 
     public init(config: VLAConfig = VLAConfig(), key: RandomKey) throws {
         self.config = config
@@ -54,6 +58,11 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         velocityHead = try Linear(d, a, key: k[9])
         pointingHead = config.pointingWeight > 0 ? try Linear(d, 3, key: k[10]) : nil
         advantageEmbedding = config.advantageConditioning ? try Embedding(count: 2, dims: d, key: k[11]) : nil
+        // Keys derived from k[11]'s children leave every earlier parameter's draw unchanged.
+        let extra = try k[11].split(into: 2)
+        speedModulation = config.speedConditioning
+            ? try SpeedModulation(dims: d, norms: ActionExpertBlock.modulatedNorms * config.expertLayers + 1, key: extra[0]) : nil
+        progressHead = config.progressWeight > 0 ? try MLP(dims: d + a, hidden: d, outDims: 1, activation: .gelu, key: extra[1]) : nil
         super.init()
     }
 
@@ -114,6 +123,20 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         return try (prefix.tokens * weights).sum(axis: 1) / weights.sum(axis: 1).maximum(1)
     }
 
+    /// Predicted fraction of the task done `[B]` ∈ (0, 1), from an `encodePrefix` result and the
+    /// standardized state.
+    public func predictProgress(encoded prefix: (tokens: Tensor, mask: Tensor), state: Tensor, stateMask: Tensor) throws -> Tensor {
+        guard let progressHead else { throw TensorError.unknownParameter("progressHead (the config's progressWeight is 0)") }
+        let features = try concatenated([pooledPrefix(encoded: prefix), state * stateMask], axis: 1)
+        return try progressHead(features).reshaped([-1]).sigmoid()
+    }
+
+    /// Mean squared progress error over the rows that have a label.
+    public func progressLoss(encoded prefix: (tokens: Tensor, mask: Tensor), inputs: PolicyInputs, targets: Tensor, mask: Tensor) throws -> Tensor {
+        let predicted = try predictProgress(encoded: prefix, state: inputs.state, stateMask: inputs.stateMask)
+        return try ((predicted - targets).square() * mask).sum() / mask.sum().maximum(1)
+    }
+
     /// Sinusoidal features of t ∈ [0, 1]: `[N]` → `[N, D]`.
     func timeFeatures(_ t: Tensor) throws -> Tensor {
         let half = config.dims / 2
@@ -129,16 +152,22 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         try expert.map { try $0.prefixMemory(prefix) }
     }
 
-    /// Velocity field v(x_t, t | prefix): noisy actions `[N, H, 64]`, t `[N]` → `[N, H, 64]`.
+    /// Velocity field v(x_t, t | prefix): noisy actions `[N, H, 64]`, t `[N]` → `[N, H, 64]`;
+    /// `logSpeed` `[N]` is read only with speed conditioning (nil: the reference speed).
     public func velocity(noisyActions x: Tensor, time t: Tensor, state: Tensor, stateMask: Tensor,
-                         memory: PrefixMemory, prefixMask: Tensor) throws -> Tensor {
+                         memory: PrefixMemory, prefixMask: Tensor, logSpeed: Tensor? = nil) throws -> Tensor {
         let n = x.dim(0), horizon = x.dim(1), d = config.dims
         let stateToken = try stateProjection(concatenated([state * stateMask, stateMask], axis: 1)).reshaped([n, 1, d])
         let actionTokens = try actionProjection(x) + timeMLP(timeFeatures(t)).reshaped([n, 1, d])
         var h = try concatenated([stateToken, actionTokens], axis: 1)
             + suffixPosition(Tensor.arange(0, Double(horizon + 1), dtype: .int32))
-        for (block, kv) in zip(expert, memory) { h = try block(h, memory: kv, prefixMask: prefixMask) }
-        return try velocityHead(expertNorm(h).slice(axis: 1, 1..<(horizon + 1)))
+        let modulation = try speedModulation.map { try $0(logSpeed ?? Tensor.zeros([n])) }
+        let per = ActionExpertBlock.modulatedNorms
+        for (i, (block, kv)) in zip(expert, memory).enumerated() {
+            h = try block(h, memory: kv, prefixMask: prefixMask, speed: modulation?[(i * per)..<((i + 1) * per)])
+        }
+        let normalized = try expertNorm(h)
+        return try velocityHead((modulation?.last?.apply(normalized) ?? normalized).slice(axis: 1, 1..<(horizon + 1)))
     }
 
     /// Masked flow-matching loss: ‖m ⊙ (v̂ − (ε − a))‖² / Σm, averaged over `noiseDraws`
@@ -157,9 +186,13 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         }
         var (prefix, prefixMask) = try encodePrefix(batch.inputs)
         // Pointing (L1 co-training) reads the backbone before any insulation.
-        var pointing: Tensor? = nil
+        var auxiliary: Tensor? = nil   // losses read from the backbone: pointing, progress
         if config.pointingWeight > 0, let targets = batch.targetPoints, let mask = batch.targetPointMask {
-            pointing = try pointingLoss(prefix: prefix, targets: targets, mask: mask) * config.pointingWeight
+            auxiliary = try pointingLoss(prefix: prefix, targets: targets, mask: mask) * config.pointingWeight
+        }
+        if config.progressWeight > 0, let targets = batch.progress, let mask = batch.progressMask {
+            let progress = try progressLoss(encoded: (prefix, prefixMask), inputs: batch.inputs, targets: targets, mask: mask) * config.progressWeight
+            auxiliary = try auxiliary.map { try $0 + progress } ?? progress
         }
         if config.insulateBackbone { prefix = try prefix.stopGradient() }
         let keys = try key.split(into: 3)
@@ -185,13 +218,13 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         // Keys/values are projected once per observation, then shared by the noise draws.
         let memory = try prefixMemory(prefix).map { (keys: try tile($0.keys), values: try tile($0.values)) }
         let v = try velocity(noisyActions: xt, time: t, state: noisyState, stateMask: tile(batch.inputs.stateMask),
-                             memory: memory, prefixMask: tile(prefixMask))
+                             memory: memory, prefixMask: tile(prefixMask), logSpeed: tile(batch.inputs.logSpeed))
         let squared = try (v - (noise - actions)).square() * mask
         // Rows are draw-major (tiling concatenates whole copies): row d·B + i is observation i.
         let perSample = try squared.reshaped([draws, b, -1]).sum(axes: [0, 2])
             / mask.reshaped([draws, b, -1]).sum(axes: [0, 2]).maximum(1)
         let flow = try squared.sum() / mask.sum().maximum(1)
-        return (try pointing.map { try flow + $0 } ?? flow, perSample)
+        return (try auxiliary.map { try flow + $0 } ?? flow, perSample)
     }
 
     /// Samples standardized unified action chunks `[B, H, 64]` by Euler integration from noise:
@@ -217,10 +250,10 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         return try Self.integrate(from: x, steps: steps ?? config.samplingSteps, guidance: guidance) { x, t in
             let time = try Tensor.full([b], value: t)
             let v = try velocity(noisyActions: x, time: time, state: inputs.state, stateMask: inputs.stateMask,
-                                 memory: memory, prefixMask: prefixMask)
+                                 memory: memory, prefixMask: prefixMask, logSpeed: inputs.logSpeed)
             guard let free else { return v }
             let vu = try velocity(noisyActions: x, time: time, state: inputs.state, stateMask: inputs.stateMask,
-                                  memory: free.memory, prefixMask: free.mask)
+                                  memory: free.memory, prefixMask: free.mask, logSpeed: inputs.logSpeed)
             return try vu + (v - vu) * free.weight
         }
     }

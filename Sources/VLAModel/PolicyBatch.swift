@@ -18,15 +18,19 @@ public struct PolicyInputs: @unchecked Sendable {
     /// whether the row is conditioned on it at all (read only with `advantageConditioning`).
     public var advantage: Tensor
     public var advantageMask: Tensor
+    /// `[B]` log of the speed to act at, relative to the training data's reference speed
+    /// (0 = the reference; read only with `speedConditioning`).
+    public var logSpeed: Tensor
 
-    /// Rows without `advantage` are unconditioned.
+    /// Rows without `advantage` are unconditioned; without `logSpeed` at the reference speed.
     public init(images: Tensor, cameraMask: Tensor, tokens: Tensor, tokenMask: Tensor, state: Tensor, stateMask: Tensor,
-                advantage: Tensor? = nil, advantageMask: Tensor? = nil) throws {
+                advantage: Tensor? = nil, advantageMask: Tensor? = nil, logSpeed: Tensor? = nil) throws {
         self.images = images; self.cameraMask = cameraMask; self.tokens = tokens
         self.tokenMask = tokenMask; self.state = state; self.stateMask = stateMask
         let b = tokens.dim(0)
         self.advantage = try advantage ?? Tensor([Int32](repeating: 0, count: b), shape: [b])
         self.advantageMask = try advantageMask ?? Tensor([Bool](repeating: false, count: b), shape: [b])
+        self.logSpeed = try logSpeed ?? Tensor.zeros([b])
     }
     public var batchSize: Int { tokens.dim(0) }
 }
@@ -45,12 +49,17 @@ public struct PolicyBatch: @unchecked Sendable {
     /// Each row's embodiment name (the batch's embodiment ids; empty when unknown). The model
     /// reads the embodiment from the prompt; trainers use these to report losses per body.
     public var embodiments: [String]
+    /// `[B]` fraction of the task done at the row's step and `[B]` 1 where that label exists
+    /// (the progress head's targets).
+    public var progress: Tensor?
+    public var progressMask: Tensor?
 
     public init(inputs: PolicyInputs, actions: Tensor, actionMask: Tensor, targetPoints: Tensor? = nil, targetPointMask: Tensor? = nil,
-                embodiments: [String] = []) {
+                embodiments: [String] = [], progress: Tensor? = nil, progressMask: Tensor? = nil) {
         self.inputs = inputs; self.actions = actions; self.actionMask = actionMask
         self.targetPoints = targetPoints; self.targetPointMask = targetPointMask
         self.embodiments = embodiments
+        self.progress = progress; self.progressMask = progressMask
     }
 }
 
@@ -78,13 +87,17 @@ extension PolicyBatch {
         let inputs = try PolicyInputs(
             images: try join(\.inputs.images), cameraMask: try join(\.inputs.cameraMask), tokens: try join(\.inputs.tokens),
             tokenMask: try join(\.inputs.tokenMask), state: try join(\.inputs.state), stateMask: try join(\.inputs.stateMask),
-            advantage: try join(\.inputs.advantage), advantageMask: try join(\.inputs.advantageMask))
-        // Points join only when every part has them.
+            advantage: try join(\.inputs.advantage), advantageMask: try join(\.inputs.advantageMask),
+            logSpeed: try join(\.inputs.logSpeed))
+        // Labels join only when every part has them.
         let points = parts.allSatisfy { $0.targetPoints != nil && $0.targetPointMask != nil }
+        let progress = parts.allSatisfy { $0.progress != nil && $0.progressMask != nil }
         return PolicyBatch(inputs: inputs, actions: try join(\.actions), actionMask: try join(\.actionMask),
                            targetPoints: points ? try join { $0.targetPoints! } : nil,
                            targetPointMask: points ? try join { $0.targetPointMask! } : nil,
-                           embodiments: parts.allSatisfy { $0.embodiments.count == $0.inputs.batchSize } ? parts.flatMap(\.embodiments) : [])
+                           embodiments: parts.allSatisfy { $0.embodiments.count == $0.inputs.batchSize } ? parts.flatMap(\.embodiments) : [],
+                           progress: progress ? try join { $0.progress! } : nil,
+                           progressMask: progress ? try join { $0.progressMask! } : nil)
     }
 }
 

@@ -32,6 +32,13 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// One extra prefix token carrying RECAP's advantage indicator (masked out on rows
     /// without one, which then compute exactly what the model without the token computes).
     public var advantageConditioning = false
+    /// Green-VLA's speed conditioning: every RMSNorm of the action expert is modulated by the
+    /// episode's measured speed v (relative to the training data's reference speed),
+    /// ĥ = (1 + γ(v))·RMSNorm(h) + β(v); at inference v is a knob (default 1, the reference).
+    public var speedConditioning = false
+    /// Weight of the episode-progress loss; > 0 adds a head predicting the fraction of the task
+    /// done from the observation (trained on successful episodes: step t of T is t/(T − 1)).
+    public var progressWeight: Double = 0
 
     public init() {}
 
@@ -57,6 +64,8 @@ public struct VLAConfig: Codable, Sendable, Equatable {
         pointingWeight = try read(.pointingWeight, 0)
         relativeActions = try read(.relativeActions, false)
         advantageConditioning = try read(.advantageConditioning, false)
+        speedConditioning = try read(.speedConditioning, false)
+        progressWeight = try read(.progressWeight, 0)
     }
 
     /// Vision tokens per camera: the (S/16)² patches plus the keypoint token.

@@ -11,11 +11,14 @@ public struct PolicyObservation: Sendable {
     public var nativeState: [Float]
     /// RECAP's advantage indicator to condition on (nil: unconditioned).
     public var advantage: AdvantageIndicator?
+    /// Speed to act at relative to the training data's reference speed (nil: 1, the
+    /// reference; read only by speed-conditioned models).
+    public var speed: Float?
 
     public init(embodiment: EmbodimentSpec, instruction: String, cameras: [String: [UInt8]], nativeState: [Float],
-                advantage: AdvantageIndicator? = nil) {
+                advantage: AdvantageIndicator? = nil, speed: Float? = nil) {
         self.embodiment = embodiment; self.instruction = instruction; self.cameras = cameras; self.nativeState = nativeState
-        self.advantage = advantage
+        self.advantage = advantage; self.speed = speed
     }
 }
 
@@ -86,6 +89,10 @@ public struct ObservationEncoder: Sendable {
             h.stateMasks += sm
             h.advantages.append(o.advantage?.rawValue ?? 0)
             h.advantageMask.append(o.advantage != nil)
+            guard o.speed.map({ $0 > 0 && $0.isFinite }) ?? true else {
+                throw PolicyError.badObservation("speed must be positive and finite, got \(o.speed!)")
+            }
+            h.logSpeeds.append(o.speed.map { Foundation.log($0) } ?? 0)
         }
         return h
     }
@@ -99,6 +106,7 @@ public struct HostPolicyInputs: Sendable {
     public var tokens: [Int32] = [], tokenMask: [Bool] = []
     public var states: [Float] = [], stateMasks: [Float] = []
     public var advantages: [Int32] = [], advantageMask: [Bool] = []
+    public var logSpeeds: [Float] = []
 
     public init(batchSize: Int, cameraSlots: Int, imageSize: Int, textLength: Int) {
         self.batchSize = batchSize; self.cameraSlots = cameraSlots; self.imageSize = imageSize; self.textLength = textLength
@@ -113,7 +121,8 @@ public struct HostPolicyInputs: Sendable {
             tokenMask: try Tensor(tokenMask, shape: [b, textLength]),
             state: try Tensor(states, shape: [b, VLAConfig.actionDimension]),
             stateMask: try Tensor(stateMasks, shape: [b, VLAConfig.actionDimension]),
-            advantage: try Tensor(advantages, shape: [b]), advantageMask: try Tensor(advantageMask, shape: [b]))
+            advantage: try Tensor(advantages, shape: [b]), advantageMask: try Tensor(advantageMask, shape: [b]),
+            logSpeed: try Tensor(logSpeeds, shape: [b]))
     }
 }
 
@@ -128,6 +137,9 @@ public final class VLAPolicy: @unchecked Sendable {
     /// guidance weight w (1: conditioned only, one pass; SOP uses 1 on the fleet and 1.5–2.5
     /// in evaluation). nil, or a model without the advantage token: unconditioned.
     public var advantageGuidance: Double?
+    /// Speed conditioning's knob: the speed to act at relative to the training data's
+    /// reference (nil: 1, the reference); an observation's own `speed` wins.
+    public var speed: Float?
 
     public init(model: FlowMatchingVLA, stats: NormalizationStats) {
         self.model = model
@@ -147,6 +159,8 @@ public final class VLAPolicy: @unchecked Sendable {
     /// A standardized chunk `[1, H, 64]` for one observation, with the policy's advantage
     /// guidance and optional flow guidance (JPM).
     public func sampleStandardized(_ observation: PolicyObservation, key: RandomKey, guidance: FlowGuidance? = nil) throws -> Tensor {
+        var observation = observation
+        if observation.speed == nil { observation.speed = speed }
         guard let weight = advantageGuidance, model.config.advantageConditioning else {
             return try model.sampleActions(inputs([observation]), key: key, guidance: guidance)
         }
@@ -155,6 +169,13 @@ public final class VLAPolicy: @unchecked Sendable {
         unconditioned.advantage = nil
         return try model.sampleActions(inputs([positive]), key: key, guidance: guidance,
                                        classifierFree: ClassifierFreeGuidance(unconditioned: inputs([unconditioned]), weight: weight))
+    }
+
+    /// The progress head's estimate of how much of the task is done at `observation`, in (0, 1).
+    public func progress(_ observation: PolicyObservation) throws -> Float {
+        let inputs = try inputs([observation])
+        let predicted = try model.predictProgress(encoded: model.encodePrefix(inputs), state: inputs.state, stateMask: inputs.stateMask)
+        return try predicted.toArray()[0]
     }
 
     /// This policy with RECAP's advantage token added (itself when it has one): the same
@@ -170,6 +191,7 @@ public final class VLAPolicy: @unchecked Sendable {
         if !frozen.isEmpty { conditioned.freeze(Array(frozen)) }
         let policy = VLAPolicy(model: conditioned, stats: stats)
         policy.advantageGuidance = advantageGuidance
+        policy.speed = speed
         return policy
     }
 
