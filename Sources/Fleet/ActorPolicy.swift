@@ -14,8 +14,12 @@ public protocol ActorPolicy: AnyObject {
     /// needs the robot itself (depth, kinematics — JPM) prepares here, so chunks requested
     /// later from another thread never touch the environment.
     func beginEpisode(environment: RobotEnvironment, observation: Observation) throws
+    /// The policy's estimate of task progress (0…1) at the observation of its latest chunk,
+    /// if it has a progress head: the gate watches it for stalls.
+    var progressEstimate: Float? { get }
 }
 
 extension ActorPolicy {
     public func beginEpisode(environment: RobotEnvironment, observation: Observation) throws {}
+    public var progressEstimate: Float? { nil }
 }

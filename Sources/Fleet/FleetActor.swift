@@ -165,7 +165,8 @@ public final class FleetActor {
             } else {
                 policyAction = stream.next(observation: observation, instruction: env.instruction, step: step)
             }
-            let operatorActs = gate.operatorShouldAct(state: observation.state, policyAction: policyAction, operatorAction: operatorAction)
+            let operatorActs = gate.operatorShouldAct(state: observation.state, policyAction: policyAction, operatorAction: operatorAction,
+                                                      progress: policy.progressEstimate)
             let action: [Float]
             if operatorActs {
                 action = operatorAction

@@ -3,7 +3,9 @@
 /// The (scripted) operator watches the policy and takes over when its command strays far
 /// from what the operator would do for `deviationPatience` steps in a row, when the robot
 /// stops making progress (the state barely changes over `stallWindow` policy steps), or when
-/// the policy has used its step budget for the episode. It hands control back once it has
+/// the policy has used its step budget for the episode, or — with a policy that has a progress
+/// head — when the policy's own estimate of task progress stops rising (`progressStallWindow`).
+/// It hands control back once it has
 /// acted for at least `handBackAfter` steps and the policy's proposal agrees with its own
 /// again (the situation is recovered), never once the budget is spent.
 public struct InterventionGate: Sendable {
@@ -18,11 +20,15 @@ public struct InterventionGate: Sendable {
         /// Policy steps per episode before the operator finishes the episode.
         public var policyStepBudget = 150
         public var handBackAfter = 20
+        /// Policy steps over which the progress head's estimate must rise by at least
+        /// `progressStallMinimum` (0: not watched).
+        public var progressStallWindow = 0
+        public var progressStallMinimum: Float = 0.05
 
         public init() {}
     }
 
-    public enum Reason: String, Sendable, Codable { case deviation, stall, budget, invalidAction }
+    public enum Reason: String, Sendable, Codable { case deviation, stall, budget, invalidAction, progressStall }
 
     public let config: Config
     public private(set) var operatorActive = false
@@ -31,6 +37,7 @@ public struct InterventionGate: Sendable {
     private var operatorSteps = 0
     private var deviating = 0
     private var recentStates: [[Float]] = []
+    private var recentProgress: [Float] = []
 
     public init(config: Config = Config()) { self.config = config }
 
@@ -48,10 +55,12 @@ public struct InterventionGate: Sendable {
         operatorSteps = 0
         deviating = 0
         recentStates = []
+        recentProgress = []
     }
 
-    /// Who acts at this step. `policyAction` nil means the policy produced no usable action.
-    public mutating func operatorShouldAct(state: [Float], policyAction: [Float]?, operatorAction: [Float]) -> Bool {
+    /// Who acts at this step. `policyAction` nil means the policy produced no usable action;
+    /// `progress` is the policy's progress estimate for this step's observation, if it has one.
+    public mutating func operatorShouldAct(state: [Float], policyAction: [Float]?, operatorAction: [Float], progress: Float? = nil) -> Bool {
         guard config.enabled else { return false }
         if operatorActive {
             operatorSteps += 1
@@ -61,6 +70,7 @@ public struct InterventionGate: Sendable {
                 operatorActive = false
                 deviating = 0
                 recentStates = []
+                recentProgress = []
             } else {
                 return true
             }
@@ -75,6 +85,13 @@ public struct InterventionGate: Sendable {
         if recentStates.count > config.stallWindow {
             let old = recentStates.removeFirst()
             if Self.distance(state, old) < config.stallEpsilon { return takeOver(.stall) }
+        }
+        if config.progressStallWindow > 0, let progress {
+            recentProgress.append(progress)
+            if recentProgress.count > config.progressStallWindow {
+                let old = recentProgress.removeFirst()
+                if !(progress - old >= config.progressStallMinimum) { return takeOver(.progressStall) }
+            }
         }
         policySteps += 1
         return false

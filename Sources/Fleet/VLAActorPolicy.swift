@@ -24,6 +24,9 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
     private let oodTally = Locked(PolicyEvaluator.OODCounts())
     /// What the guard saw so far (`decisions` = chunks scored).
     public var oodCounts: PolicyEvaluator.OODCounts { oodTally.current }
+    private let latestProgress = Locked<Float?>(nil)
+    /// The progress head's estimate at the latest chunk's observation (nil without a head).
+    public var progressEstimate: Float? { latestProgress.current }
 
     public init(policy: VLAPolicy, embodiment: EmbodimentSpec, seed: UInt64, jpm: JointPredictionModule? = nil,
                 ood: PolicyEvaluator.OODSettings? = nil) {
@@ -67,6 +70,10 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
                     }
                 }
                 if ood.mode == .correct, outcome.isOutOfDistribution { chunk = outcome.chunk }
+            }
+            if policy.model.progressHead != nil {
+                let estimate = try policy.progress(input)
+                latestProgress.withLock { $0 = estimate }
             }
             return Array(chunk.prefix(max(1, policy.model.config.executeSteps)))
         }

@@ -41,13 +41,23 @@ public struct BehaviorCloningRun: Sendable {
     public var curriculumAnnealFraction = 0.5
     /// Batches built ahead on a background thread (0: on the training thread).
     public var prefetchBatches = 2
+    /// Operator speed scales the demos cycle through, seed by seed (`OperatorProfile.speed`):
+    /// [1] is the clean operator; e.g. [0.5, 1, 2] gives speed conditioning something to learn.
+    public var operatorSpeeds: [Double] = [1]
 
     public init(output: URL) { self.output = output }
 
     /// Trains and returns the final policy; `log` receives progress lines.
     public func run(log: (String) -> Void) throws -> VLAPolicy {
-        let episodes = try demonstrations(log: log)
+        var episodes = try demonstrations(log: log)
         log("dataset: \(episodes.count) episodes, \(episodes.reduce(0) { $0 + $1.stepCount }) steps")
+        if model.speedConditioning {
+            // Measured once here; every dataset below reuses the labels.
+            episodes = try SpeedLabels.measured(episodes)
+            let speeds = episodes.compactMap(\.speed).sorted()
+            log(String(format: "speed labels (optical flow, px/step): %.3f … %.3f, median %.3f", speeds.first ?? 0, speeds.last ?? 0,
+                       speeds.isEmpty ? 0 : speeds[speeds.count / 2]))
+        }
         let stats = try DemonstrationDataset.statistics(episodes: episodes, specs: DemoCollector.specs, config: model)
         let policy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: seed)), stats: stats)
         log("model: \(policy.model.parameterCount) parameters")
@@ -151,7 +161,9 @@ public struct BehaviorCloningRun: Sendable {
     /// size, read from the episode store and topped up there by collecting new ones.
     public func demonstrations(log: (String) -> Void) throws -> [Episode] {
         // Capped scenes are a different distribution: they get their own default store.
-        let demos = maxDistractors.map { "demos-max-distractors-\($0)" } ?? "demos"
+        // So are demos at other operator speeds.
+        let speeds = operatorSpeeds == [1] ? "" : "-speeds-" + operatorSpeeds.map { String(format: "%g", $0) }.joined(separator: "-")
+        let demos = (maxDistractors.map { "demos-max-distractors-\($0)" } ?? "demos") + speeds
         let store = try EpisodeStore(root: episodeStore ?? output.appendingPathComponent(demos))
         var episodes: [Episode] = []
         for e in embodiments {
@@ -160,8 +172,13 @@ public struct BehaviorCloningRun: Sendable {
                     .filter { $0.cameras.values.first?.width == model.imageSize }
                 if have.count < demosPerPair {
                     let seeds = Self.demoSeeds(after: have, needed: demosPerPair - have.count)
-                    let fresh = try DemoCollector.collect(embodiment: e, task: t, seeds: seeds, imageSize: model.imageSize, maxDistractors: maxDistractors) { i, n in
-                        if i % 10 == 0 || i == n { log("collecting \(e.rawValue)/\(t.rawValue) demos: \(i)/\(n) seeds") }
+                    var fresh: [Episode] = []
+                    for (i, seed) in seeds.enumerated() {
+                        let scale = operatorSpeeds[Int(seed % UInt64(operatorSpeeds.count))]
+                        fresh += try DemoCollector.collect(embodiment: e, task: t, seeds: [seed], imageSize: model.imageSize,
+                                                           profile: scale == 1 ? .clean : .speed(scale), maxDistractors: maxDistractors)
+                        if (i + 1) % 10 == 0 || i + 1 == seeds.count { log("collecting \(e.rawValue)/\(t.rawValue) demos: \(i + 1)/\(seeds.count) seeds") }
+                        if have.count + fresh.count >= demosPerPair { break }
                     }
                     for ep in fresh.prefix(demosPerPair - have.count) { try store.insert(ep); have.append(ep) }
                 }

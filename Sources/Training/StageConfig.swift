@@ -125,6 +125,12 @@ public struct StageConfig: Codable, Sendable, Equatable {
                 throw StageConfigError(key: "data.tasks[\(i)]", problem: .badValue(t.rawValue, expected: "a task one of the listed embodiments can do"))
             }
             try Self.positive(data.demosPerPair, "data.demos_per_pair")
+            for (i, v) in (data.operatorSpeeds ?? []).enumerated() where !(v > 0 && v.isFinite) {
+                throw StageConfigError(key: "data.operator_speeds[\(i)]", problem: .badValue(String(v), expected: "a positive speed scale"))
+            }
+            if data.operatorSpeeds?.isEmpty == true {
+                throw StageConfigError(key: "data.operator_speeds", problem: .badValue("[]", expected: "at least one speed scale"))
+            }
         }
         try Self.positive(checkpointEvery, "checkpoint_every")
         try Self.positive(schedule?.steps, "schedule.steps")
@@ -165,6 +171,7 @@ public struct StageConfig: Codable, Sendable, Equatable {
             run.tasks = data.tasks
             if let n = data.demosPerPair { run.demosPerPair = n }
             run.maxDistractors = data.maxDistractors
+            if let v = data.operatorSpeeds { run.operatorSpeeds = v }
             run.episodeStore = data.episodeStore.map { URL(fileURLWithPath: $0) }
         }
         run.model = config
@@ -254,6 +261,8 @@ extension StageConfig {
         public var tasks: [TaskKind]
         public var demosPerPair: Int?
         public var maxDistractors: Int?
+        /// Operator speed scales the demos cycle through (`BehaviorCloningRun.operatorSpeeds`).
+        public var operatorSpeeds: [Double]?
         /// Shared between stages so demos are collected once (default: `output`/demos).
         public var episodeStore: String?
 
@@ -261,6 +270,7 @@ extension StageConfig {
             case embodiments, tasks
             case demosPerPair = "demos_per_pair"
             case maxDistractors = "max_distractors"
+            case operatorSpeeds = "operator_speeds"
             case episodeStore = "episode_store"
         }
 
@@ -275,6 +285,7 @@ extension StageConfig {
             tasks = try c.decodeChoices(TaskKind.self, forKey: .tasks)
             demosPerPair = try c.decodeIfPresent(Int.self, forKey: .demosPerPair)
             maxDistractors = try c.decodeIfPresent(Int.self, forKey: .maxDistractors)
+            operatorSpeeds = try c.decodeIfPresent([Double].self, forKey: .operatorSpeeds)
             episodeStore = try c.decodeIfPresent(String.self, forKey: .episodeStore)
         }
     }
@@ -298,6 +309,8 @@ extension StageConfig {
         public var pointingWeight: Double?
         public var relativeActions: Bool?
         public var advantageConditioning: Bool?
+        public var speedConditioning: Bool?
+        public var progressWeight: Double?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case imageSize = "image_size", cameraSlots = "camera_slots", maxTextLength = "max_text_length"
@@ -306,6 +319,7 @@ extension StageConfig {
             case stateNoise = "state_noise", insulateBackbone = "insulate_backbone", keypoints
             case pointingWeight = "pointing_weight", relativeActions = "relative_actions"
             case advantageConditioning = "advantage_conditioning"
+            case speedConditioning = "speed_conditioning", progressWeight = "progress_weight"
         }
 
         public init() {}
@@ -329,6 +343,8 @@ extension StageConfig {
             pointingWeight = try c.decodeIfPresent(Double.self, forKey: .pointingWeight)
             relativeActions = try c.decodeIfPresent(Bool.self, forKey: .relativeActions)
             advantageConditioning = try c.decodeIfPresent(Bool.self, forKey: .advantageConditioning)
+            speedConditioning = try c.decodeIfPresent(Bool.self, forKey: .speedConditioning)
+            progressWeight = try c.decodeIfPresent(Double.self, forKey: .progressWeight)
         }
 
         public func applied(to base: VLAConfig) -> VLAConfig {
@@ -350,6 +366,8 @@ extension StageConfig {
             if let v = pointingWeight { c.pointingWeight = v }
             if let v = relativeActions { c.relativeActions = v }
             if let v = advantageConditioning { c.advantageConditioning = v }
+            if let v = speedConditioning { c.speedConditioning = v }
+            if let v = progressWeight { c.progressWeight = v }
             return c
         }
     }

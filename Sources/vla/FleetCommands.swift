@@ -203,6 +203,8 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "Load new weights between episodes (episode: one version per episode, SOP's rule) or also before every chunk (chunk).") var weightSwap = "episode"
     @Option(help: "Where unacknowledged episodes wait beyond --max-in-memory (default runs/actors/<id>/unacked; \"\": memory only). Leftovers of a crashed actor are re-sent.") var spillDir: String?
     @Option(help: "Unacknowledged episodes kept in memory at most.") var maxInMemory = 16
+    @Option(help: "Operator takes over when the policy's progress head (a checkpoint trained with --progress-weight) has not risen by --progress-stall-minimum over this many policy steps (0: off).") var progressStallWindow = 0
+    @Option(help: "See --progress-stall-window.") var progressStallMinimum: Float = 0.05
 
     func run() async throws {
         let parts = learner.split(separator: ":")
@@ -223,6 +225,8 @@ struct ActorCommand: AsyncParsableCommand {
         let spill = spillDir ?? "runs/actors/\(id)/unacked"
         config.spillDirectory = spill.isEmpty ? nil : URL(fileURLWithPath: spill)
         config.maxEpisodesInMemory = max(1, maxInMemory)
+        config.gate.progressStallWindow = max(0, progressStallWindow)
+        config.gate.progressStallMinimum = progressStallMinimum
         if controlRate > 0 { config.controlRate = controlRate }
         if prefetch > 0 { config.inference = .asynchronous(prefetchFraction: prefetch) }
         let policy: any ActorPolicy

@@ -33,6 +33,9 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "L1 pointing pretraining: rendered scenes (needs --pointing-weight > 0).") var pointingScenes = 0
     @Option(help: "L1 pointing pretraining: optimizer steps before behaviour cloning.") var pointingSteps = 0
     @Flag(help: "Freeze what pointing pretraining trained during behaviour cloning.") var freezeGrounding = false
+    @Flag(help: "Speed conditioning: the action expert's norms are modulated by each demo's measured optical-flow speed (`vla eval --speed` is the knob).") var speedConditioning = false
+    @Option(help: "Operator speed scales the demos cycle through, comma separated (e.g. 0.5,1,2).") var operatorSpeeds = "1"
+    @Option(help: "Weight of the episode-progress head's loss (0: no head).") var progressWeight = VLAConfig().progressWeight
     @Option(help: "Run directory (checkpoint, loss.csv, demos).") var out = "runs/bc"
 
     func run() async throws {
@@ -58,6 +61,12 @@ struct TrainBC: AsyncParsableCommand {
         job.pointingScenes = pointingScenes
         job.pointingSteps = pointingSteps
         job.freezeGrounding = freezeGrounding
+        job.model.speedConditioning = speedConditioning
+        job.model.progressWeight = progressWeight
+        job.operatorSpeeds = try operatorSpeeds.split(separator: ",").map { text in
+            guard let v = Double(text), v > 0, v.isFinite else { throw ValidationError("--operator-speeds: \(text) is not a positive number") }
+            return v
+        }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         _ = try job.run { print($0) }
         print("checkpoint: \(out)/checkpoint")
@@ -82,6 +91,8 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "JPM: largest joint move per control step along the path to q* (rad).") var jpmJointStep: Float = 0.05
     @Option(help: "RECAP checkpoints: condition on \"advantage positive\" with this classifier-free guidance weight (1: conditioned only; omit: unconditioned).") var advantageGuidance: Double?
     @Flag(help: "Also report the pointing head's mean error on the evaluation seeds' scenes (a model trained with a pointing loss).") var pointingError = false
+    @Option(help: "Speed-conditioned checkpoints: act at this speed relative to the training demos' reference (default 1).") var speed: Float?
+    @Option(help: "Speed-conditioned checkpoints: run the seeds once per knob value (comma separated, e.g. 0.5,1,2) and measure the recorded episodes' optical-flow and end-effector speed.") var speedSweep: String?
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
@@ -96,7 +107,22 @@ struct Eval: AsyncParsableCommand {
             guard policy.model.config.advantageConditioning else { throw ValidationError("--advantage-guidance needs a RECAP checkpoint (one with the advantage token)") }
             policy.advantageGuidance = advantageGuidance
         }
+        if let speed {
+            guard policy.model.config.speedConditioning else { throw ValidationError("--speed needs a speed-conditioned checkpoint (vla train bc --speed-conditioning)") }
+            guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be positive") }
+            policy.speed = speed
+        }
         let seeds = Array(firstSeed..<(firstSeed + UInt64(episodes)))
+        if let speedSweep {
+            let knobs = try speedSweep.split(separator: ",").map { text in
+                guard let v = Float(text), v > 0, v.isFinite else { throw ValidationError("--speed-sweep: \(text) is not a positive number") }
+                return v
+            }
+            let rows = try SpeedKnobEvaluation.run(policy: policy, embodiment: e, task: t, seeds: seeds, knobs: knobs,
+                                                   maxDistractors: maxDistractors, jpm: jpm) { if !json { print($0) } }
+            print(json ? SpeedKnobEvaluation.json(rows, step: step) : SpeedKnobEvaluation.table(rows))
+            return
+        }
         if pointingError {
             guard policy.model.config.pointingWeight > 0 else { throw ValidationError("--pointing-error needs a checkpoint with a pointing head") }
             let error = try PointingPretraining(embodiment: e, tasks: [t]).pointingError(policy: policy, seeds: seeds)

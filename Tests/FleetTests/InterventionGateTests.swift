@@ -42,6 +42,30 @@ extension FleetTests {
             #expect(gate.takeovers == [.deviation, .stall])
         }
 
+        @Test func takesOverWhenTheProgressEstimateStopsRising() {
+            var c = config()
+            c.stallWindow = 100            // only the progress rule can fire
+            c.progressStallWindow = 3
+            c.progressStallMinimum = 0.05
+            var gate = InterventionGate(config: c)
+            // Rising 0.02 per step: over 3 steps +0.06 ≥ 0.05, never a stall.
+            for k in 0..<10 {
+                let r = gate.operatorShouldAct(state: [Float(k)], policyAction: [1], operatorAction: [1], progress: 0.02 * Float(k))
+                #expect(!r, "step \(k)")
+            }
+            // Then flat at 0.2: 0.2 − 0.16 = 0.04 < 0.05 at the second flat step — the first
+            // whose window (3 steps back) holds less than 0.05 of progress.
+            let flat = (0..<3).map { k in gate.operatorShouldAct(state: [Float(20 + k)], policyAction: [1], operatorAction: [1], progress: 0.2) }
+            #expect(flat == [false, true, true])
+            #expect(gate.takeovers == [.progressStall])
+            // Without estimates (a policy with no progress head) the rule never fires.
+            var blind = InterventionGate(config: c)
+            for k in 0..<10 {
+                let r = blind.operatorShouldAct(state: [Float(k)], policyAction: [1], operatorAction: [1], progress: nil)
+                #expect(!r)
+            }
+        }
+
         @Test func budgetInvalidActionsAndDisabled() {
             var c = config()
             c.policyStepBudget = 2
