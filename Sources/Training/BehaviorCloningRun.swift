@@ -98,6 +98,8 @@ public struct BehaviorCloningRun: Sendable {
         let handle = try FileHandle(forWritingTo: csv)
         handle.seekToEndOfFile()
         defer { try? handle.close() }
+        // The same curves for `tensorboard --logdir` (a resumed run adds a new event file).
+        let board = try TensorBoardWriter(directory: output.appendingPathComponent("tensorboard"))
         let start = Date()
         var recent: [Float] = []
         // Per-embodiment running sums of per-sample losses, reported with each progress line.
@@ -110,12 +112,15 @@ public struct BehaviorCloningRun: Sendable {
             for (body, l) in zip(batch.embodiments, perSample) { perBody[body, default: (0, 0)].sum += Double(l); perBody[body]!.count += 1 }
             let elapsed = Date().timeIntervalSince(start)
             handle.write(Data(String(format: "%d,%.6f,%.3e,%.2f\n", trainer.step, loss, lr, elapsed).utf8))
+            try board.add(scalars: [("train/loss", loss), ("train/learning_rate", lr)], step: trainer.step)
             if trainer.step % 25 == 0 || trainer.step == s.totalSteps {
                 let mean = recent.reduce(0, +) / Float(recent.count)
                 recent.removeAll()
                 let bodies = perBody.count > 1
                     ? "  (" + perBody.keys.sorted().map { String(format: "%@ %.4f", $0, perBody[$0]!.sum / Double(perBody[$0]!.count)) }.joined(separator: ", ") + ")"
                     : ""
+                try board.add(scalars: perBody.keys.sorted().map { ("train/loss_\($0)", Float(perBody[$0]!.sum / Double(perBody[$0]!.count))) },
+                              step: trainer.step)
                 perBody.removeAll()
                 log(String(format: "step %5d/%d  loss %.4f  lr %.2e  %.0fs", trainer.step, s.totalSteps, mean, trainer.optimizer.learningRate, elapsed) + bodies)
             }

@@ -3,6 +3,7 @@ import Testing
 import RobotData
 import RobotSim
 import TensorKit
+import TestSupport
 @testable import Training
 @testable import VLAModel
 
@@ -234,7 +235,7 @@ struct StageConfigTests {
         #expect(e.key == "init_from" && e.file == "R2.yaml")
     }
 
-    @Test func tinyL0ToR1ChainWritesCheckpoints() throws {
+    @Test func tinyL0ToR1ChainWritesCheckpoints() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let l0File = dir.appendingPathComponent("L0.yaml"), r1File = dir.appendingPathComponent("R1.yaml")
@@ -263,6 +264,16 @@ struct StageConfigTests {
         #expect(step == 3 && policy.model.config == smallConfig() && policy.stats.actions["arm7"] != nil)
         let csv = try String(contentsOf: r1.outputURL.appendingPathComponent("loss.csv"), encoding: .utf8)
         #expect(csv.split(separator: "\n").count == 4)
+        // The same losses in a TensorBoard event file, read back by TensorBoard itself.
+        let boards = try FileManager.default.contentsOfDirectory(at: r1.outputURL.appendingPathComponent("tensorboard"), includingPropertiesForKeys: nil)
+        #expect(boards.count == 1)
+        let read = try await ChildProcess.run(ChildProcess.python, [ChildProcess.packageRoot.appendingPathComponent("scripts/read_tensorboard.py").path,
+                                                                     boards[0].path], timeout: 120)
+        let board = try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any]
+        let curve = (board?["scalars"] as? [String: [[Double]]])?["train/loss"] ?? []
+        let csvLosses = csv.split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[1])! }
+        #expect(curve.map(\.[0]) == [1, 2, 3], "\(read.stderr)")
+        #expect(zip(curve.map(\.[1]), csvLosses).allSatisfy { abs($0 - $1) < 1e-5 } && curve.count == csvLosses.count)
         // The frozen subtrees are L0's weights bit for bit; the action expert trained.
         let start = try bits(TensorFile.load(l0.checkpointURL.appendingPathComponent("model.safetensors")).tensors)
         let end = try bits(policy.model.parameters())
