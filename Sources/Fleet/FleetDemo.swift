@@ -123,6 +123,7 @@ public struct FleetDemo: Sendable {
         let (backend, trainer, algorithm) = try setup.learnerBackend(checkpoint: checkpoint, offline: demos) { log("== " + $0) }
         let fleetRun = output.appendingPathComponent("fleet-\(Int(Date().timeIntervalSince1970))")
         var config = FleetLearnerConfig(storeDirectory: fleetRun)
+        config.tensorBoardDirectory = fleetRun.appendingPathComponent("tensorboard")
         config.catalog = TaskCatalog(tasks.map { (embodiment, $0) })
         config.publishEveryTrainSteps = publishEveryTrainSteps
         config.trainStepInterval = learnerStepInterval

@@ -21,7 +21,7 @@ public final class FleetLearner: Sendable {
     public let broadcaster = PolicyBroadcaster()
     public let buffer: OnlineBuffer
     /// Accepted episodes and train steps over time (the dashboard's curves).
-    public let history = LearnerHistory()
+    public let history: LearnerHistory
     let backend: any LearnerBackend
 
     struct ActorRecord {
@@ -76,6 +76,8 @@ public final class FleetLearner: Sendable {
         }
         store = try EpisodeStore(root: config.ranks.map { LearnerRanks.shard($0.rank, of: config.storeDirectory) } ?? config.storeDirectory)
         buffer = OnlineBuffer(capacity: config.onlineBufferCapacity)
+        // One set of curves per learner: the publishing rank's.
+        history = try LearnerHistory(tensorBoard: config.ranks.map { $0.isPublisher } ?? true ? config.tensorBoardDirectory : nil)
         // After a restart, number versions above every version that acted in a stored
         // episode, so actors (which only take newer versions) accept the next publication.
         let stored = try store.records().map(\.policyVersion).max() ?? 0

@@ -43,6 +43,9 @@ public struct FleetLearnerConfig: Sendable {
     public var checkpointEveryTrainSteps = 200
     /// One rank of a data-parallel learner (nil: a learner on its own).
     public var ranks: LearnerRanks?
+    /// Write the learner's curves (loss, ω_on, per-task success and operator share) as
+    /// TensorBoard event files here (nil: none).
+    public var tensorBoardDirectory: URL?
 
     public init(storeDirectory: URL) { self.storeDirectory = storeDirectory }
 }

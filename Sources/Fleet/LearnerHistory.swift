@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// What a running learner has seen, for its dashboard: every accepted episode (who ran it,
 /// under which policy version, success, operator share) and every train step's loss with the
@@ -44,11 +45,16 @@ public final class LearnerHistory: Sendable {
     public let trainPointCapacity: Int
     private let started = ContinuousClock.now
     private let state = Locked((episodes: [Episode](), trainPoints: [TrainPoint]()))
+    /// The same curves for TensorBoard, and per task the recent outcomes they average.
+    private let board: Locked<(writer: TensorBoardWriter, recent: [String: [(success: Bool, operatorShare: Double)]])>?
+    /// Episodes per task the TensorBoard success and operator-share curves average over.
+    public static let tensorBoardWindow = 50
 
-    public init(episodeCapacity: Int = 20_000, trainPointCapacity: Int = 20_000) {
+    public init(episodeCapacity: Int = 20_000, trainPointCapacity: Int = 20_000, tensorBoard: URL? = nil) throws {
         precondition(episodeCapacity > 0 && trainPointCapacity > 0)
         self.episodeCapacity = episodeCapacity
         self.trainPointCapacity = trainPointCapacity
+        board = try tensorBoard.map { Locked((writer: try TensorBoardWriter(directory: $0), recent: [:])) }
     }
 
     /// Seconds since the learner started.
@@ -63,6 +69,20 @@ public final class LearnerHistory: Sendable {
             // Trim in batches so appends stay amortized O(1).
             if s.episodes.count > episodeCapacity + episodeCapacity / 8 { s.episodes.removeFirst(s.episodes.count - episodeCapacity) }
         }
+        board?.withLock { b in
+            var recent = b.recent[episode.taskKey, default: []]
+            recent.append((episode.success, Double(episode.operatorSteps) / Double(max(episode.steps, 1))))
+            if recent.count > Self.tensorBoardWindow { recent.removeFirst() }
+            b.recent[episode.taskKey] = recent
+            let n = Double(recent.count)
+            // Plotted against the learner's train step, like the loss.
+            let step = state.withLock { $0.trainPoints.last?.step ?? 0 }
+            try? b.writer.add(scalars: [
+                ("fleet/success \(episode.taskKey)", Float(Double(recent.filter(\.success).count) / n)),
+                ("fleet/operator_share \(episode.taskKey)", Float(recent.map(\.operatorShare).reduce(0, +) / n)),
+                ("fleet/policy_lag", Float(episode.policyLag)),
+            ], step: step)
+        }
     }
 
     func record(_ point: TrainPoint) {
@@ -71,6 +91,10 @@ public final class LearnerHistory: Sendable {
             if s.trainPoints.count > trainPointCapacity + trainPointCapacity / 8 {
                 s.trainPoints.removeFirst(s.trainPoints.count - trainPointCapacity)
             }
+        }
+        board?.withLock { b in
+            try? b.writer.add(scalars: [("learner/loss", Float(point.loss))]
+                + point.sampler.keys.sorted().map { ("sampler/omega_on \($0)", Float(point.sampler[$0]!.onlineShare)) }, step: point.step)
         }
     }
 

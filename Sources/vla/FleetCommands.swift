@@ -16,6 +16,7 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Port (0 = any free port, printed at start).") var port = 50051
     @Option(help: "Episode store directory.") var store = "runs/learner/store"
+    @Option(help: "Write the learner's curves (loss, ω_on, per-task success and operator share, policy lag) as TensorBoard event files here.") var tensorboard: String?
     @Option(help: "Embodiment the policy is trained for.") var embodiment = "arm7"
     @Option(help: "Comma-separated tasks to serve.") var tasks = "reach"
     @Option(help: "Serve a body declared in an embodiment file (embodiments/*.yaml format) instead of --embodiment, with --tasks as free task names; trains the linear policy.")
@@ -93,6 +94,7 @@ struct LearnerCommand: AsyncParsableCommand {
             }
         }
         var config = FleetLearnerConfig(storeDirectory: URL(fileURLWithPath: store))
+        config.tensorBoardDirectory = tensorboard.map { URL(fileURLWithPath: $0) }
         config.host = host
         config.port = dataParallelRanks?.port ?? port
         config.ranks = dataParallelRanks?.ranks

@@ -25,6 +25,8 @@ struct FleetVLATests {
         var config = FleetLearnerConfig(storeDirectory: temporaryDirectory("vla-loop"))
         config.catalog = TaskCatalog([(.arm7, .reach)])
         config.publishEveryTrainSteps = 3
+        let board = temporaryDirectory("vla-loop-tensorboard")
+        config.tensorBoardDirectory = board
         config.minPublishInterval = 0.2
         let learner = try trackedLearner(config: config, backend: backend)
         let port = try await learner.start()
@@ -60,6 +62,15 @@ struct FleetVLATests {
         }
         // The learner imitated operator takeovers from the online episodes.
         #expect(m.operatorStepsAccepted > 0)
+        // Its curves, read back by TensorBoard: one loss point per train step, one success
+        // point per accepted episode.
+        let files = try FileManager.default.contentsOfDirectory(at: board, includingPropertiesForKeys: nil)
+        let read = try await ChildProcess.run(ChildProcess.python, [ChildProcess.packageRoot.appendingPathComponent("scripts/read_tensorboard.py").path,
+                                                                     files[0].path], timeout: 120)
+        let scalars = (try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any])?["scalars"] as? [String: [[Double]]]
+        #expect(files.count == 1 && scalars?["learner/loss"]?.map(\.[0]) == (1...m.trainSteps).map(Double.init), "\(read.stderr)")
+        #expect(scalars?["fleet/success arm7/reach"]?.count == Int(m.episodesAccepted))
+        #expect(scalars?["sampler/omega_on arm7/reach"]?.allSatisfy { (0.2 - 1e-6...0.8 + 1e-6).contains($0[1]) } == true)   // float32 on the wire
         #expect(await backend.onlineEpisodeCount == learner.store.count)
         #expect(await backend.stepsTrained == m.trainSteps && m.trainSteps >= 6)
         // SOP's adaptive mix drew from both sources, with ω_on inside its bounds.
