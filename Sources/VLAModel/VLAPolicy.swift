@@ -146,7 +146,14 @@ public final class VLAPolicy: @unchecked Sendable {
         encoder = ObservationEncoder(config: model.config, stats: stats)
     }
 
-    public func inputs(_ observations: [PolicyObservation]) throws -> PolicyInputs { try encoder.inputs(observations) }
+    /// Model inputs for observations, at the policy's speed knob where an observation names none.
+    public func inputs(_ observations: [PolicyObservation]) throws -> PolicyInputs {
+        try encoder.inputs(observations.map { o in
+            var o = o
+            if o.speed == nil { o.speed = speed }
+            return o
+        })
+    }
 
     /// Native action chunk `[H][actionDim]` for one observation.
     public func actionChunk(_ observation: PolicyObservation, key: RandomKey) throws -> [[Float]] {
@@ -159,8 +166,6 @@ public final class VLAPolicy: @unchecked Sendable {
     /// A standardized chunk `[1, H, 64]` for one observation, with the policy's advantage
     /// guidance and optional flow guidance (JPM).
     public func sampleStandardized(_ observation: PolicyObservation, key: RandomKey, guidance: FlowGuidance? = nil) throws -> Tensor {
-        var observation = observation
-        if observation.speed == nil { observation.speed = speed }
         guard let weight = advantageGuidance, model.config.advantageConditioning else {
             return try model.sampleActions(inputs([observation]), key: key, guidance: guidance)
         }

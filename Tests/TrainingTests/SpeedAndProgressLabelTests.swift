@@ -53,5 +53,8 @@ struct SpeedAndProgressLabelTests {
         o.speed = 2
         #expect(try policy.encoder.hostInputs([o]).logSpeeds == [Foundation.log(2)])
         #expect(try policy.encoder.hostInputs([observation]).logSpeeds == [0])
+        // The policy's knob fills in observations that name no speed; an observation's own wins.
+        policy.speed = 0.5
+        #expect(try policy.inputs([observation, o]).logSpeed.toArray() as [Float] == [Foundation.log(0.5), Foundation.log(2)])
     }
 }
