@@ -2,9 +2,14 @@
 /// each of them took.
 public struct ChainOutcome: Sendable, Equatable {
     public var stepsPerCompletedGoal: [Int]
+    /// The task of the goal that ended the chain by running out of steps (nil: all completed).
+    public var failedTask: TaskKind?
     /// Consecutive goals completed (0 … chain length).
     public var completed: Int { stepsPerCompletedGoal.count }
-    public init(stepsPerCompletedGoal: [Int] = []) { self.stepsPerCompletedGoal = stepsPerCompletedGoal }
+    public init(stepsPerCompletedGoal: [Int] = [], failedTask: TaskKind? = nil) {
+        self.stepsPerCompletedGoal = stepsPerCompletedGoal
+        self.failedTask = failedTask
+    }
 }
 
 extension RobotEnvironment {
@@ -20,7 +25,7 @@ extension RobotEnvironment {
             repeat {
                 result = try step(nativeAction: expert?.action(for: self) ?? expertAction())
             } while !result.done
-            guard result.success else { return outcome }
+            guard result.success else { outcome.failedTask = task; return outcome }
             outcome.stepsPerCompletedGoal.append(stepCount - goalStartStep)
             guard beginNextGoal() != nil else { return outcome }
             expert?.reset()

@@ -14,6 +14,8 @@ public struct TaskChain: Sendable, Equatable {
         if let bad = tasks.first(where: { !Self.supportedTasks.contains($0) }) { throw .unsupportedTask(bad.rawValue) }
         self.length = length
         self.tasks = Self.supportedTasks.filter { tasks.contains($0) }
+        // Without reach every goal is a once-only push or pick_place.
+        if !self.tasks.contains(.reach) && length > self.tasks.count { throw .tooLong(length: length, feasible: self.tasks.count) }
     }
 
     /// Seed `seed`'s goals in chain scene `layout`, drawn so each is feasible from the state the

@@ -152,7 +152,7 @@ public enum PolicyEvaluator {
             try jpm?.prepare(policy: policy, observation: policyObservation(observation, env: env), environment: env)
             let (ok, _) = try runGoal(policy: policy, environment: env, from: observation, key: &key, recorder: nil,
                                       ood: nil, counts: &counts, jpm: jpm)
-            guard ok else { return outcome }
+            guard ok else { outcome.failedTask = env.task; return outcome }
             outcome.stepsPerCompletedGoal.append(env.stepCount - env.goalStartStep)
             guard let next = env.beginNextGoal() else { return outcome }
             observation = next

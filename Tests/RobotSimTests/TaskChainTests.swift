@@ -56,11 +56,11 @@ import Testing
         #expect(throws: TaskChainError.nonPositiveLength(0)) { try TaskChain(length: 0) }
         #expect(throws: TaskChainError.noTasks) { try TaskChain(length: 2, tasks: []) }
         #expect(throws: TaskChainError.unsupportedTask("sort")) { try TaskChain(length: 2, tasks: [.reach, .sort]) }
-        // Push can happen once: a chain of two pushes is infeasible.
-        let pushes = try TaskChain(length: 2, tasks: [.push])
-        #expect(throws: TaskChainError.tooLong(length: 2, feasible: 1)) {
-            try RobotEnvironment(embodiment: .arm7, chain: pushes, seed: 0, config: Self.noImages)
-        }
+        // Push and pick_place can each happen once: without reach, at most two goals.
+        #expect(throws: TaskChainError.tooLong(length: 2, feasible: 1)) { try TaskChain(length: 2, tasks: [.push]) }
+        #expect(throws: TaskChainError.tooLong(length: 3, feasible: 2)) { try TaskChain(length: 3, tasks: [.push, .pickPlace]) }
+        let env = try RobotEnvironment(embodiment: .arm7, chain: TaskChain(length: 2, tasks: [.push, .pickPlace]), seed: 0, config: Self.noImages)
+        #expect(Set(env.goals.map(\.task)) == [.push, .pickPlace])
     }
 
     /// Every goal's predicate, at every step of an operator-run chain, against the success rules
@@ -107,7 +107,7 @@ import Testing
         let env = try RobotEnvironment(embodiment: .arm7, chain: TaskChain(length: 3), seed: 7, config: Self.noImages)
         #expect(env.goals.map(\.task) == [.reach, .pickPlace, .push])
         let outcome = try env.runChainWithOperator()
-        #expect(outcome.completed == 3)
+        #expect(outcome.completed == 3 && outcome.failedTask == nil)
         for (g, steps) in zip(env.goals, outcome.stepsPerCompletedGoal) { #expect(steps > 0 && steps < g.stepLimit) }
         // Each goal's step limit counts from its own start.
         #expect(env.stepCount == outcome.stepsPerCompletedGoal.reduce(0, +))

@@ -14,7 +14,10 @@ struct ChainEvaluationTests {
     @Test func statisticsMatchHandComputedValues() throws {
         let completed = [5, 3, 0, 1, 5, 2, 4, 5, 0, 3]
         // Steps of each completed goal: goal j of a chain took 10·(j + 1) steps.
-        let outcomes = completed.map { n in ChainOutcome(stepsPerCompletedGoal: (0..<n).map { 10 * ($0 + 1) }) }
+        // Chains short of 5 ended on push (0, 1, 2 completed) or pick_place (3, 4, 3).
+        let outcomes = completed.map { n in
+            ChainOutcome(stepsPerCompletedGoal: (0..<n).map { 10 * ($0 + 1) }, failedTask: n == 5 ? nil : n < 3 ? .push : .pickPlace)
+        }
         let stats = ChainStatistics(length: 5, outcomes: outcomes)
         #expect(stats.chains == 10 && stats.completed == completed)
         #expect(Swift.abs(stats.averageLength - 2.8) < 1e-12)
@@ -30,6 +33,8 @@ struct ChainEvaluationTests {
         let json = try JSONSerialization.jsonObject(with: Data(stats.json(extra: #", "operator": true"#).utf8)) as! [String: Any]
         #expect(json["average_length"] as? Double == 2.8 && json["chains"] as? Int == 10 && json["operator"] as? Bool == true)
         #expect((json["in_a_row"] as? [[String: Any]])?.count == 5)
+        #expect(stats.failuresByTask == [.push: 4, .pickPlace: 3])
+        #expect(json["failures_by_task"] as? [String: Int] == ["reach": 0, "push": 4, "pick_place": 3])
     }
 
     @Test func noChainsGiveZerosNotNaN() {
@@ -69,6 +74,6 @@ struct ChainEvaluationTests {
         #expect(((target - centre) * (target - centre)).sum().squareRoot() < 0.035)
         // Without JPM the same untrained policy fails the first reach: the chain ends at 0.
         let unguided = try PolicyEvaluator.runChain(policy: policy, environment: env, key: RandomKey(seed: 1))
-        #expect(unguided.completed == 0)
+        #expect(unguided.completed == 0 && unguided.failedTask == .reach)
     }
 }
