@@ -79,11 +79,18 @@ public final class ScriptedExpert {
         case .arm7, .bimanual:
             if env.embodiment == .bimanual { out.append(0) }
             for (k, arm) in env.arms.enumerated() {
-                guard let g = goals[k] else {
-                    out += arm.layout.home + [1]
-                    continue
-                }
                 let tcp = arm.tcpPosition(sim)
+                let g: ArmGoal
+                if let goal = goals[k] {
+                    g = goal
+                } else if tcp.z > 0.15 {
+                    // An idle arm eases home; one left low among the objects (e.g. by a chain's
+                    // previous goal) first lifts clear: a jump home from there would fling them.
+                    out += zip(arm.joints(sim), arm.layout.home).map { q, home in q + min(max(home - q, -0.1), 0.1) } + [1]
+                    continue
+                } else {
+                    g = ArmGoal(position: SIMD3(tcp.x, tcp.y, 0.2), yaw: arm.handYaw(sim), gripper: 1, maxStep: 0.02)
+                }
                 let target = tcp + clampNorm(g.position - tcp, g.maxStep)
                 let rot = limitedRotation(from: arm.tcpRotation(sim), to: topDownRotation(yaw: g.yaw), maxAngle: 0.2)
                 let q = arm.solveIK(scratch: env.scratch, qpos: sim.qpos, position: target, rotation: rot)

@@ -116,6 +116,19 @@ import Testing
         #expect(first.instruction == env.goals[0].instruction && env.goalIndex == 0 && env.stepCount == 0)
     }
 
+    /// Two arms: the arm a goal leaves low among the objects lifts clear before it goes home
+    /// (seed 8 flung the puck off the table when it jumped home after the push).
+    @Test func twoArmOperatorKeepsTheObjectsOnTheTable() throws {
+        let env = try RobotEnvironment(embodiment: .bimanual, chain: TaskChain(length: 5), seed: 8, config: Self.noImages)
+        #expect(env.goals.map(\.task) == [.push, .pickPlace, .reach, .reach, .reach])
+        let outcome = try env.runChainWithOperator()
+        #expect(outcome.completed == 5)
+        for i in env.layout.objects.indices {
+            let p = env.objectPosition(i)
+            #expect(p.x > 0.25 && p.x < 0.75 && Swift.abs(p.y) < 0.4 && p.z < 0.05, "object \(i) at \(p)")
+        }
+    }
+
     @Test func singleTaskEnvironmentsKeepOneGoalFromTheirLayout() throws {
         for task in [TaskKind.reach, .push, .pickPlace, .stack] {
             let env = try RobotEnvironment(embodiment: .arm7, task: task, seed: 3, config: Self.noImages)
