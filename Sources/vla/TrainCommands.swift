@@ -150,6 +150,11 @@ struct Eval: AsyncParsableCommand {
 
 extension Eval {
     func runChains(length: Int, embodiment e: EmbodimentKind, jpm: JointPredictionModule?) throws {
+        // Options of single-task evaluation that chains do not implement: refused, not ignored.
+        let unsupported = [("--ood-guard", oodGuard != "off"), ("--noise-policy", noisePolicy != nil), ("--pointing-error", pointingError),
+                           ("--advantage-guidance", advantageGuidance != nil), ("--max-distractors", maxDistractors != nil)]
+        if let (name, _) = unsupported.first(where: { $0.1 }) { throw ValidationError("\(name) is not available with --chain") }
+        if `operator` && jpm != nil { throw ValidationError("--jpm-strength needs a checkpoint, not --operator") }
         let pool = try chainTasks.split(separator: ",").map { name in
             guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
             return t
