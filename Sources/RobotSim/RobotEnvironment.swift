@@ -17,7 +17,17 @@ import RobotData
 /// see `OffscreenRenderer`): use one environment per thread.
 public final class RobotEnvironment {
     public let embodiment: EmbodimentKind
-    public let task: TaskKind
+    /// The current goal's task (the only one, outside a chain).
+    public var task: TaskKind { goal.task }
+    /// The goals in order: one for a single task, a chain's several (`TaskChain`).
+    public let goals: [TaskGoal]
+    /// The chain this environment runs (nil: a single task).
+    public let chain: TaskChain?
+    /// Which goal is current; `beginNextGoal()` moves on without a reset.
+    public private(set) var goalIndex = 0
+    public var goal: TaskGoal { goals[goalIndex] }
+    /// `stepCount` when the current goal began (its step limit counts from here).
+    public private(set) var goalStartStep = 0
     public let seed: UInt64
     public let config: EnvironmentConfig
     public let spec: EmbodimentSpec
@@ -43,24 +53,36 @@ public final class RobotEnvironment {
     /// The built-in clean operator used by `expertAction()`.
     public let expert: ScriptedExpert
 
-    public var instruction: String { layout.instruction }
-    /// Control steps before truncation (`config.stepLimit` or the task's).
-    public var stepLimit: Int { config.stepLimit ?? task.stepLimit }
+    /// The current goal's instruction.
+    public var instruction: String { goal.instruction }
+    /// Control steps the current goal may take (`config.stepLimit` or the goal's).
+    public var stepLimit: Int { config.stepLimit ?? goal.stepLimit }
     /// "Num hands: 1. Control mode: joint. <instruction>"
-    public var prompt: String { "\(spec.promptPrefix) \(layout.instruction)" }
+    public var prompt: String { "\(spec.promptPrefix) \(instruction)" }
 
-    public init(embodiment: EmbodimentKind, task: TaskKind, seed: UInt64, config: EnvironmentConfig = EnvironmentConfig()) throws {
+    public convenience init(embodiment: EmbodimentKind, task: TaskKind, seed: UInt64, config: EnvironmentConfig = EnvironmentConfig()) throws {
         guard task.embodiments.contains(embodiment) else {
             throw EnvironmentError.unsupported(embodiment: embodiment.rawValue, task: task.rawValue)
         }
+        try self.init(embodiment: embodiment, builder: SceneBuilder(embodiment: embodiment, task: task, seed: seed, maxDistractors: config.maxDistractors),
+                      chain: nil, seed: seed, config: config)
+    }
+
+    /// Seed `seed`'s chain scene with `chain`'s goals (same seed → same scene and goals).
+    public convenience init(embodiment: EmbodimentKind, chain: TaskChain, seed: UInt64, config: EnvironmentConfig = EnvironmentConfig()) throws {
+        try self.init(embodiment: embodiment, builder: SceneBuilder(chainSceneFor: embodiment, seed: seed), chain: chain, seed: seed, config: config)
+    }
+
+    private init(embodiment: EmbodimentKind, builder: SceneBuilder, chain: TaskChain?, seed: UInt64, config: EnvironmentConfig) throws {
         self.embodiment = embodiment
-        self.task = task
         self.seed = seed
         self.config = config
+        self.chain = chain
         spec = embodiment.spec
-        let builder = SceneBuilder(embodiment: embodiment, task: task, seed: seed, maxDistractors: config.maxDistractors)
         let layout = builder.layout()
         self.layout = layout
+        goals = try chain.map { try $0.goals(in: layout, seed: seed) }
+            ?? [TaskGoal(task: builder.task, object: layout.target, zone: layout.zone, instruction: layout.instruction)]
         let model = try MuJoCoModel(xml: builder.xml(for: layout, imageSize: (config.imageWidth, config.imageHeight),
                                                      samples: config.multisamples))
         self.model = model
@@ -104,6 +126,8 @@ public final class RobotEnvironment {
         for arm in arms { arm.command(simulation, joints: arm.layout.home, gripper: 1) }
         if let torsoActuator { simulation.setControl(torsoActuator, 0) }
         stepCount = 0
+        goalIndex = 0
+        goalStartStep = 0
         expert.reset()
         if embodiment == .arm6 {
             endEffectorTarget = (arms[0].tcpPosition(simulation), arms[0].tcpRotation(simulation))
@@ -144,7 +168,7 @@ public final class RobotEnvironment {
         simulation.forward()
         stepCount += 1
         let success = isSuccess()
-        let truncated = !success && stepCount >= stepLimit
+        let truncated = !success && stepCount - goalStartStep >= stepLimit
         return StepResult(observation: observe(), reward: success ? 1 : 0, done: success || truncated,
                           success: success, truncated: truncated)
     }
@@ -155,16 +179,32 @@ public final class RobotEnvironment {
         public let physics: [Double]
         public let stepCount: Int
         let endEffectorTarget: (position: SIMD3<Double>, rotation: Mat3)?
+        let goalIndex: Int
+        let goalStartStep: Int
     }
 
     public func snapshot() -> Snapshot {
-        Snapshot(physics: simulation.state(), stepCount: stepCount, endEffectorTarget: endEffectorTarget)
+        Snapshot(physics: simulation.state(), stepCount: stepCount, endEffectorTarget: endEffectorTarget,
+                 goalIndex: goalIndex, goalStartStep: goalStartStep)
     }
 
     public func restore(_ s: Snapshot) {
         simulation.setState(s.physics)
         stepCount = s.stepCount
         endEffectorTarget = s.endEffectorTarget
+        goalIndex = s.goalIndex
+        goalStartStep = s.goalStartStep
+    }
+
+    /// Moves a chain on to its next goal from the current state (no reset) and returns the
+    /// observation with the new instruction; nil after the last goal.
+    public func beginNextGoal() -> Observation? {
+        guard goalIndex + 1 < goals.count else { return nil }
+        goalIndex += 1
+        goalStartStep = stepCount
+        // The operator's settle counters belong to the previous goal.
+        expert.reset()
+        return observe()
     }
 
     /// The clean scripted operator's action for the current state (HG-DAgger: callable from
@@ -200,7 +240,7 @@ public final class RobotEnvironment {
     public func observe() -> Observation {
         let images = config.renderImages ? ((try? renderCameras()) ?? []) : []
         return Observation(cameraNames: cameraNames, images: images, imageWidth: config.imageWidth,
-                           imageHeight: config.imageHeight, state: state(), instruction: layout.instruction, step: stepCount)
+                           imageHeight: config.imageHeight, state: state(), instruction: instruction, step: stepCount)
     }
 
     // MARK: unified space
@@ -232,7 +272,7 @@ public final class RobotEnvironment {
 
     /// The task's target object in the scene camera (what Green-VLA's JPM points at).
     public var targetImagePoint: SIMD2<Double>? {
-        layout.objects.indices.contains(layout.target) ? imagePoint(objectPosition(layout.target), camera: "scene") : nil
+        layout.objects.indices.contains(goal.object) ? imagePoint(objectPosition(goal.object), camera: "scene") : nil
     }
     func objectYaw(_ i: Int) -> Double {
         let r = simulation.bodyRotation(objectBodies[i])
@@ -255,31 +295,35 @@ public final class RobotEnvironment {
         return abs(o.x - bin.center.x) < bin.innerHalf && abs(o.y - bin.center.y) < bin.innerHalf && o.z < 0.05
     }
 
-    /// The task's success predicate, from simulator state only.
-    public func isSuccess() -> Bool {
-        switch task {
+    /// The current goal's success predicate, from simulator state only.
+    public func isSuccess() -> Bool { isSuccess(goal) }
+
+    /// Whether `goal` holds in the current simulator state (its object and area; sort, stack
+    /// and the drawer read theirs from the layout).
+    public func isSuccess(_ goal: TaskGoal) -> Bool {
+        switch goal.task {
         case .reach:
-            let o = objectPosition(layout.target)
+            let o = objectPosition(goal.object)
             return arms.contains { norm($0.tcpPosition(simulation) - o) < 0.05 }
         case .push:
-            guard let zone = layout.zone else { return false }
-            let o = objectPosition(layout.target)
+            guard let zone = goal.zone else { return false }
+            let o = objectPosition(goal.object)
             return hypot(o.x - zone.center.x, o.y - zone.center.y) < zone.radius - 0.01 && o.z < 0.04
         case .pickPlace:
-            guard let zone = layout.zone else { return false }
-            let o = objectPosition(layout.target)
+            guard let zone = goal.zone else { return false }
+            let o = objectPosition(goal.object)
             return abs(o.x - zone.center.x) < zone.radius && abs(o.y - zone.center.y) < zone.radius && o.z < 0.03
-                && released(layout.target)
+                && released(goal.object)
         case .sort:
             return layout.bins.enumerated().allSatisfy { k, bin in
                 layout.objects.indices.filter { layout.objects[$0].color == bin.color }.allSatisfy { inBin($0, bin) && released($0) }
             }
         case .stack:
             guard let b = layout.second else { return false }
-            let top = objectPosition(layout.target), base = objectPosition(b)
+            let top = objectPosition(goal.object), base = objectPosition(b)
             let dz = top.z - base.z
             return hypot(top.x - base.x, top.y - base.y) < 0.02 && dz > 0.032 && dz < 0.048 && base.z < 0.03
-                && released(layout.target)
+                && released(goal.object)
         case .drawer:
             return drawerOpening >= SceneDrawer.openThreshold
         }

@@ -8,16 +8,31 @@ public struct SceneBuilder: Sendable {
     /// Caps the random distractor count (a clutter curriculum); nil keeps the task's range.
     public let maxDistractors: Int?
 
+    /// A chain scene (`TaskChain`): a puck with its push circle, a pick_place mat and two blocks,
+    /// laid out so each of those tasks stays feasible whatever the others did before it.
+    public let isChain: Bool
+
     public init(embodiment: EmbodimentKind, task: TaskKind, seed: UInt64, maxDistractors: Int? = nil) {
         self.embodiment = embodiment
         self.task = task
         self.seed = seed
         self.maxDistractors = maxDistractors
+        isChain = false
+    }
+
+    /// The builder of seed `seed`'s chain scene (`task` is then unused).
+    public init(chainSceneFor embodiment: EmbodimentKind, seed: UInt64) {
+        self.embodiment = embodiment
+        task = .pickPlace
+        self.seed = seed
+        maxDistractors = nil
+        isChain = true
     }
 
     /// The seeded layout (objects, zones, instruction, lighting, camera jitter).
     public func layout() -> SceneLayout {
-        var rng = SeededGenerator(seed: seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(TaskKind.allCases.firstIndex(of: task)!) &* 7919
+        let sceneIndex = isChain ? UInt64(TaskKind.allCases.count) : UInt64(TaskKind.allCases.firstIndex(of: task)!)
+        var rng = SeededGenerator(seed: seed &* 0x2545_F491_4F6C_DD1D &+ sceneIndex &* 7919
                                   &+ UInt64(EmbodimentKind.allCases.firstIndex(of: embodiment)!) &* 104_729)
         var s = SceneLayout()
         var colors = NamedColor.palette
@@ -57,6 +72,48 @@ public struct SceneBuilder: Sendable {
         }
 
         var fill: [String: String] = [:]
+        if isChain {
+            chainObjects: for _ in 0..<50 {
+                occupied.removeAll(); s.objects.removeAll(); nextColor = 0
+                // The push lane (from behind the puck, where the hand starts, to the circle's
+                // centre) stays clear of the mat and the blocks, so a placed block never blocks a push.
+                var lane: (start: SIMD3<Double>, end: SIMD3<Double>)?
+                var puck = SIMD3<Double>.zero
+                for _ in 0..<100 {
+                    occupied.removeAll()
+                    let p = place(x: 0.42...0.56, y: -yRange * 0.6...yRange * 0.6, r: 0.06, z: 0)
+                    let angle = rng.uniform(0, 2 * .pi), d = rng.uniform(0.12, 0.2)
+                    let z = SIMD3(p.x + d * cos(angle), p.y + d * sin(angle), 0.0005)
+                    if (0.36...0.64).contains(z.x) && abs(z.y) <= yRange && (0.33...0.66).contains(p.x - 0.09 * cos(angle)) {
+                        occupied = [(p, 0.06), (z, 0.06)]
+                        s.zone = SceneZone(color: takeColor(), center: z, radius: 0.06)
+                        lane = (SIMD3(p.x - 0.09 * cos(angle), p.y - 0.09 * sin(angle), 0), z)
+                        puck = p
+                        break
+                    }
+                }
+                guard let lane else { continue }
+                let puckColor = takeColor()
+                s.objects.append(SceneObject(name: "obj0", color: puckColor, rgb: jitter(puckColor), shape: .cylinder,
+                                             halfSize: 0.028, position: SIMD3(puck.x, puck.y, 0.015), yaw: 0))
+                func clearOfLane(x: ClosedRange<Double>, r: Double, clearance: Double, z: Double) -> SIMD3<Double>? {
+                    for _ in 0..<200 {
+                        let p = SIMD3(rng.uniform(x.lowerBound, x.upperBound), rng.uniform(-yRange, yRange), z)
+                        if free(p, r) && distanceToSegment(p, lane.start, lane.end) > clearance { occupied.append((p, r)); return p }
+                    }
+                    return nil
+                }
+                guard let mat = clearOfLane(x: 0.4...0.6, r: 0.08, clearance: 0.1, z: 0.0005) else { continue }
+                s.mat = SceneZone(color: takeColor(), center: mat, radius: 0.06)
+                for _ in 0..<2 {
+                    guard let p = clearOfLane(x: 0.36...0.62, r: 0.06, clearance: 0.09, z: 0.02) else { continue chainObjects }
+                    let c = takeColor()
+                    s.objects.append(SceneObject(name: "obj\(s.objects.count)", color: c, rgb: jitter(c), shape: .box,
+                                                 halfSize: 0.02, position: p, yaw: rng.uniform(-0.7, 0.7)))
+                }
+                break
+            }
+        } else {
         switch task {
         case .reach:
             addObject(rng.chance(0.5) ? .box : .cylinder, color: takeColor())
@@ -128,6 +185,7 @@ public struct SceneBuilder: Sendable {
             occupied.append((SIMD3(front.x + 0.12, front.y, 0), 0.2))
             if rng.chance(0.5) { addObject(.box, color: takeColor(), x: 0.34...0.42) }
         }
+        }
         s.target = 0
         if !s.objects.isEmpty { fill["obj"] = s.objects[0].phrase }
         if let second = s.second { fill["obj2"] = s.objects[second].phrase }
@@ -135,7 +193,8 @@ public struct SceneBuilder: Sendable {
         let family = task.instructionFamily
         var text = family[rng.int(0..<family.count)]
         for (k, v) in fill { text = text.replacingOccurrences(of: "{\(k)}", with: v) }
-        s.instruction = text
+        // A chain's instructions come from its goals (`TaskChain`).
+        s.instruction = isChain ? "" : text
 
         s.tableRGB = SIMD3(rng.uniform(0.45, 0.65), rng.uniform(0.4, 0.55), rng.uniform(0.3, 0.45))
         s.lightDirection = normalized(SIMD3(rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4), -1))
@@ -192,8 +251,11 @@ public struct SceneBuilder: Sendable {
             """
         }
         if let z = s.zone {
-            let shape = task == .push ? "type=\"cylinder\" size=\"\(f(z.radius)) 0.0005\"" : "type=\"box\" size=\"\(f(z.radius)) \(f(z.radius)) 0.0005\""
+            let shape = task == .push || isChain ? "type=\"cylinder\" size=\"\(f(z.radius)) 0.0005\"" : "type=\"box\" size=\"\(f(z.radius)) \(f(z.radius)) 0.0005\""
             body += "    <geom name=\"zone\" \(shape) pos=\"\(v(z.center))\" rgba=\"\(v(z.color.rgb)) 1\" contype=\"0\" conaffinity=\"0\"/>\n"
+        }
+        if let m = s.mat {
+            body += "    <geom name=\"mat\" type=\"box\" size=\"\(f(m.radius)) \(f(m.radius)) 0.0005\" pos=\"\(v(m.center))\" rgba=\"\(v(m.color.rgb)) 1\" contype=\"0\" conaffinity=\"0\"/>\n"
         }
         for (i, bin) in s.bins.enumerated() {
             let h = bin.innerHalf, t = 0.006, wall = 0.025
@@ -239,7 +301,7 @@ public struct SceneBuilder: Sendable {
 
         let camX = lookAtXYAxes(from: s.sceneCameraPosition, to: s.sceneCameraTarget, up: SIMD3(0, 0, 1))
         return """
-        <mujoco model="robotsim_\(embodiment.rawValue)_\(task.rawValue)">
+        <mujoco model="robotsim_\(embodiment.rawValue)_\(isChain ? "chain" : task.rawValue)">
           <compiler angle="radian" autolimits="true"/>
           <option timestep="0.002" integrator="implicitfast" cone="elliptic" impratio="10"/>
           <visual>

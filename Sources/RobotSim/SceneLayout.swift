@@ -34,7 +34,7 @@ public struct SceneObject: Sendable {
 }
 
 /// A flat coloured target area (visual only).
-public struct SceneZone: Sendable {
+public struct SceneZone: Sendable, Equatable {
     public let color: NamedColor
     public let center: SIMD3<Double>
     /// Radius (circle) or half side (square mat).
@@ -67,6 +67,8 @@ public struct SceneLayout: Sendable {
     /// Stack base block index.
     public var second: Int? = nil
     public var zone: SceneZone? = nil
+    /// Chain scenes only: the square mat for pick_place (`zone` is then the push circle).
+    public var mat: SceneZone? = nil
     public var bins: [SceneBin] = []
     public var drawer: SceneDrawer? = nil
     public var instruction: String = ""

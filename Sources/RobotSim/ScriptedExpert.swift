@@ -79,11 +79,18 @@ public final class ScriptedExpert {
         case .arm7, .bimanual:
             if env.embodiment == .bimanual { out.append(0) }
             for (k, arm) in env.arms.enumerated() {
-                guard let g = goals[k] else {
-                    out += arm.layout.home + [1]
-                    continue
-                }
                 let tcp = arm.tcpPosition(sim)
+                let g: ArmGoal
+                if let goal = goals[k] {
+                    g = goal
+                } else if tcp.z > 0.15 {
+                    // An idle arm eases home; one left low among the objects (e.g. by a chain's
+                    // previous goal) first lifts clear: a jump home from there would fling them.
+                    out += zip(arm.joints(sim), arm.layout.home).map { q, home in q + min(max(home - q, -0.1), 0.1) } + [1]
+                    continue
+                } else {
+                    g = ArmGoal(position: SIMD3(tcp.x, tcp.y, 0.2), yaw: arm.handYaw(sim), gripper: 1, maxStep: 0.02)
+                }
                 let target = tcp + clampNorm(g.position - tcp, g.maxStep)
                 let rot = limitedRotation(from: arm.tcpRotation(sim), to: topDownRotation(yaw: g.yaw), maxAngle: 0.2)
                 let q = arm.solveIK(scratch: env.scratch, qpos: sim.qpos, position: target, rotation: rot)
@@ -123,24 +130,26 @@ public final class ScriptedExpert {
         func armFor(object i: Int, y: Double) -> Int {
             env.arms.indices.first { isHeld(env, $0, i) } ?? armFor(y: y)
         }
+        let target = env.goal.object
         switch env.task {
         case .reach:
-            let o = env.objectPosition(layout.target)
+            let o = env.objectPosition(target)
             let k = armFor(y: o.y)
-            goals[k] = reach(env, k, object: layout.target)
+            goals[k] = reach(env, k, object: target)
         case .push:
-            // Fixed per episode (from the layout) so the pushing arm never flip-flops.
-            let k = armFor(y: (layout.objects[layout.target].position.y + layout.zone!.center.y) / 2)
-            goals[k] = push(env, k, object: layout.target, goal: layout.zone!.center)
+            // Fixed per goal (from the layout) so the pushing arm never flip-flops.
+            let zone = env.goal.zone!
+            let k = armFor(y: (layout.objects[target].position.y + zone.center.y) / 2)
+            goals[k] = push(env, k, object: target, goal: zone.center)
         case .pickPlace:
-            let o = env.objectPosition(layout.target), z = layout.zone!.center
-            let k = armFor(object: layout.target, y: (o.y + z.y) / 2)
-            goals[k] = pickAndPlace(env, k, object: layout.target, goal: SIMD3(z.x, z.y, 0.022), done: env.isSuccess())
+            let o = env.objectPosition(target), z = env.goal.zone!.center
+            let k = armFor(object: target, y: (o.y + z.y) / 2)
+            goals[k] = pickAndPlace(env, k, object: target, goal: SIMD3(z.x, z.y, 0.022), done: env.isSuccess())
         case .stack:
             let base = env.objectPosition(layout.second!)
-            let o = env.objectPosition(layout.target)
-            let k = armFor(object: layout.target, y: (o.y + base.y) / 2)
-            goals[k] = pickAndPlace(env, k, object: layout.target, goal: base + SIMD3(0, 0, 0.042), done: env.isSuccess())
+            let o = env.objectPosition(target)
+            let k = armFor(object: target, y: (o.y + base.y) / 2)
+            goals[k] = pickAndPlace(env, k, object: target, goal: base + SIMD3(0, 0, 0.042), done: env.isSuccess())
         case .sort:
             // First block not yet in its bin (a held block first).
             var pending: (Int, SceneBin)? = nil
@@ -256,6 +265,13 @@ public final class ScriptedExpert {
         if dist < 0.012 || env.isSuccess() && dist < 0.02 {
             return ArmGoal(position: SIMD3(tcp.x, tcp.y, 0.12), yaw: arm.handYaw(env.simulation), gripper: 0)
         }
+        // Fingers still around another object (the block a previous instruction of a chain just
+        // placed): lift with the gripper open first, or closing it for the push would pick it up.
+        let straddled = env.layout.objects.indices.contains { j in
+            let p = env.objectPosition(j)
+            return j != i && hypot(tcp.x - p.x, tcp.y - p.y) < 0.03 && tcp.z < p.z + 0.05
+        }
+        if straddled { return ArmGoal(position: SIMD3(tcp.x, tcp.y, 0.12), yaw: arm.handYaw(env.simulation), gripper: 1, maxStep: 0.02) }
         d /= dist
         // Push with the fingers' broad faces: hand x axis along the push direction, so the
         // contact never loads the finger slide joints.

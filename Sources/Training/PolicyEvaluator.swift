@@ -72,10 +72,19 @@ public enum PolicyEvaluator {
     public static func runEpisode(policy: VLAPolicy, environment env: RobotEnvironment, key: RandomKey,
                                   recorder: EpisodeRecorder? = nil, ood: OODSettings?,
                                   counts: inout OODCounts, jpm: JointPredictionModule? = nil) throws -> (success: Bool, steps: Int) {
-        var observation = env.reset()
+        let observation = env.reset()
         try jpm?.prepare(policy: policy, observation: policyObservation(observation, env: env), environment: env)
         recorder?.record(observation: observation)
         var key = key
+        return try runGoal(policy: policy, environment: env, from: observation, key: &key, recorder: recorder, ood: ood, counts: &counts, jpm: jpm)
+    }
+
+    /// Runs the environment's current goal from `observation` until it succeeds or hits its step
+    /// limit; `key` moves on one split per chunk.
+    static func runGoal(policy: VLAPolicy, environment env: RobotEnvironment, from observation: Observation, key: inout RandomKey,
+                        recorder: EpisodeRecorder?, ood: OODSettings?, counts: inout OODCounts,
+                        jpm: JointPredictionModule?) throws -> (success: Bool, steps: Int) {
+        var observation = observation
         let execute = max(1, min(policy.model.config.executeSteps, policy.model.config.horizon))
         let guarding = ood.flatMap { $0.mode == .off ? nil : $0 }
         while true {
@@ -122,6 +131,55 @@ public enum PolicyEvaluator {
         var cameras: [String: [UInt8]] = [:]
         for (name, image) in zip(o.cameraNames, o.images) { cameras[name] = image }
         return PolicyObservation(embodiment: embodiment, instruction: instruction, cameras: cameras, nativeState: o.state)
+    }
+
+    /// Who acts in a chained evaluation.
+    public enum ChainActor {
+        /// A policy, receding horizon, with optional JPM guidance (re-aimed at every new instruction).
+        case policy(VLAPolicy, jpm: JointPredictionModule?)
+        /// The clean scripted operator (how feasible the chains are).
+        case scriptedOperator
+    }
+
+    /// Runs one chain with a policy from a reset: each goal until success or its step limit; after
+    /// a success the next instruction is given (no reset) and JPM, if any, finds the new target;
+    /// the first failure ends the chain.
+    public static func runChain(policy: VLAPolicy, environment env: RobotEnvironment, key: RandomKey,
+                                jpm: JointPredictionModule? = nil) throws -> ChainOutcome {
+        var observation = env.reset()
+        var key = key, counts = OODCounts(), outcome = ChainOutcome()
+        while true {
+            try jpm?.prepare(policy: policy, observation: policyObservation(observation, env: env), environment: env)
+            let (ok, _) = try runGoal(policy: policy, environment: env, from: observation, key: &key, recorder: nil,
+                                      ood: nil, counts: &counts, jpm: jpm)
+            guard ok else { outcome.failedTask = env.task; return outcome }
+            outcome.stepsPerCompletedGoal.append(env.stepCount - env.goalStartStep)
+            guard let next = env.beginNextGoal() else { return outcome }
+            observation = next
+        }
+    }
+
+    /// CALVIN-style chained evaluation: one chain per seed (seed's chain scene and goals).
+    public static func evaluateChains(_ actor: ChainActor, embodiment: EmbodimentKind, chain: TaskChain, seeds: [UInt64],
+                                      progress: (Int, Int, ChainOutcome) -> Void = { _, _, _ in }) throws -> ChainStatistics {
+        var outcomes: [ChainOutcome] = []
+        for (i, seed) in seeds.enumerated() {
+            let outcome: ChainOutcome
+            switch actor {
+            case let .policy(policy, jpm):
+                let size = policy.model.config.imageSize
+                let env = try RobotEnvironment(embodiment: embodiment, chain: chain, seed: seed,
+                                               config: EnvironmentConfig(imageWidth: size, imageHeight: size))
+                outcome = try runChain(policy: policy, environment: env, key: RandomKey(seed: seed), jpm: jpm)
+            case .scriptedOperator:
+                let env = try RobotEnvironment(embodiment: embodiment, chain: chain, seed: seed,
+                                               config: EnvironmentConfig(imageWidth: 16, imageHeight: 16, renderImages: false))
+                outcome = try env.runChainWithOperator()
+            }
+            outcomes.append(outcome)
+            progress(i + 1, seeds.count, outcome)
+        }
+        return ChainStatistics(length: chain.length, outcomes: outcomes)
     }
 
     public static func evaluate(policy: VLAPolicy, embodiment: EmbodimentKind, task: TaskKind, seeds: [UInt64],

@@ -75,9 +75,9 @@ struct TrainBC: AsyncParsableCommand {
 
 struct Eval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Success rate (95% interval) of a checkpoint in RobotSim.")
+        abstract: "Success rate (95% interval) of a checkpoint in RobotSim; with --chain, CALVIN-style instruction chains.")
 
-    @Option(help: "Checkpoint directory.") var checkpoint: String
+    @Option(help: "Checkpoint directory (not needed with --operator).") var checkpoint: String?
     @Option(help: "Embodiment.") var embodiment = "arm7"
     @Option(help: "Task.") var task = "reach"
     @Option(help: "Episodes (seeds first-seed ..< first-seed + episodes).") var episodes = 20
@@ -93,12 +93,18 @@ struct Eval: AsyncParsableCommand {
     @Flag(help: "Also report the pointing head's mean error on the evaluation seeds' scenes (a model trained with a pointing loss).") var pointingError = false
     @Option(help: "Speed-conditioned checkpoints: act at this speed relative to the training demos' reference (default 1).") var speed: Float?
     @Option(help: "Speed-conditioned checkpoints: run the seeds once per knob value (comma separated, e.g. 0.5,1,2) and measure the recorded episodes' optical-flow and end-effector speed.") var speedSweep: String?
+    @Option(help: "Chained mode: this many instructions in a row in one scene per seed (CALVIN-style); reports the average chain length.") var chain: Int?
+    @Option(help: "Chained mode: tasks the instructions are drawn from, comma separated (reach, push, pick_place).") var chainTasks = "reach,push,pick_place"
+    @Flag(help: "Chained mode: the scripted operator acts instead of a checkpoint (how feasible the chains are).") var `operator` = false
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
         guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
         guard let pointSource = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle, not \(jpmPoint)") }
         let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: pointSource, maxJointStep: jpmJointStep) : nil
+        if let chain { return try runChains(length: chain, embodiment: e, jpm: jpm) }
+        if `operator` { throw ValidationError("--operator needs --chain") }
+        guard let checkpoint else { throw ValidationError("--checkpoint is required (except with --chain and --operator)") }
         guard let t = TaskKind(rawValue: task) else { throw ValidationError("unknown task \(task)") }
         guard let mode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct, not \(oodGuard)") }
         guard let rule = CorrectionRule(rawValue: oodRule) else { throw ValidationError("--ood-rule must be density or log-density, not \(oodRule)") }
@@ -164,6 +170,47 @@ struct Eval: AsyncParsableCommand {
                       + "; \(c.outOfDistributionDecisions)/\(c.decisions) chunks planned from one"
                       + (mode == .correct ? ", \(c.correctedChunks) of those corrected, \(c.recoveredStates) states brought back above τ" : ""))
             }
+        }
+    }
+}
+
+extension Eval {
+    func runChains(length: Int, embodiment e: EmbodimentKind, jpm: JointPredictionModule?) throws {
+        // Options of single-task evaluation that chains do not implement: refused, not ignored.
+        let unsupported = [("--ood-guard", oodGuard != "off"), ("--noise-policy", noisePolicy != nil), ("--pointing-error", pointingError),
+                           ("--advantage-guidance", advantageGuidance != nil), ("--max-distractors", maxDistractors != nil),
+                           ("--speed", speed != nil), ("--speed-sweep", speedSweep != nil)]
+        if let (name, _) = unsupported.first(where: { $0.1 }) { throw ValidationError("\(name) is not available with --chain") }
+        if `operator` && jpm != nil { throw ValidationError("--jpm-strength needs a checkpoint, not --operator") }
+        let pool = try chainTasks.split(separator: ",").map { name in
+            guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
+            return t
+        }
+        let taskChain: TaskChain
+        do { taskChain = try TaskChain(length: length, tasks: pool) } catch { throw ValidationError("--chain: \(error)") }
+        let actor: PolicyEvaluator.ChainActor
+        var step = 0
+        if `operator` {
+            actor = .scriptedOperator
+        } else {
+            guard let checkpoint else { throw ValidationError("--chain needs --checkpoint or --operator") }
+            let (policy, at) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
+            actor = .policy(policy, jpm: jpm)
+            step = at
+        }
+        let seeds = Array(firstSeed..<(firstSeed + UInt64(episodes)))
+        let stats = try PolicyEvaluator.evaluateChains(actor, embodiment: e, chain: taskChain, seeds: seeds) { i, n, outcome in
+            if !json { FileHandle.standardError.write(Data("  chain \(i)/\(n): \(outcome.completed) in a row\n".utf8)) }
+        }
+        let who = `operator` ? "scripted operator" : "checkpoint step \(step)" + (jpm == nil ? "" : " with JPM (\(jpmPoint) point, strength \(jpmStrength))")
+        if json {
+            let tasks = taskChain.tasks.map { #""\#($0.rawValue)""# }.joined(separator: ", ")
+            let actorField = `operator` ? #", "operator": true"# : #", "checkpoint_step": \#(step)"#
+            let jpmFields = jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#
+            print(stats.json(extra: #", "embodiment": "\#(embodiment)", "chain_tasks": [\#(tasks)], "first_seed": \#(firstSeed)\#(actorField)\#(jpmFields)"#))
+        } else {
+            print("\(embodiment) chains of \(length) from \(taskChain.tasks.map(\.rawValue).joined(separator: ", ")), \(who):")
+            print(stats.report)
         }
     }
 }
