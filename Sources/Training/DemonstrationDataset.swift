@@ -50,6 +50,10 @@ public final class DemonstrationDataset: @unchecked Sendable {
                 throw PolicyError.badObservation("episode \(e.id) camera \(name) is \(frames.width)×\(frames.height), model expects \(config.imageSize)")
             }
         }
+        // MiniLM runs here, on the caller's thread, so a prefetch thread only reads the cache.
+        if let textFeatures = try ObservationEncoder(config: config, stats: stats).miniLMFeatures() {
+            try textFeatures.prepare(new.map { ObservationEncoder.prompt(specs[$0.embodiment]!, $0.instruction) })
+        }
         for e in new {
             let i = episodes.count
             episodes.append(e)
@@ -171,7 +175,9 @@ public struct HostPolicyBatch: Sendable {
             inputs.tokens += p.inputs.tokens; inputs.tokenMask += p.inputs.tokenMask
             inputs.states += p.inputs.states; inputs.stateMasks += p.inputs.stateMasks
             inputs.advantages += p.inputs.advantages; inputs.advantageMask += p.inputs.advantageMask
+            inputs.textFeatures += p.inputs.textFeatures
         }
+        inputs.textFeatureWidth = first.textFeatureWidth
         let points = parts.allSatisfy { $0.targetPoints != nil && $0.targetPointMask != nil }
         return HostPolicyBatch(inputs: inputs, horizon: parts[0].horizon, actions: parts.flatMap(\.actions),
                                actionMask: parts.flatMap(\.actionMask),

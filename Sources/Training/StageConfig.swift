@@ -298,6 +298,8 @@ extension StageConfig {
         public var pointingWeight: Double?
         public var relativeActions: Bool?
         public var advantageConditioning: Bool?
+        /// `bytes` or `minilm` (`TextEncoderChoice`).
+        public var textEncoder: TextEncoderChoice?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case imageSize = "image_size", cameraSlots = "camera_slots", maxTextLength = "max_text_length"
@@ -305,7 +307,7 @@ extension StageConfig {
             case horizon, executeSteps = "execute_steps", samplingSteps = "sampling_steps", noiseDraws = "noise_draws"
             case stateNoise = "state_noise", insulateBackbone = "insulate_backbone", keypoints
             case pointingWeight = "pointing_weight", relativeActions = "relative_actions"
-            case advantageConditioning = "advantage_conditioning"
+            case advantageConditioning = "advantage_conditioning", textEncoder = "text_encoder"
         }
 
         public init() {}
@@ -329,6 +331,7 @@ extension StageConfig {
             pointingWeight = try c.decodeIfPresent(Double.self, forKey: .pointingWeight)
             relativeActions = try c.decodeIfPresent(Bool.self, forKey: .relativeActions)
             advantageConditioning = try c.decodeIfPresent(Bool.self, forKey: .advantageConditioning)
+            textEncoder = try c.decodeIfPresent(TextEncoderChoice.self, forKey: .textEncoder)
         }
 
         public func applied(to base: VLAConfig) -> VLAConfig {
@@ -350,6 +353,7 @@ extension StageConfig {
             if let v = pointingWeight { c.pointingWeight = v }
             if let v = relativeActions { c.relativeActions = v }
             if let v = advantageConditioning { c.advantageConditioning = v }
+            if let v = textEncoder { c.textEncoder = v }
             return c
         }
     }

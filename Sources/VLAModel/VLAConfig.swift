@@ -32,6 +32,9 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// One extra prefix token carrying RECAP's advantage indicator (masked out on rows
     /// without one, which then compute exactly what the model without the token computes).
     public var advantageConditioning = false
+    /// How the prompt reaches the backbone: learned byte embeddings, or the frozen pretrained
+    /// MiniLM's per-token features through a learned projection.
+    public var textEncoder = TextEncoderChoice.bytes
 
     public init() {}
 
@@ -57,9 +60,19 @@ public struct VLAConfig: Codable, Sendable, Equatable {
         pointingWeight = try read(.pointingWeight, 0)
         relativeActions = try read(.relativeActions, false)
         advantageConditioning = try read(.advantageConditioning, false)
+        textEncoder = try read(.textEncoder, .bytes)
     }
 
     /// Vision tokens per camera: the (S/16)² patches plus the keypoint token.
     public var tokensPerCamera: Int { VisionEncoder.tokens(imageSize: imageSize, keypoints: keypoints) }
     public static let actionDimension = 64
+}
+
+/// The VLA's text encoder. A checkpoint records the choice, never MiniLM's weights.
+public enum TextEncoderChoice: String, Codable, Sendable, CaseIterable {
+    /// `ByteTokenizer` ids through a learned embedding (the default).
+    case bytes
+    /// WordPiece ids through the frozen all-MiniLM-L6-v2 (`MiniLMFeatureCache`), its
+    /// `[B, L, 384]` hidden states projected to the model width by a learned `Linear`.
+    case miniLM = "minilm"
 }

@@ -33,6 +33,7 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "L1 pointing pretraining: rendered scenes (needs --pointing-weight > 0).") var pointingScenes = 0
     @Option(help: "L1 pointing pretraining: optimizer steps before behaviour cloning.") var pointingSteps = 0
     @Flag(help: "Freeze what pointing pretraining trained during behaviour cloning.") var freezeGrounding = false
+    @Option(help: "Text encoder: bytes (learned byte embeddings) or minilm (frozen all-MiniLM-L6-v2 features, a learned projection; the model from scripts/bootstrap or $SWIFTVLA_MINILM_DIR).") var textEncoder = TextEncoderChoice.bytes.rawValue
     @Option(help: "Run directory (checkpoint, loss.csv, demos).") var out = "runs/bc"
 
     func run() async throws {
@@ -55,6 +56,10 @@ struct TrainBC: AsyncParsableCommand {
         job.model.keypoints = keypoints
         job.model.pointingWeight = pointingWeight
         job.model.relativeActions = relativeActions
+        guard let text = TextEncoderChoice(rawValue: textEncoder) else {
+            throw ValidationError("--text-encoder must be \(TextEncoderChoice.allCases.map(\.rawValue).joined(separator: " or ")), not \(textEncoder)")
+        }
+        job.model.textEncoder = text
         job.pointingScenes = pointingScenes
         job.pointingSteps = pointingSteps
         job.freezeGrounding = freezeGrounding
