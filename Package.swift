@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport"]),
         .testTarget(name: "RobotDataTests", dependencies: ["RobotData", "TensorKit"]),
         .testTarget(name: "RobotSimTests", dependencies: ["RobotSim", "RobotData"]),
-        .testTarget(name: "VLAModelTests", dependencies: ["VLAModel", "RobotData", "TensorKit"]),
+        .testTarget(name: "VLAModelTests", dependencies: ["VLAModel", "RobotData", "TensorKit", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "VLAModel", "RobotSim", "RobotData", "TensorKit", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["VLAModel", "Training", "RobotSim", "RobotData", "TensorKit"], path: "Tests/TestSupport"),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "Training", "VLAModel", "RobotSim", "RobotData", "TensorKit", "TestSupport"]),

@@ -72,7 +72,12 @@ public actor PostTrainingBackend: LearnerBackend {
             online[key] = try DemonstrationDataset(episodes: [], specs: specs, config: policy.model.config, stats: policy.stats,
                                                    isTarget: algorithm.isOnlineTarget)
         }
-        try online[key]!.append([episode], stepWeight: algorithm.onlineStepWeight)
+        if trainer.policy.model.config.textEncoder == .miniLM {
+            // A new instruction runs MiniLM (MLX) while appending: keep it off the training step.
+            try TensorLock.run { try online[key]!.append([episode], stepWeight: algorithm.onlineStepWeight) }
+        } else {
+            try online[key]!.append([episode], stepWeight: algorithm.onlineStepWeight)
+        }
         onlineEpisodeCount += 1
     }
 

@@ -17,7 +17,7 @@ public struct PostTrainingSetup: Sendable {
     /// Parameter-path prefixes frozen during post-training: SOP trains the action expert and
     /// the vision encoder with the language backbone frozen (it also never travels to actors).
     public var frozen = PostTrainingSetup.languageBackbone
-    public static let languageBackbone = ["tokenEmbedding", "textPosition", "backbone", "backboneNorm"]
+    public static let languageBackbone = ["tokenEmbedding", "textProjection", "textPosition", "backbone", "backboneNorm"]
     public var schedule = TrainingSchedule.postTraining
     /// RECAP: value-head steps on the offline data before it is frozen, n of the n-step
     /// return, the share of policy steps labelled positive, and the classifier-free guidance

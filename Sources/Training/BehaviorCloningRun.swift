@@ -79,7 +79,7 @@ public struct BehaviorCloningRun: Sendable {
                 l1.steps = pointingSteps
                 l1.seed = seed
                 try l1.run(policy: policy, log: log)
-                if freezeGrounding { policy.model.freeze(PointingPretraining.trained) }
+                if freezeGrounding { policy.model.freeze(PointingPretraining.trainedAnyText) }
             }
         }
         // After pointing pretraining, which leaves everything trainable.

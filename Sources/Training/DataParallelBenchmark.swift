@@ -53,7 +53,8 @@ public enum DataParallelBenchmark {
         let i = batch.inputs
         return PolicyBatch(inputs: try PolicyInputs(images: cut(i.images), cameraMask: cut(i.cameraMask), tokens: cut(i.tokens),
                                                     tokenMask: cut(i.tokenMask), state: cut(i.state), stateMask: cut(i.stateMask),
-                                                    advantage: cut(i.advantage), advantageMask: cut(i.advantageMask)),
+                                                    advantage: cut(i.advantage), advantageMask: cut(i.advantageMask),
+                                                    textFeatures: i.textFeatures.map(cut)),
                            actions: try cut(batch.actions), actionMask: try cut(batch.actionMask))
     }
 

@@ -57,6 +57,10 @@ public final class DemonstrationDataset: @unchecked Sendable {
         if config.speedConditioning, stats.speedReference == nil {
             throw PolicyError.badObservation("a speed-conditioned dataset needs statistics with a speed reference")
         }
+        // MiniLM runs here, on the caller's thread, so a prefetch thread only reads the cache.
+        if let textFeatures = try ObservationEncoder(config: config, stats: stats).miniLMFeatures() {
+            try textFeatures.prepare(new.map { ObservationEncoder.prompt(specs[$0.embodiment]!, $0.instruction) })
+        }
         for var e in new {
             if config.speedConditioning { e = try SpeedLabels.measured(e) }
             let i = episodes.count
@@ -219,7 +223,9 @@ public struct HostPolicyBatch: Sendable {
             inputs.states += p.inputs.states; inputs.stateMasks += p.inputs.stateMasks
             inputs.advantages += p.inputs.advantages; inputs.advantageMask += p.inputs.advantageMask
             inputs.logSpeeds += p.inputs.logSpeeds
+            inputs.textFeatures += p.inputs.textFeatures
         }
+        inputs.textFeatureWidth = first.textFeatureWidth
         let points = parts.allSatisfy { $0.targetPoints != nil && $0.targetPointMask != nil }
         let progress = parts.allSatisfy { $0.progress != nil && $0.progressMask != nil }
         var joined = HostPolicyBatch(inputs: inputs, horizon: parts[0].horizon, actions: parts.flatMap(\.actions),

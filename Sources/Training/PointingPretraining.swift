@@ -31,6 +31,9 @@ public struct PointingPretraining: Sendable {
     /// Parameter prefixes the pointing loss trains.
     static let trained = ["vision", "cameraEmbedding", "patchPosition", "tokenEmbedding", "textPosition",
                           "backbone", "backboneNorm", "pointingHead"]
+    /// `trained` with a MiniLM-text model's projection too (it stands where the byte embedding is;
+    /// stage files list only what a byte model has, as their prefixes are checked against it).
+    static let trainedAnyText = trained + ["textProjection"]
 
     /// One rendered scene at reset and its label.
     struct Scene {
@@ -86,7 +89,7 @@ public struct PointingPretraining: Sendable {
         log(String(format: "pointing pretraining: %d scenes, %d steps; held-out error before %.3f", train.count, steps, before))
 
         model.freeze()
-        model.unfreeze(Self.trained)
+        model.unfreeze(Self.trainedAnyText)
         defer { model.unfreeze() }
         let optimizer = AdamW(learningRate: learningRate, beta1: 0.9, beta2: 0.95, weightDecay: 0.01)
         let schedule = WarmupStableDecay(peak: learningRate, final: learningRate * 0.05, warmupSteps: 50,

@@ -311,6 +311,9 @@ extension StageConfig {
         public var advantageConditioning: Bool?
         public var speedConditioning: Bool?
         public var progressWeight: Double?
+        /// `bytes` or `minilm` (`TextEncoderChoice`).
+        public var textEncoder: TextEncoderChoice?
+
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case imageSize = "image_size", cameraSlots = "camera_slots", maxTextLength = "max_text_length"
@@ -318,7 +321,7 @@ extension StageConfig {
             case horizon, executeSteps = "execute_steps", samplingSteps = "sampling_steps", noiseDraws = "noise_draws"
             case stateNoise = "state_noise", insulateBackbone = "insulate_backbone", keypoints
             case pointingWeight = "pointing_weight", relativeActions = "relative_actions"
-            case advantageConditioning = "advantage_conditioning"
+            case advantageConditioning = "advantage_conditioning", textEncoder = "text_encoder"
             case speedConditioning = "speed_conditioning", progressWeight = "progress_weight"
         }
 
@@ -345,6 +348,8 @@ extension StageConfig {
             advantageConditioning = try c.decodeIfPresent(Bool.self, forKey: .advantageConditioning)
             speedConditioning = try c.decodeIfPresent(Bool.self, forKey: .speedConditioning)
             progressWeight = try c.decodeIfPresent(Double.self, forKey: .progressWeight)
+            textEncoder = try c.decodeIfPresent(TextEncoderChoice.self, forKey: .textEncoder)
+
         }
 
         public func applied(to base: VLAConfig) -> VLAConfig {
@@ -368,6 +373,8 @@ extension StageConfig {
             if let v = advantageConditioning { c.advantageConditioning = v }
             if let v = speedConditioning { c.speedConditioning = v }
             if let v = progressWeight { c.progressWeight = v }
+            if let v = textEncoder { c.textEncoder = v }
+
             return c
         }
     }

@@ -16,7 +16,11 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     public let vision: VisionEncoder
     public let cameraEmbedding: Embedding
     public let patchPosition: Embedding
-    public let tokenEmbedding: Embedding
+    /// Byte token embedding (`TextEncoderChoice.bytes`).
+    public let tokenEmbedding: Embedding?
+    /// MiniLM features `[B, L, 384]` → `[B, L, D]` (`TextEncoderChoice.miniLM`); MiniLM itself
+    /// stays outside the model.
+    public let textProjection: Linear?
     public let textPosition: Embedding
     public let backbone: [TransformerBlock]
     public let backboneNorm: LayerNorm
@@ -43,7 +47,15 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         vision = try VisionEncoder(dims: d, keypoints: config.keypoints, key: k[0])
         cameraEmbedding = try Embedding(count: config.cameraSlots, dims: d, key: k[1])
         patchPosition = try Embedding(count: config.tokensPerCamera, dims: d, key: k[2])
-        tokenEmbedding = try Embedding(count: ByteTokenizer.vocabularySize, dims: d, key: k[3])
+        // Either text input takes key 3, so a byte model's parameters are what they always were.
+        switch config.textEncoder {
+        case .bytes:
+            tokenEmbedding = try Embedding(count: ByteTokenizer.vocabularySize, dims: d, key: k[3])
+            textProjection = nil
+        case .miniLM:
+            tokenEmbedding = nil
+            textProjection = try Linear(MiniLMTextEncoder.featureWidth, d, key: k[3])
+        }
         textPosition = try Embedding(count: config.maxTextLength, dims: d, key: k[4])
         backbone = try (0..<config.backboneLayers).map { try TransformerBlock(dims: d, heads: config.heads, key: k[12 + $0]) }
         backboneNorm = try LayerNorm(d)
@@ -78,7 +90,7 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         let visual = try (patches + cameraEmbedding(slotIDs).reshaped([1, slots, 1, config.dims])
                           + patchPosition(patchIDs).reshaped([1, 1, p, config.dims])).reshaped([b, slots * p, config.dims])
         let textLength = inputs.tokens.dim(1)
-        let text = try tokenEmbedding(inputs.tokens) + textPosition(Tensor.arange(0, Double(textLength), dtype: .int32))
+        let text = try textTokens(inputs) + textPosition(Tensor.arange(0, Double(textLength), dtype: .int32))
         var h = try concatenated([visual, text], axis: 1)
         let visualMask = try inputs.cameraMask.reshaped([b, slots, 1]).broadcast(to: [b, slots, p]).reshaped([b, slots * p])
         var maskParts = [visualMask, inputs.tokenMask]
@@ -89,6 +101,19 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         let mask = try concatenated(maskParts, axis: 1).reshaped([b, 1, 1, h.dim(1)])
         for block in backbone { h = try block(h, mask: .tensor(mask)) }
         return (try backboneNorm(h), mask)
+    }
+
+    /// The prompt's tokens in the model width `[B, L, D]`, before the position embedding.
+    func textTokens(_ inputs: PolicyInputs) throws -> Tensor {
+        if let tokenEmbedding { return try tokenEmbedding(inputs.tokens) }
+        guard let textProjection, let features = inputs.textFeatures else {
+            throw TensorError.shapeMismatch("a MiniLM-text model needs PolicyInputs.textFeatures [B, L, \(MiniLMTextEncoder.featureWidth)]")
+        }
+        let b = inputs.batchSize, l = inputs.tokens.dim(1)
+        guard features.shape == [b, l, MiniLMTextEncoder.featureWidth] else {
+            throw TensorError.shapeMismatch("text features must be [\(b), \(l), \(MiniLMTextEncoder.featureWidth)], got \(features.shape)")
+        }
+        return try textProjection(features)
     }
 
     /// Where the backbone points for the task's target in the scene camera `[B, 2]`, (x, y) ∈

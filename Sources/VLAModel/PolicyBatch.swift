@@ -21,12 +21,17 @@ public struct PolicyInputs: @unchecked Sendable {
     /// `[B]` log of the speed to act at, relative to the training data's reference speed
     /// (0 = the reference; read only with `speedConditioning`).
     public var logSpeed: Tensor
+    /// `[B, L, 384]` float32: the frozen MiniLM's hidden states of the prompt's WordPiece
+    /// tokens (`tokens` then holds those ids), zero on padding. Only with `TextEncoderChoice.miniLM`.
+    public var textFeatures: Tensor?
+
 
     /// Rows without `advantage` are unconditioned; without `logSpeed` at the reference speed.
     public init(images: Tensor, cameraMask: Tensor, tokens: Tensor, tokenMask: Tensor, state: Tensor, stateMask: Tensor,
-                advantage: Tensor? = nil, advantageMask: Tensor? = nil, logSpeed: Tensor? = nil) throws {
+                advantage: Tensor? = nil, advantageMask: Tensor? = nil, logSpeed: Tensor? = nil, textFeatures: Tensor? = nil) throws {
         self.images = images; self.cameraMask = cameraMask; self.tokens = tokens
         self.tokenMask = tokenMask; self.state = state; self.stateMask = stateMask
+        self.textFeatures = textFeatures
         let b = tokens.dim(0)
         self.advantage = try advantage ?? Tensor([Int32](repeating: 0, count: b), shape: [b])
         self.advantageMask = try advantageMask ?? Tensor([Bool](repeating: false, count: b), shape: [b])
@@ -88,7 +93,8 @@ extension PolicyBatch {
             images: try join(\.inputs.images), cameraMask: try join(\.inputs.cameraMask), tokens: try join(\.inputs.tokens),
             tokenMask: try join(\.inputs.tokenMask), state: try join(\.inputs.state), stateMask: try join(\.inputs.stateMask),
             advantage: try join(\.inputs.advantage), advantageMask: try join(\.inputs.advantageMask),
-            logSpeed: try join(\.inputs.logSpeed))
+            logSpeed: try join(\.inputs.logSpeed),
+            textFeatures: parts.allSatisfy { $0.inputs.textFeatures != nil } ? try join { $0.inputs.textFeatures! } : nil)
         // Labels join only when every part has them.
         let points = parts.allSatisfy { $0.targetPoints != nil && $0.targetPointMask != nil }
         let progress = parts.allSatisfy { $0.progress != nil && $0.progressMask != nil }

@@ -39,6 +39,10 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// Weight of the episode-progress loss; > 0 adds a head predicting the fraction of the task
     /// done from the observation (trained on successful episodes: step t of T is t/(T − 1)).
     public var progressWeight: Double = 0
+    /// How the prompt reaches the backbone: learned byte embeddings, or the frozen pretrained
+    /// MiniLM's per-token features through a learned projection.
+    public var textEncoder = TextEncoderChoice.bytes
+
 
     public init() {}
 
@@ -66,9 +70,20 @@ public struct VLAConfig: Codable, Sendable, Equatable {
         advantageConditioning = try read(.advantageConditioning, false)
         speedConditioning = try read(.speedConditioning, false)
         progressWeight = try read(.progressWeight, 0)
+        textEncoder = try read(.textEncoder, .bytes)
+
     }
 
     /// Vision tokens per camera: the (S/16)² patches plus the keypoint token.
     public var tokensPerCamera: Int { VisionEncoder.tokens(imageSize: imageSize, keypoints: keypoints) }
     public static let actionDimension = 64
+}
+
+/// The VLA's text encoder. A checkpoint records the choice, never MiniLM's weights.
+public enum TextEncoderChoice: String, Codable, Sendable, CaseIterable {
+    /// `ByteTokenizer` ids through a learned embedding (the default).
+    case bytes
+    /// WordPiece ids through the frozen all-MiniLM-L6-v2 (`MiniLMFeatureCache`), its
+    /// `[B, L, 384]` hidden states projected to the model width by a learned `Linear`.
+    case miniLM = "minilm"
 }

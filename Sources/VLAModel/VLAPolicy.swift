@@ -34,9 +34,10 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Turns native observations into normalized model inputs: camera slots, byte tokens of the
-/// embodiment prompt + instruction, standardized unified state. Needs only the config and
-/// the normalization statistics, so data loaders use it without a model.
+/// Turns native observations into normalized model inputs: camera slots, tokens of the
+/// embodiment prompt + instruction (bytes, or WordPiece ids with the frozen MiniLM's features
+/// from the process's shared `MiniLMFeatureCache`), standardized unified state. Needs only the
+/// config and the normalization statistics, so data loaders use it without a model.
 public struct ObservationEncoder: Sendable {
     public let config: VLAConfig
     public let stats: NormalizationStats
@@ -51,6 +52,12 @@ public struct ObservationEncoder: Sendable {
     /// The text the model reads: embodiment/control prompt + instruction (Green-VLA).
     public static func prompt(_ spec: EmbodimentSpec, _ instruction: String) -> String {
         "\(spec.promptPrefix) \(instruction)"
+    }
+
+    /// The shared MiniLM feature cache when the config reads MiniLM (loaded on first use from
+    /// `MiniLMTextEncoder.defaultDirectory()`), nil for byte tokens.
+    public func miniLMFeatures() throws -> MiniLMFeatureCache? {
+        config.textEncoder == .miniLM ? try MiniLMFeatureCache.shared(maxLength: config.maxTextLength) : nil
     }
 
     /// Standardized unified state and its mask for one native state.
@@ -69,7 +76,9 @@ public struct ObservationEncoder: Sendable {
     public func hostInputs(_ observations: [PolicyObservation]) throws -> HostPolicyInputs {
         let c = config, s = c.imageSize, slots = c.cameraSlots
         let frameBytes = s * s * 3
+        let textFeatures = try miniLMFeatures()
         var h = HostPolicyInputs(batchSize: observations.count, cameraSlots: slots, imageSize: s, textLength: c.maxTextLength)
+        if textFeatures != nil { h.textFeatureWidth = MiniLMTextEncoder.featureWidth }
         h.pixels = [UInt8](repeating: 0, count: observations.count * slots * frameBytes)
         h.cameraMask = [Bool](repeating: false, count: observations.count * slots)
         for (i, o) in observations.enumerated() {
@@ -81,9 +90,17 @@ public struct ObservationEncoder: Sendable {
                 h.pixels.replaceSubrange(((i * slots + slot) * frameBytes)..<((i * slots + slot + 1) * frameBytes), with: image)
                 h.cameraMask[i * slots + slot] = true
             }
-            let (t, m) = tokenizer.encode(Self.prompt(o.embodiment, o.instruction))
-            h.tokens += t
-            h.tokenMask += m
+            let prompt = Self.prompt(o.embodiment, o.instruction)
+            if let textFeatures {
+                let f = try textFeatures.features(prompt)
+                h.tokens += f.ids
+                h.tokenMask += f.mask
+                h.textFeatures += f.hiddenStates
+            } else {
+                let (t, m) = tokenizer.encode(prompt)
+                h.tokens += t
+                h.tokenMask += m
+            }
             let (st, sm) = try unifiedState(o.nativeState, spec: o.embodiment)
             h.states += st
             h.stateMasks += sm
@@ -107,6 +124,10 @@ public struct HostPolicyInputs: Sendable {
     public var states: [Float] = [], stateMasks: [Float] = []
     public var advantages: [Int32] = [], advantageMask: [Bool] = []
     public var logSpeeds: [Float] = []
+    /// `[B, L, textFeatureWidth]` MiniLM features (empty and width 0 with byte tokens).
+    public var textFeatures: [Float] = []
+    public var textFeatureWidth = 0
+
 
     public init(batchSize: Int, cameraSlots: Int, imageSize: Int, textLength: Int) {
         self.batchSize = batchSize; self.cameraSlots = cameraSlots; self.imageSize = imageSize; self.textLength = textLength
@@ -122,7 +143,8 @@ public struct HostPolicyInputs: Sendable {
             state: try Tensor(states, shape: [b, VLAConfig.actionDimension]),
             stateMask: try Tensor(stateMasks, shape: [b, VLAConfig.actionDimension]),
             advantage: try Tensor(advantages, shape: [b]), advantageMask: try Tensor(advantageMask, shape: [b]),
-            logSpeed: try Tensor(logSpeeds, shape: [b]))
+            logSpeed: try Tensor(logSpeeds, shape: [b]),
+            textFeatures: textFeatureWidth > 0 ? try Tensor(textFeatures, shape: [b, textLength, textFeatureWidth]) : nil)
     }
 }
 

@@ -36,6 +36,8 @@ struct TrainBC: AsyncParsableCommand {
     @Flag(help: "Speed conditioning: the action expert's norms are modulated by each demo's measured optical-flow speed (`vla eval --speed` is the knob).") var speedConditioning = false
     @Option(help: "Operator speed scales the demos cycle through, comma separated (e.g. 0.5,1,2).") var operatorSpeeds = "1"
     @Option(help: "Weight of the episode-progress head's loss (0: no head).") var progressWeight = VLAConfig().progressWeight
+    @Option(help: "Text encoder: bytes (learned byte embeddings) or minilm (frozen all-MiniLM-L6-v2 features, a learned projection; the model from scripts/bootstrap or $SWIFTVLA_MINILM_DIR).") var textEncoder = TextEncoderChoice.bytes.rawValue
+
     @Option(help: "Run directory (checkpoint, loss.csv, demos).") var out = "runs/bc"
 
     func run() async throws {
@@ -58,6 +60,10 @@ struct TrainBC: AsyncParsableCommand {
         job.model.keypoints = keypoints
         job.model.pointingWeight = pointingWeight
         job.model.relativeActions = relativeActions
+        guard let text = TextEncoderChoice(rawValue: textEncoder) else {
+            throw ValidationError("--text-encoder must be \(TextEncoderChoice.allCases.map(\.rawValue).joined(separator: " or ")), not \(textEncoder)")
+        }
+        job.model.textEncoder = text
         job.pointingScenes = pointingScenes
         job.pointingSteps = pointingSteps
         job.freezeGrounding = freezeGrounding
