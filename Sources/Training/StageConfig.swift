@@ -311,6 +311,8 @@ extension StageConfig {
         public var advantageConditioning: Bool?
         public var speedConditioning: Bool?
         public var progressWeight: Double?
+        public var answerWeight: Double?
+        public var maxAnswerLength: Int?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case imageSize = "image_size", cameraSlots = "camera_slots", maxTextLength = "max_text_length"
@@ -320,6 +322,7 @@ extension StageConfig {
             case pointingWeight = "pointing_weight", relativeActions = "relative_actions"
             case advantageConditioning = "advantage_conditioning"
             case speedConditioning = "speed_conditioning", progressWeight = "progress_weight"
+            case answerWeight = "answer_weight", maxAnswerLength = "max_answer_length"
         }
 
         public init() {}
@@ -345,6 +348,8 @@ extension StageConfig {
             advantageConditioning = try c.decodeIfPresent(Bool.self, forKey: .advantageConditioning)
             speedConditioning = try c.decodeIfPresent(Bool.self, forKey: .speedConditioning)
             progressWeight = try c.decodeIfPresent(Double.self, forKey: .progressWeight)
+            answerWeight = try c.decodeIfPresent(Double.self, forKey: .answerWeight)
+            maxAnswerLength = try c.decodeIfPresent(Int.self, forKey: .maxAnswerLength)
         }
 
         public func applied(to base: VLAConfig) -> VLAConfig {
@@ -368,6 +373,8 @@ extension StageConfig {
             if let v = advantageConditioning { c.advantageConditioning = v }
             if let v = speedConditioning { c.speedConditioning = v }
             if let v = progressWeight { c.progressWeight = v }
+            if let v = answerWeight { c.answerWeight = v }
+            if let v = maxAnswerLength { c.maxAnswerLength = v }
             return c
         }
     }

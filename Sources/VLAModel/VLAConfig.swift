@@ -39,6 +39,12 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// Weight of the episode-progress loss; > 0 adds a head predicting the fraction of the task
     /// done from the observation (trained on successful episodes: step t of T is t/(T − 1)).
     public var progressWeight: Double = 0
+    /// Weight of the answer cross-entropy (Green-VLA's L1 VQA, co-trained with actions in R0);
+    /// > 0 adds the byte-level answer head that makes the backbone a VLM answering in tokens.
+    public var answerWeight: Double = 0
+    /// Answer tokens the answer head can read: the size of its own position table, whose
+    /// positions continue after the prompt's `maxTextLength`.
+    public var maxAnswerLength = 96
 
     public init() {}
 
@@ -66,6 +72,8 @@ public struct VLAConfig: Codable, Sendable, Equatable {
         advantageConditioning = try read(.advantageConditioning, false)
         speedConditioning = try read(.speedConditioning, false)
         progressWeight = try read(.progressWeight, 0)
+        answerWeight = try read(.answerWeight, 0)
+        maxAnswerLength = try read(.maxAnswerLength, maxAnswerLength)
     }
 
     /// Vision tokens per camera: the (S/16)² patches plus the keypoint token.
