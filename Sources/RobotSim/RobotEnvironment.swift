@@ -253,6 +253,9 @@ public final class RobotEnvironment {
 
     public func objectPosition(_ i: Int) -> SIMD3<Double> { simulation.bodyPosition(objectBodies[i]) }
 
+    /// Each arm's tool centre point (between the fingers), world frame.
+    public var gripperPositions: [SIMD3<Double>] { arms.map { $0.tcpPosition(simulation) } }
+
     /// Where world point `p` appears in camera `name`'s image (pinhole, the camera's fovy):
     /// (x, y) ∈ [−1, 1]² at the image edges, x to the right, y down like the image rows; nil
     /// when the point is behind the camera or the camera is unknown.

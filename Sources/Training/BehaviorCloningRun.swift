@@ -44,6 +44,14 @@ public struct BehaviorCloningRun: Sendable {
     /// Operator speed scales the demos cycle through, seed by seed (`OperatorProfile.speed`):
     /// [1] is the clean operator; e.g. [0.5, 1, 2] gives speed conditioning something to learn.
     public var operatorSpeeds: [Double] = [1]
+    /// VQA co-training (R0, with `model.answerWeight` > 0): every batch also carries
+    /// `questionBatchSize` grounding questions drawn from `questionScenes` scenes of the first
+    /// embodiment, rendered once before training (seeds from `questionFirstSeed`, apart from
+    /// L1's and the demos'); the loss adds answerWeight · answer cross-entropy. 0: off.
+    public var questionScenes = 0
+    public var questionBatchSize = 8
+    public var questionFamilies = QuestionFamily.allCases
+    public var questionFirstSeed: UInt64 = 200_000
 
     public init(output: URL) { self.output = output }
 
@@ -82,6 +90,7 @@ public struct BehaviorCloningRun: Sendable {
                 if freezeGrounding { policy.model.freeze(PointingPretraining.trainedAnyText) }
             }
         }
+        let questions = try questionPool(log: log)
         // After pointing pretraining, which leaves everything trainable.
         if !frozen.isEmpty { policy.model.freeze(frozen) }
         let sources = try curriculumSources(episodes, stats: stats)
@@ -105,7 +114,10 @@ public struct BehaviorCloningRun: Sendable {
         // Per-embodiment running sums of per-sample losses, reported with each progress line.
         var perBody: [String: (sum: Double, count: Int)] = [:]
         while trainer.step < s.totalSteps {
-            let batch = try loader.next()
+            var batch = try loader.next()
+            if let questions {
+                batch.questions = try questions.batch(step: trainer.step, size: questionBatchSize, seed: seed, policy: policy)
+            }
             let lr = trainer.optimizer.learningRate
             let (loss, perSample) = try trainer.trainStepWithSampleLosses(batch)
             recent.append(loss)
@@ -140,6 +152,16 @@ public struct BehaviorCloningRun: Sendable {
             }
         }
         return policy
+    }
+
+    /// The co-training questions' scenes, or nil when co-training is off.
+    func questionPool(log: (String) -> Void) throws -> QuestionPool? {
+        guard questionScenes > 0 && model.answerWeight > 0 else { return nil }
+        let generator = GroundingQuestions(embodiment: embodiments[0], tasks: tasks, families: questionFamilies)
+        let pool = try QuestionPool(scenes: generator.scenes(firstSeed: questionFirstSeed, count: questionScenes, imageSize: model.imageSize, log: log))
+        log("VQA co-training: \(questionBatchSize) of \(pool.count) questions on \(questionScenes) \(embodiments[0].rawValue) scenes per step, "
+            + "answer weight \(model.answerWeight)" + (model.insulateBackbone ? ", backbone insulated from the action expert" : ""))
+        return pool
     }
 
     /// One dataset per (embodiment, task), weighted by DataQA's effective count of good episodes.

@@ -39,6 +39,8 @@ public struct StageConfig: Codable, Sendable, Equatable {
     /// Parameter-path prefixes kept frozen (`Module.freeze`: "vision", "backbone", …).
     public var frozen: [String]?
     public var pointing: PointingOptions?
+    /// Grounding questions: L1's families; R0/R1's VQA co-training scenes and rows per batch.
+    public var questions: QuestionOptions?
     public var r2: R2Options?
     /// The file this was read from, named in errors found when running (not a YAML key).
     public var source: String?
@@ -49,7 +51,7 @@ public struct StageConfig: Codable, Sendable, Equatable {
         case data, model, schedule
         case checkpointEvery = "checkpoint_every"
         case oodGuard = "ood_guard"
-        case frozen, pointing, r2
+        case frozen, pointing, questions, r2
     }
 
     public init(stage: Stage, output: String) {
@@ -62,8 +64,8 @@ public struct StageConfig: Codable, Sendable, Equatable {
         let common: Set<CodingKeys> = [.stage, .output, .seed, .model]
         switch stage {
         case .L0: return common
-        case .L1: return common.union([.initFrom, .data, .pointing])
-        case .R0, .R1: return common.union([.initFrom, .data, .schedule, .checkpointEvery, .oodGuard, .frozen])
+        case .L1: return common.union([.initFrom, .data, .pointing, .questions])
+        case .R0, .R1: return common.union([.initFrom, .data, .schedule, .checkpointEvery, .oodGuard, .frozen, .questions])
         case .R2: return common.union([.initFrom, .data, .schedule, .frozen, .r2])
         }
     }
@@ -84,6 +86,7 @@ public struct StageConfig: Codable, Sendable, Equatable {
         oodGuard = try c.decodeIfPresent(Bool.self, forKey: .oodGuard)
         frozen = try c.decodeIfPresent([String].self, forKey: .frozen)
         pointing = try c.decodeIfPresent(PointingOptions.self, forKey: .pointing)
+        questions = try c.decodeIfPresent(QuestionOptions.self, forKey: .questions)
         r2 = try c.decodeIfPresent(R2Options.self, forKey: .r2)
     }
 
@@ -138,6 +141,14 @@ public struct StageConfig: Codable, Sendable, Equatable {
         try Self.positive(pointing?.scenes, "pointing.scenes")
         try Self.positive(pointing?.steps, "pointing.steps")
         try Self.positive(pointing?.batchSize, "pointing.batch_size")
+        try Self.positive(questions?.scenes, "questions.scenes")
+        try Self.positive(questions?.batchSize, "questions.batch_size")
+        // L1's scenes and batches are the `pointing` section's.
+        if stage == .L1, questions?.scenes != nil { throw StageConfigError(key: "questions.scenes", problem: .notForStage("L1")) }
+        if stage == .L1, questions?.batchSize != nil { throw StageConfigError(key: "questions.batch_size", problem: .notForStage("L1")) }
+        if questions?.families?.isEmpty == true {
+            throw StageConfigError(key: "questions.families", problem: .badValue("[]", expected: "at least one question family"))
+        }
     }
 
     static func positive(_ value: Int?, _ key: String) throws {
@@ -181,7 +192,28 @@ public struct StageConfig: Codable, Sendable, Equatable {
         if oodGuard == false { run.oodGuard = nil }
         run.initFrom = initFromURL
         run.frozen = frozen ?? []
+        if let q = questions {
+            if let v = q.scenes { run.questionScenes = v }
+            if let v = q.batchSize { run.questionBatchSize = v }
+            if let v = q.families { run.questionFamilies = v }
+        }
         return run
+    }
+
+    /// L1 with the answer head (`model.answer_weight` > 0): grounding questions on the
+    /// `pointing` section's scenes and steps (and the pointing loss when its weight is > 0).
+    public var groundingPretraining: GroundingPretraining {
+        let p = pointingPretraining
+        var l1 = GroundingPretraining(questions: GroundingQuestions(embodiment: p.embodiment, tasks: p.tasks,
+                                                                     families: questions?.families ?? QuestionFamily.allCases))
+        l1.seed = p.seed
+        l1.scenes = p.scenes
+        l1.steps = p.steps
+        l1.batchSize = p.batchSize
+        l1.learningRate = p.learningRate
+        l1.heldOutScenes = p.heldOutScenes
+        l1.firstSeed = p.firstSeed
+        return l1
     }
 
     /// L1's pointing pretraining.
@@ -313,7 +345,8 @@ extension StageConfig {
         public var progressWeight: Double?
         /// `bytes` or `minilm` (`TextEncoderChoice`).
         public var textEncoder: TextEncoderChoice?
-
+        public var answerWeight: Double?
+        public var maxAnswerLength: Int?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case imageSize = "image_size", cameraSlots = "camera_slots", maxTextLength = "max_text_length"
@@ -323,6 +356,7 @@ extension StageConfig {
             case pointingWeight = "pointing_weight", relativeActions = "relative_actions"
             case advantageConditioning = "advantage_conditioning", textEncoder = "text_encoder"
             case speedConditioning = "speed_conditioning", progressWeight = "progress_weight"
+            case answerWeight = "answer_weight", maxAnswerLength = "max_answer_length"
         }
 
         public init() {}
@@ -349,7 +383,8 @@ extension StageConfig {
             speedConditioning = try c.decodeIfPresent(Bool.self, forKey: .speedConditioning)
             progressWeight = try c.decodeIfPresent(Double.self, forKey: .progressWeight)
             textEncoder = try c.decodeIfPresent(TextEncoderChoice.self, forKey: .textEncoder)
-
+            answerWeight = try c.decodeIfPresent(Double.self, forKey: .answerWeight)
+            maxAnswerLength = try c.decodeIfPresent(Int.self, forKey: .maxAnswerLength)
         }
 
         public func applied(to base: VLAConfig) -> VLAConfig {
@@ -374,7 +409,8 @@ extension StageConfig {
             if let v = speedConditioning { c.speedConditioning = v }
             if let v = progressWeight { c.progressWeight = v }
             if let v = textEncoder { c.textEncoder = v }
-
+            if let v = answerWeight { c.answerWeight = v }
+            if let v = maxAnswerLength { c.maxAnswerLength = v }
             return c
         }
     }
@@ -443,6 +479,27 @@ extension StageConfig {
             batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize)
             learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate)
             heldOutScenes = try c.decodeIfPresent(Int.self, forKey: .heldOutScenes)
+        }
+    }
+
+    /// Grounding questions (`GroundingQuestions`): which families (L1, R0, R1), and for R0/R1's
+    /// VQA co-training how many scenes are rendered and how many questions join each batch.
+    public struct QuestionOptions: Codable, Sendable, Equatable {
+        public var families: [QuestionFamily]?
+        public var scenes: Int?
+        public var batchSize: Int?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case families, scenes, batchSize = "batch_size"
+        }
+
+        public init() {}
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
+            families = c.contains(.families) ? try c.decodeChoices(QuestionFamily.self, forKey: .families) : nil
+            scenes = try c.decodeIfPresent(Int.self, forKey: .scenes)
+            batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize)
         }
     }
 

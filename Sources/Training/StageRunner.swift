@@ -16,6 +16,8 @@ public struct StageResult: Sendable {
     public var pointingError: (before: Double, after: Double)?
     /// R2: R1 vs R2 success.
     public var r2: R2Report?
+    /// L1 with the answer head: held-out exact match per question family.
+    public var questions: [GroundingPretraining.FamilyScore]?
 }
 
 /// Runs one `StageConfig` (the entry point behind `vla train --config`): L0 saves a fresh
@@ -98,9 +100,9 @@ public enum StageRunner {
             log("L1: \(config.checkpointURL.path) exists, nothing to do")
             return StageResult(stage: .L1, checkpoint: config.checkpointURL, step: step)
         }
-        guard model.pointingWeight > 0 else {
+        guard model.pointingWeight > 0 || model.answerWeight > 0 else {
             throw StageConfigError(file: config.source ?? "", key: "model.pointing_weight", problem: .badValue(
-                "\(model.pointingWeight)", expected: "> 0 (L1 trains the pointing head)"))
+                "\(model.pointingWeight)", expected: "> 0, or answer_weight > 0 (L1 trains the pointing head, the answer head or both)"))
         }
         // Demos only for the state statistics the policy's inputs are standardized with;
         // the episode store keeps them for R0.
@@ -109,6 +111,13 @@ public enum StageRunner {
             ? try NormalizationStats(episodes: demos, relativeTo: DemoCollector.specs, horizon: model.horizon)
             : NormalizationStats(episodes: demos)
         let policy = VLAPolicy(model: try startingModel(config, model: model), stats: stats)
+        if model.answerWeight > 0 {
+            let l1 = config.groundingPretraining
+            let report = try l1.run(policy: policy, log: log)
+            try policy.save(to: config.checkpointURL, optimizer: nil, step: l1.steps)
+            return StageResult(stage: .L1, checkpoint: config.checkpointURL, step: l1.steps, pointingError: report.pointingError,
+                               questions: report.families)
+        }
         let l1 = config.pointingPretraining
         let error = try l1.run(policy: policy, log: log)
         try policy.save(to: config.checkpointURL, optimizer: nil, step: l1.steps)

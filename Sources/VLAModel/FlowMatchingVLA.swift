@@ -39,6 +39,10 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     public let speedModulation: SpeedModulation?
     /// Fraction of the task done, from the pooled prefix and the state (with `progressWeight` > 0).
     public let progressHead: MLP?
+    /// Byte logits at answer positions (with `answerWeight` > 0): the backbone as a VLM.
+    public let answerHead: Linear?
+    /// Positions of answer tokens, continuing after the prompt's (with `answerWeight` > 0).
+    public let answerPosition: Embedding?
 
     public init(config: VLAConfig = VLAConfig(), key: RandomKey) throws {
         self.config = config
@@ -75,11 +79,22 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         speedModulation = config.speedConditioning
             ? try SpeedModulation(dims: d, norms: ActionExpertBlock.modulatedNorms * config.expertLayers + 1, key: extra[0]) : nil
         progressHead = config.progressWeight > 0 ? try MLP(dims: d + a, hidden: d, outDims: 1, activation: .gelu, key: extra[1]) : nil
+        // Children of k[10] (as of k[11] above): no earlier parameter's draw changes.
+        let answerKeys = try k[10].split(into: 2)
+        answerHead = config.answerWeight > 0 ? try Linear(d, ByteTokenizer.vocabularySize, key: answerKeys[0]) : nil
+        answerPosition = config.answerWeight > 0 ? try Embedding(count: config.maxAnswerLength, dims: d, key: answerKeys[1]) : nil
         super.init()
     }
 
     /// Backbone output and its key mask: `[B, Lp, D]`, `[B, 1, 1, Lp]` bool.
     public func encodePrefix(_ inputs: PolicyInputs) throws -> (tokens: Tensor, mask: Tensor) {
+        var (h, mask) = try prefixEmbeddings(inputs)
+        for block in backbone { h = try block(h, mask: .tensor(mask)) }
+        return (try backboneNorm(h), mask)
+    }
+
+    /// The prefix tokens before the backbone and their key mask: `[B, Lp, D]`, `[B, 1, 1, Lp]` bool.
+    func prefixEmbeddings(_ inputs: PolicyInputs) throws -> (tokens: Tensor, mask: Tensor) {
         let b = inputs.batchSize, slots = config.cameraSlots, s = config.imageSize, p = config.tokensPerCamera
         guard inputs.images.shape == [b, slots, s, s, 3] else {
             throw TensorError.shapeMismatch("images must be [\(b), \(slots), \(s), \(s), 3], got \(inputs.images.shape)")
@@ -98,9 +113,7 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
             h = try concatenated([h, advantageEmbedding(inputs.advantage).reshaped([b, 1, config.dims])], axis: 1)
             maskParts.append(try inputs.advantageMask.reshaped([b, 1]))
         }
-        let mask = try concatenated(maskParts, axis: 1).reshaped([b, 1, 1, h.dim(1)])
-        for block in backbone { h = try block(h, mask: .tensor(mask)) }
-        return (try backboneNorm(h), mask)
+        return (h, try concatenated(maskParts, axis: 1).reshaped([b, 1, 1, h.dim(1)]))
     }
 
     /// The prompt's tokens in the model width `[B, L, D]`, before the position embedding.
@@ -218,6 +231,11 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         if config.progressWeight > 0, let targets = batch.progress, let mask = batch.progressMask {
             let progress = try progressLoss(encoded: (prefix, prefixMask), inputs: batch.inputs, targets: targets, mask: mask) * config.progressWeight
             auxiliary = try auxiliary.map { try $0 + progress } ?? progress
+        }
+        // VQA rows ride along on their own prefix pass, untouched by the insulation below.
+        if config.answerWeight > 0, let questions = batch.questions {
+            let answers = try answerLoss(questions) * config.answerWeight
+            auxiliary = try auxiliary.map { try $0 + answers } ?? answers
         }
         if config.insulateBackbone { prefix = try prefix.stopGradient() }
         let keys = try key.split(into: 3)

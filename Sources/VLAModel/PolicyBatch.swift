@@ -58,13 +58,17 @@ public struct PolicyBatch: @unchecked Sendable {
     /// (the progress head's targets).
     public var progress: Tensor?
     public var progressMask: Tensor?
+    /// Questions about other observations (VQA rows, e.g. on rendered scenes) co-trained with
+    /// the actions: the answer loss, weighted by `answerWeight`, is added to the batch loss.
+    public var questions: QuestionBatch?
 
     public init(inputs: PolicyInputs, actions: Tensor, actionMask: Tensor, targetPoints: Tensor? = nil, targetPointMask: Tensor? = nil,
-                embodiments: [String] = [], progress: Tensor? = nil, progressMask: Tensor? = nil) {
+                embodiments: [String] = [], progress: Tensor? = nil, progressMask: Tensor? = nil, questions: QuestionBatch? = nil) {
         self.inputs = inputs; self.actions = actions; self.actionMask = actionMask
         self.targetPoints = targetPoints; self.targetPointMask = targetPointMask
         self.embodiments = embodiments
         self.progress = progress; self.progressMask = progressMask
+        self.questions = questions
     }
 }
 
@@ -103,7 +107,31 @@ extension PolicyBatch {
                            targetPointMask: points ? try join { $0.targetPointMask! } : nil,
                            embodiments: parts.allSatisfy { $0.embodiments.count == $0.inputs.batchSize } ? parts.flatMap(\.embodiments) : [],
                            progress: progress ? try join { $0.progress! } : nil,
-                           progressMask: progress ? try join { $0.progressMask! } : nil)
+                           progressMask: progress ? try join { $0.progressMask! } : nil,
+                           questions: try QuestionBatch.concatenated(parts.compactMap(\.questions)))
+    }
+}
+
+extension QuestionBatch {
+    /// Joins question batches (nil for none), padding answers to the longest.
+    public static func concatenated(_ parts: [QuestionBatch]) throws -> QuestionBatch? {
+        guard parts.count > 1 else { return parts.first }
+        func join(_ pick: (QuestionBatch) -> Tensor) throws -> Tensor { try TensorKit.concatenated(parts.map(pick), axis: 0) }
+        let la = parts.map { $0.answers.inputs.dim(1) }.max()!
+        func padded(_ pick: (AnswerTokens) -> Tensor, _ value: Tensor) throws -> Tensor {
+            try TensorKit.concatenated(parts.map { part in
+                let t = pick(part.answers), missing = la - t.dim(1)
+                return missing == 0 ? t : try TensorKit.concatenated([t, value.broadcast(to: [t.dim(0), missing])], axis: 1)
+            }, axis: 0)
+        }
+        let pad = try Tensor([ByteTokenizer.pad], shape: [1, 1]), zero = try Tensor([Float(0)], shape: [1, 1])
+        let inputs = try PolicyInputs(
+            images: try join(\.inputs.images), cameraMask: try join(\.inputs.cameraMask), tokens: try join(\.inputs.tokens),
+            tokenMask: try join(\.inputs.tokenMask), state: try join(\.inputs.state), stateMask: try join(\.inputs.stateMask),
+            advantage: try join(\.inputs.advantage), advantageMask: try join(\.inputs.advantageMask),
+            logSpeed: try join(\.inputs.logSpeed))
+        return QuestionBatch(inputs: inputs, answers: AnswerTokens(
+            inputs: try padded(\.inputs, pad), targets: try padded(\.targets, pad), mask: try padded(\.mask, zero)))
     }
 }
 

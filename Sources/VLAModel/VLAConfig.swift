@@ -42,7 +42,12 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// How the prompt reaches the backbone: learned byte embeddings, or the frozen pretrained
     /// MiniLM's per-token features through a learned projection.
     public var textEncoder = TextEncoderChoice.bytes
-
+    /// Weight of the answer cross-entropy (Green-VLA's L1 VQA, co-trained with actions in R0);
+    /// > 0 adds the byte-level answer head that makes the backbone a VLM answering in tokens.
+    public var answerWeight: Double = 0
+    /// Answer tokens the answer head can read: the size of its own position table, whose
+    /// positions continue after the prompt's `maxTextLength`.
+    public var maxAnswerLength = 96
 
     public init() {}
 
@@ -71,7 +76,8 @@ public struct VLAConfig: Codable, Sendable, Equatable {
         speedConditioning = try read(.speedConditioning, false)
         progressWeight = try read(.progressWeight, 0)
         textEncoder = try read(.textEncoder, .bytes)
-
+        answerWeight = try read(.answerWeight, 0)
+        maxAnswerLength = try read(.maxAnswerLength, maxAnswerLength)
     }
 
     /// Vision tokens per camera: the (S/16)² patches plus the keypoint token.

@@ -74,6 +74,9 @@ struct StageConfigTests {
         #expect(pointing.scenes == 2000 && pointing.steps == 800 && pointing.batchSize == 64)
         #expect(pointing.learningRate == 3e-4 && pointing.heldOutScenes == 200)
         #expect(l1.behaviorCloningRun(model: VLAConfig()).demosPerPair == 30)
+        // … and the answer head at weight 0.5, asking every question family.
+        #expect(l1.modelConfig(base: VLAConfig()).answerWeight == 0.5)
+        #expect(l1.groundingPretraining.questions.families == QuestionFamily.allCases && l1.groundingPretraining.scenes == 2000)
 
         // R0: arm7 + arm6 reach, 1000 steps of AdamW with warmup-stable-decay, nothing frozen.
         let r0 = c["R0"]!.behaviorCloningRun(model: VLAConfig())
@@ -84,13 +87,15 @@ struct StageConfigTests {
         #expect(r0.schedule.decayFraction == 0.2 && r0.schedule.totalSteps == 1000 && r0.schedule.batchSize == 32)
         #expect(r0.schedule.gradientClip == 1 && r0.checkpointEvery == 200 && r0.frozen.isEmpty)
         #expect(r0.oodGuard != nil && r0.maxDistractors == nil)
+        // Co-trained with 8 questions per batch on 400 scenes, the backbone insulated.
+        #expect(r0.questionScenes == 400 && r0.questionBatchSize == 8 && c["R0"]!.modelConfig(base: VLAConfig()).insulateBackbone)
 
         // R1: arm7 only, lower rate, exactly what L1 trained kept frozen.
         let r1 = c["R1"]!.behaviorCloningRun(model: VLAConfig())
         #expect(r1.embodiments == [.arm7] && r1.tasks == [.reach] && r1.demosPerPair == 30)
         #expect(r1.schedule.learningRate == 1e-4 && r1.schedule.warmupSteps == 20 && r1.schedule.totalSteps == 600)
         #expect(r1.schedule.batchSize == 32 && r1.schedule.weightDecay == 0.01 && r1.schedule.decayFraction == 0.2)
-        #expect(Set(r1.frozen) == Set(PointingPretraining.trained))
+        #expect(Set(r1.frozen) == Set(GroundingPretraining.trained))
         #expect(r1.initFrom?.path.hasSuffix("runs/stages/R0/checkpoint") == true)
 
         // R2: the file's numbers; the rest R2Config's defaults; fine-tuning from the schedule.
@@ -100,7 +105,7 @@ struct StageConfigTests {
         #expect(r2.fineTuneSteps == 200 && r2.fineTune.totalSteps == 200 && r2.fineTune.learningRate == 5e-5)
         #expect(r2.fineTune.warmupSteps == 10 && r2.fineTune.batchSize == 32 && r2.fineTune.decayFraction == 0)
         #expect(r2.criticBatch == 64 && r2.discount == 0.98 && r2.iql == IQLConfig() && r2.seed == 0)
-        #expect(Set(c["R2"]!.frozen ?? []) == Set(PointingPretraining.trained))
+        #expect(Set(c["R2"]!.frozen ?? []) == Set(GroundingPretraining.trained))
     }
 
     @Test func modelSectionCoversEveryVLAConfigField() throws {
