@@ -166,7 +166,7 @@ public final class FleetActor {
                 policyAction = stream.next(observation: observation, instruction: env.instruction, step: step)
             }
             let operatorActs = gate.operatorShouldAct(state: observation.state, policyAction: policyAction, operatorAction: operatorAction,
-                                                      progress: policy.progressEstimate)
+                                                      progress: config.gate.progressStallWindow > 0 ? policy.progressEstimate : nil)
             let action: [Float]
             if operatorActs {
                 action = operatorAction

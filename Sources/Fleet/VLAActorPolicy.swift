@@ -24,9 +24,18 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
     private let oodTally = Locked(PolicyEvaluator.OODCounts())
     /// What the guard saw so far (`decisions` = chunks scored).
     public var oodCounts: PolicyEvaluator.OODCounts { oodTally.current }
-    private let latestProgress = Locked<Float?>(nil)
+    /// The latest chunk's observation (numbered) and, once asked for, the head's estimate there.
+    private let latestProgress = Locked<(chunk: Int, observation: PolicyObservation, estimate: Float?)?>(nil)
     /// The progress head's estimate at the latest chunk's observation (nil without a head).
-    public var progressEstimate: Float? { latestProgress.current }
+    /// Computed on the first read after each chunk: an actor whose gate does not watch progress
+    /// never pays the extra backbone pass.
+    public var progressEstimate: Float? {
+        guard policy.model.progressHead != nil, let latest = latestProgress.current else { return nil }
+        if let estimate = latest.estimate { return estimate }
+        guard let estimate = try? TensorLock.run({ try policy.progress(latest.observation) }) else { return nil }
+        latestProgress.withLock { if $0?.chunk == latest.chunk { $0?.estimate = estimate } }
+        return estimate
+    }
 
     public init(policy: VLAPolicy, embodiment: EmbodimentSpec, seed: UInt64, jpm: JointPredictionModule? = nil,
                 ood: PolicyEvaluator.OODSettings? = nil) {
@@ -72,8 +81,7 @@ public final class VLAActorPolicy: ActorPolicy, @unchecked Sendable {
                 if ood.mode == .correct, outcome.isOutOfDistribution { chunk = outcome.chunk }
             }
             if policy.model.progressHead != nil {
-                let estimate = try policy.progress(input)
-                latestProgress.withLock { $0 = estimate }
+                latestProgress.withLock { $0 = ((($0?.chunk) ?? 0) + 1, input, nil) }
             }
             return Array(chunk.prefix(max(1, policy.model.config.executeSteps)))
         }
