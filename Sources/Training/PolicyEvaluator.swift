@@ -32,8 +32,27 @@ public enum PolicyEvaluator {
         public let success: SuccessRate
         /// Mean control steps of the successful episodes.
         public let meanStepsToSuccess: Double
+        /// Mean wall time of the successful episodes in the simulator's clock (steps × control period).
+        public var meanSecondsToSuccess = 0.0
         /// What the OOD guard saw (all zero without a guard).
         public var ood = OODCounts()
+        /// The episode GIFs written (see `EpisodeGIFs`), in seed order.
+        public var gifs: [URL] = []
+    }
+
+    /// Where `evaluate` writes the scene camera of its first `episodes` episodes as looping GIFs,
+    /// named `<embodiment>-<task>-seed<seed>-<success|failure>.gif`.
+    public struct EpisodeGIFs: Sendable {
+        public var directory: URL
+        public var episodes: Int
+        public var clip: EpisodeClip
+        public init(directory: URL, episodes: Int = .max, clip: EpisodeClip = EpisodeClip(maxFrames: 120)) {
+            self.directory = directory; self.episodes = episodes; self.clip = clip
+        }
+
+        func fileName(embodiment: EmbodimentKind, task: TaskKind, seed: UInt64, success: Bool) -> String {
+            "\(embodiment.rawValue)-\(task.rawValue)-seed\(seed)-\(success ? "success" : "failure").gif"
+        }
     }
 
     /// An OOD guard and the mode it runs in during evaluation.
@@ -184,18 +203,34 @@ public enum PolicyEvaluator {
 
     public static func evaluate(policy: VLAPolicy, embodiment: EmbodimentKind, task: TaskKind, seeds: [UInt64],
                                 maxDistractors: Int? = nil, ood: OODSettings? = nil, jpm: JointPredictionModule? = nil,
+                                gifs: EpisodeGIFs? = nil,
                                 progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Result {
-        var successes = 0, successSteps = 0, counts = OODCounts()
+        var successes = 0, successSteps = 0, successSeconds = 0.0, counts = OODCounts(), written: [URL] = []
         let size = policy.model.config.imageSize
+        if let gifs { try FileManager.default.createDirectory(at: gifs.directory, withIntermediateDirectories: true) }
         for (i, seed) in seeds.enumerated() {
             var config = EnvironmentConfig(imageWidth: size, imageHeight: size)
             config.maxDistractors = maxDistractors
             let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed, config: config)
-            let (ok, steps) = try runEpisode(policy: policy, environment: env, key: RandomKey(seed: seed), ood: ood, counts: &counts, jpm: jpm)
-            if ok { successes += 1; successSteps += steps }
+            let recorder = gifs.flatMap { i < $0.episodes ? EpisodeRecorder(environment: env) : nil }
+            let (ok, steps) = try runEpisode(policy: policy, environment: env, key: RandomKey(seed: seed), recorder: recorder,
+                                             ood: ood, counts: &counts, jpm: jpm)
+            if ok {
+                successes += 1; successSteps += steps
+                successSeconds += Double(steps) * Double(env.config.substeps) * env.model.timestep
+            }
+            if let gifs, let recorder {
+                let url = gifs.directory.appendingPathComponent(gifs.fileName(embodiment: embodiment, task: task, seed: seed, success: ok))
+                try gifs.clip.gif(of: recorder.episode()).write(to: url, options: .atomic)
+                written.append(url)
+            }
             progress(i + 1, seeds.count, successes)
         }
-        return Result(success: SuccessRate(successes: successes, episodes: seeds.count),
-                      meanStepsToSuccess: successes == 0 ? 0 : Double(successSteps) / Double(successes), ood: counts)
+        var result = Result(success: SuccessRate(successes: successes, episodes: seeds.count),
+                            meanStepsToSuccess: successes == 0 ? 0 : Double(successSteps) / Double(successes))
+        result.meanSecondsToSuccess = successes == 0 ? 0 : successSeconds / Double(successes)
+        result.ood = counts
+        result.gifs = written
+        return result
     }
 }

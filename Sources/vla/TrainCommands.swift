@@ -102,6 +102,8 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Chained mode: this many instructions in a row in one scene per seed (CALVIN-style); reports the average chain length.") var chain: Int?
     @Option(help: "Chained mode: tasks the instructions are drawn from, comma separated (reach, push, pick_place).") var chainTasks = "reach,push,pick_place"
     @Flag(help: "Chained mode: the scripted operator acts instead of a checkpoint (how feasible the chains are).") var `operator` = false
+    @Option(help: "Write the scene camera of the first --gif-episodes episodes as looping GIFs into this directory.") var gifs: String?
+    @Option(help: "How many episodes (from the first seed) --gifs writes.") var gifEpisodes = 10
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
@@ -159,18 +161,23 @@ struct Eval: AsyncParsableCommand {
                   : "\(embodiment)/\(task) after step \(step) with the learned source noise: success \(rate)")
             return
         }
-        let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: e, task: t, seeds: seeds, maxDistractors: maxDistractors, ood: ood, jpm: jpm) { i, n, s in
+        if gifs != nil && gifEpisodes < 1 { throw ValidationError("--gif-episodes must be at least 1") }
+        let gifOutput = gifs.map { PolicyEvaluator.EpisodeGIFs(directory: URL(fileURLWithPath: $0), episodes: gifEpisodes) }
+        let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: e, task: t, seeds: seeds, maxDistractors: maxDistractors,
+                                                  ood: ood, jpm: jpm, gifs: gifOutput) { i, n, s in
             if !json { FileHandle.standardError.write(Data("  episode \(i)/\(n): \(s) successes\n".utf8)) }
         }
         let c = result.ood
         if json {
             let i = result.success.interval95
             let oodFields = ood == nil ? "" : #", "ood_guard": "\#(oodGuard)", "ood_rule": "\#(oodRule)", "ood_checked_steps": \#(c.checkedSteps), "ood_steps": \#(c.outOfDistributionSteps), "ood_decisions": \#(c.decisions), "ood_decisions_out": \#(c.outOfDistributionDecisions), "ood_corrected_chunks": \#(c.correctedChunks), "ood_recovered_states": \#(c.recoveredStates)"#
+            let gifFields = gifs.map { #", "gif_directory": "\#($0)", "gifs": \#(result.gifs.count)"# } ?? ""
             let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#)
                 + (advantageGuidance.map { #", "advantage_guidance": \#($0)"# } ?? "")
-            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess)\#(oodFields)\#(jpmFields)}"#)
+            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess), "mean_seconds_to_success": \#(result.meanSecondsToSuccess)\#(oodFields)\#(jpmFields)\#(gifFields)}"#)
         } else {
-            print("\(embodiment)/\(task) after step \(step)\(jpm == nil ? "" : " with JPM (\(jpmPoint) point, strength \(jpmStrength))"): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess))")
+            print("\(embodiment)/\(task) after step \(step)\(jpm == nil ? "" : " with JPM (\(jpmPoint) point, strength \(jpmStrength))"): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess)) (\(String(format: "%.2f", result.meanSecondsToSuccess)) s)")
+            if let gifs { print("\(result.gifs.count) episode GIFs in \(gifs)") }
             if ood != nil {
                 print("OOD guard (\(oodGuard)\(mode == .correct ? ", rule \(oodRule)" : "")): \(c.outOfDistributionSteps)/\(c.checkedSteps) states out of distribution"
                       + "; \(c.outOfDistributionDecisions)/\(c.decisions) chunks planned from one"

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-@testable import Dashboard
+@testable import RobotData
 
 /// GIFs decoded by Pillow (an independent decoder, installed by `scripts/bootstrap`).
 @Suite struct GIFEncoderTests {

@@ -80,7 +80,7 @@ struct StageConfigTests {
 
         // R0: arm7 + arm6 reach, 1000 steps of AdamW with warmup-stable-decay, nothing frozen.
         let r0 = c["R0"]!.behaviorCloningRun(model: VLAConfig())
-        #expect(r0.embodiments == [.arm7, .arm6] && r0.tasks == [.reach] && r0.demosPerPair == 30)
+        #expect(r0.embodiments == [.arm7, .arm6] && r0.tasks == [.reach, .push] && r0.demosPerPair == 30)
         #expect(r0.episodeStore?.path.hasSuffix("runs/stages/demos") == true)
         #expect(r0.initFrom?.path.hasSuffix("runs/stages/L1/checkpoint") == true)
         #expect(r0.schedule.learningRate == 3e-4 && r0.schedule.weightDecay == 0.01 && r0.schedule.warmupSteps == 50)
@@ -92,7 +92,7 @@ struct StageConfigTests {
 
         // R1: arm7 only, lower rate, exactly what L1 trained kept frozen.
         let r1 = c["R1"]!.behaviorCloningRun(model: VLAConfig())
-        #expect(r1.embodiments == [.arm7] && r1.tasks == [.reach] && r1.demosPerPair == 30)
+        #expect(r1.embodiments == [.arm7] && r1.tasks == [.reach, .push] && r1.demosPerPair == 30)
         #expect(r1.schedule.learningRate == 1e-4 && r1.schedule.warmupSteps == 20 && r1.schedule.totalSteps == 600)
         #expect(r1.schedule.batchSize == 32 && r1.schedule.weightDecay == 0.01 && r1.schedule.decayFraction == 0.2)
         #expect(Set(r1.frozen) == Set(GroundingPretraining.trained))

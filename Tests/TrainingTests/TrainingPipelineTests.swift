@@ -3,6 +3,7 @@ import Testing
 import RobotData
 import RobotSim
 import TensorKit
+import TestSupport
 @testable import Training
 @testable import VLAModel
 
@@ -216,6 +217,46 @@ struct TrainingPipelineTests {
         let second = try PolicyEvaluator.runEpisode(policy: policy, environment: env, key: RandomKey(seed: 1))
         #expect(first.steps == second.steps && first.success == second.success)
         #expect(first.success || first.steps == env.stepLimit)
+    }
+
+    @Test func evaluatorWritesEpisodeGIFsOfTheSceneCamera() async throws {
+        // An untrained policy on seeds 1…3 with GIFs for the first two: two files named by seed and
+        // outcome; Pillow (an independent decoder) reads one frame per control step at 6× (32 → 192
+        // px), and frame 0 is the seed's reset image through the GIF palette.
+        let c = smallConfig()
+        let stats = NormalizationStats(episodes: try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_004], imageSize: c.imageSize))
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 2)), stats: stats)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vla-gifs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: .arm7, task: .reach, seeds: [1, 2, 3],
+                                                  gifs: .init(directory: dir, episodes: 2))
+        #expect(result.gifs.count == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).count == 2)
+        for (i, seed) in [UInt64(1), 2].enumerated() {
+            let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: seed,
+                                           config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+            let reset = env.reset()
+            let run = try PolicyEvaluator.runEpisode(policy: policy, environment: env, key: RandomKey(seed: seed))
+            #expect(result.gifs[i].lastPathComponent == "arm7-reach-seed\(seed)-\(run.success ? "success" : "failure").gif")
+            let script = """
+            import sys; from PIL import Image
+            im = Image.open(sys.argv[1]); print(im.size[0], im.size[1], im.n_frames)
+            im.seek(0); px = im.convert('RGB').load(); s = 6
+            print(' '.join(str(c) for y in range(32) for x in range(32) for c in px[x * s, y * s]))
+            """
+            let out = try await ChildProcess.run(ChildProcess.python, ["-c", script, result.gifs[i].path], timeout: 60)
+            let lines = out.stdout.split(separator: "\n")
+            #expect(lines[0] == "192 192 \(run.steps)")
+            let scene = reset.images[try #require(reset.cameraNames.firstIndex(of: "scene"))]
+            var expected: [Int] = []
+            for p in 0..<(32 * 32) {
+                let q = GIFEncoder.paletteColor(Int(GIFEncoder.paletteIndex(red: scene[3 * p], green: scene[3 * p + 1], blue: scene[3 * p + 2])))
+                expected += [Int(q.red), Int(q.green), Int(q.blue)]
+            }
+            #expect(lines[1].split(separator: " ").map { Int($0)! } == expected)
+        }
+        // Mean completion time is steps × the 0.05 s control period.
+        #expect(Swift.abs(result.meanSecondsToSuccess - 0.05 * result.meanStepsToSuccess) < 1e-9)
     }
 }
 

@@ -21,7 +21,9 @@ public struct EpisodeClip: Sendable {
         }
     }
 
-    public init() {}
+    public init(camera: String = "scene", maxFrames: Int = 48, minWidth: Int = 192) {
+        self.camera = camera; self.maxFrames = maxFrames; self.minWidth = minWidth
+    }
 
     public func gif(of episode: Episode) throws -> Data {
         guard let frames = episode.cameras[camera] else {
