@@ -156,8 +156,10 @@ final class ActorSession: Sendable {
             var request = Swiftvla_Fleet_V1_WatchPolicyRequest()
             request.actorID = config.actorID
             request.knownVersion = Int64(inbox.current?.version ?? Int(stats.current.policyVersion))
+            request.acceptDelta = config.acceptDeltaWeights
             do {
                 try await client.watchPolicy(request, metadata: metadata) { [self] response in
+                    // Keeps the stream's last file: the next version may come as a delta against it.
                     var assembler = WeightAssembler()
                     for try await update in response.messages {
                         if case .manifest(let m) = update.kind { latestOffered.withLock { $0 = max($0, Int(m.version)) } }
@@ -170,7 +172,8 @@ final class ActorSession: Sendable {
                 }
                 delay = 0.1
             } catch is WeightTransferError {
-                // A damaged or inconsistent version: keep the current weights, re-subscribe.
+                // A damaged or inconsistent version: keep the current weights, re-subscribe
+                // (a new stream starts with a whole file).
                 queue.withLock { $0.report.weightFailures += 1 }
             } catch let error as RPCError where error.code == .unauthenticated {
                 _ = try? await register()

@@ -28,6 +28,8 @@ public struct FleetActorConfig: Sendable {
     /// When newer weights are loaded: between episodes (SOP's rule: one episode, one version)
     /// or also before any chunk request (each step then records the version that chose it).
     public var weightSwap = WeightSwap.episodeBoundary
+    /// Ask the learner for each version as a delta against the last one received (lossless).
+    public var acceptDeltaWeights = true
     /// Control steps per second of robot time (e.g. 10 Hz); nil runs as fast as it can.
     public var controlRate: Double?
     /// Wait this long for the first published weights before acting with the initial ones.

@@ -188,6 +188,10 @@ public struct FleetDemo: Sendable {
         report.versionsPublished = metrics.versionsPublished
         report.publicationBytes = metrics.lastPublicationBytes
         report.publicationSeconds = metrics.lastPublicationSeconds
+        report.publicationDeltaBytes = metrics.lastPublicationDeltaBytes
+        report.versionsSent = metrics.versionsSent
+        report.deltaVersionsSent = metrics.deltaVersionsSent
+        report.weightBytesSent = metrics.weightBytesSent
         report.bytesReceived = metrics.bytesReceived
         report.onlineShares = await backend.onlineShares
         for (actor, _, counts) in reports {
@@ -204,8 +208,9 @@ public struct FleetDemo: Sendable {
         log(String(format: "fleet: %d episodes in %.0f s (%.3f/s), %d train steps, %d versions, operator steps %.0f%%, mean policy lag %.2f",
                    report.episodes.count, report.fleetSeconds, report.episodesPerSecond, report.trainSteps,
                    report.versionsPublished, 100 * report.interventionRate, report.meanPolicyLag))
-        log(String(format: "learner ingest %.2f MB/s; weights %.2f MB per version, encoded in %.0f ms",
-                   report.ingestMegabytesPerSecond, Double(report.publicationBytes) / 1e6, 1000 * report.publicationSeconds))
+        log(String(format: "learner ingest %.2f MB/s; weights %.2f MB per version (last delta %.2f MB), encoded in %.0f ms; sent %d versions, %d as deltas, %.1f MB",
+                   report.ingestMegabytesPerSecond, Double(report.publicationBytes) / 1e6, Double(report.publicationDeltaBytes) / 1e6,
+                   1000 * report.publicationSeconds, report.versionsSent, report.deltaVersionsSent, Double(report.weightBytesSent) / 1e6))
 
         // 4. The same held-out evaluation after the fleet.
         log("== evaluating the post-trained policy on the same seeds")

@@ -45,6 +45,12 @@ public struct FleetDemoReport: Codable, Sendable {
     public var publicationBytes = 0
     /// Export + encode time of the last published version (seconds).
     public var publicationSeconds = 0.0
+    /// The last version's delta against the one before, and what the watch streams carried:
+    /// versions sent, how many as deltas, payload bytes (see `WeightDelta`).
+    public var publicationDeltaBytes = 0
+    public var versionsSent = 0
+    public var deltaVersionsSent = 0
+    public var weightBytesSent = 0
     /// Upload payload bytes the learner received (approximate wire size).
     public var bytesReceived = 0
     /// SOP's ω_on per task at the end.
@@ -130,6 +136,8 @@ public struct FleetDemoReport: Codable, Sendable {
             ("learner train steps", "\(trainSteps)"),
             ("policy versions published", "\(versionsPublished)"),
             ("weights per version", String(format: "%.2f MB, encoded in %.0f ms", Double(publicationBytes) / 1e6, 1000 * publicationSeconds)),
+            ("weights sent", String(format: "%d versions (%d as deltas, last delta %.2f MB), %.1f MB in all",
+                                    versionsSent, deltaVersionsSent, Double(publicationDeltaBytes) / 1e6, Double(weightBytesSent) / 1e6)),
             ("learner ingest", String(format: "%.1f MB in total, %.2f MB/s", Double(bytesReceived) / 1e6, ingestMegabytesPerSecond)),
             ("mean policy lag (versions)", String(format: "%.2f", meanPolicyLag)),
             ("operator steps", String(format: "%.1f%%", 100 * interventionRate)),

@@ -460,13 +460,14 @@ public final class FleetLearner: Sendable {
         let (version, trainSteps) = publishing.withLock { p in p.version += 1; return (p.version, p.trainSteps) }
         let publication = try PolicyPublication(
             PolicyWeights(version: version, trainStep: trainSteps, model: backend.modelName, tensors: tensors),
-            chunkBytes: config.weightChunkBytes)
+            chunkBytes: config.weightChunkBytes, deltaBase: config.deltaWeights ? broadcaster.latest : nil)
         let elapsed = ContinuousClock.now - started
         broadcaster.publish(publication)
         metrics.update {
             $0.versionsPublished += 1
             $0.latestVersion = version
             $0.lastPublicationBytes = publication.totalBytes
+            $0.lastPublicationDeltaBytes = publication.deltaBytes
             $0.lastPublicationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         }
         return publication

@@ -35,6 +35,9 @@ public struct FleetLearnerConfig: Sendable {
     /// Wait when the backend has nothing to train on (seconds).
     public var idlePause = 0.02
     public var weightChunkBytes = 1 << 20
+    /// Also encode each version as a `WeightDelta` against the previous one, sent to watchers
+    /// that hold it and accept deltas (lossless; the full file goes to everyone else).
+    public var deltaWeights = true
     public var onlineBufferCapacity = 1_024
     /// Scene seeds of the n-th registered actor start at seedBase + n · 100 000.
     public var seedBase: UInt64 = 0

@@ -23,6 +23,12 @@ public final class FleetMetrics: Sendable {
         /// Size of the last published weight file and the time to export + encode it.
         public var lastPublicationBytes = 0
         public var lastPublicationSeconds = 0.0
+        /// Bytes of the last version's delta against the one before (0: none or not smaller).
+        public var lastPublicationDeltaBytes = 0
+        /// Versions written to watch streams, how many of them as deltas, and their payload bytes.
+        public var versionsSent = 0
+        public var deltaVersionsSent = 0
+        public var weightBytesSent = 0
         /// Episodes accepted per policy version that acted in them.
         public var episodesPerVersion: [Int: Int] = [:]
         public var checkpointsSaved = 0

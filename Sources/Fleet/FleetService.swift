@@ -148,9 +148,19 @@ struct FleetService: Swiftvla_Fleet_V1_Fleet.ServiceProtocol {
             throw error.rpcError
         }
         // Ends when the actor cancels (task cancellation ends the stream) or the learner stops.
+        // A delta goes only against the version this stream delivered last, so the actor holds
+        // the file it was taken against; a stream's first version is always whole.
+        var lastDelivered: Int?
         for await publication in learner.broadcaster.subscribe(knownVersion: Int(request.knownVersion)) {
             try authorize(request.actorID, token: token)   // a revoked actor gets no further weights
-            try await response.write(contentsOf: publication.updates)
+            let (updates, isDelta) = publication.updates(lastDelivered: lastDelivered, acceptsDelta: request.acceptDelta)
+            try await response.write(contentsOf: updates)
+            lastDelivered = publication.version
+            metrics.update {
+                $0.versionsSent += 1
+                if isDelta { $0.deltaVersionsSent += 1 }
+                $0.weightBytesSent += PolicyPublication.payloadBytes(updates)
+            }
         }
     }
 

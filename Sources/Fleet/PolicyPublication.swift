@@ -3,23 +3,32 @@ import RobotData
 import TensorKit
 
 /// A policy version encoded once for every watcher: the manifest followed by the
-/// safetensors file split into chunks. Encoding happens once per version, not per actor.
+/// safetensors file split into chunks, and, when the previous version is known, the same
+/// version as a `WeightDelta` against it. Encoding happens once per version, not per actor.
 public struct PolicyPublication: Sendable {
     public typealias Update = Swiftvla_Fleet_V1_PolicyUpdate
 
     public let manifest: Swiftvla_Fleet_V1_PolicyManifest
     /// Manifest first, then chunks 0…n-1.
     public let updates: [Update]
+    /// The version as a delta against `deltaBaseVersion` (manifest with `delta_base_version`,
+    /// then the delta's chunks); nil when there was no base or the delta was not smaller.
+    public let deltaUpdates: [Update]?
+    public let deltaBaseVersion: Int?
+    /// Bytes in the delta's chunks (0 without a delta).
+    public let deltaBytes: Int
+    /// The safetensors file, kept as the next version's delta base.
+    public let fileBytes: Data
     public var version: Int { Int(manifest.version) }
     public var totalBytes: Int { Int(manifest.totalBytes) }
 
-    public init(_ weights: PolicyWeights, chunkBytes: Int = 1 << 20) throws {
+    /// `deltaBase`: the version watchers most likely hold (the previous publication).
+    public init(_ weights: PolicyWeights, chunkBytes: Int = 1 << 20, deltaBase: PolicyPublication? = nil) throws {
         try self.init(bytes: weights.safetensorsBytes(), version: weights.version, trainStep: weights.trainStep,
-                      model: weights.model, chunkBytes: chunkBytes)
+                      model: weights.model, chunkBytes: chunkBytes, deltaBase: deltaBase)
     }
 
-    init(bytes: Data, version: Int, trainStep: Int, model: String, chunkBytes: Int) throws {
-        let size = max(1, chunkBytes)
+    init(bytes: Data, version: Int, trainStep: Int, model: String, chunkBytes: Int, deltaBase: PolicyPublication? = nil) throws {
         var manifest = Swiftvla_Fleet_V1_PolicyManifest()
         manifest.version = Int64(version)
         manifest.trainStep = Int64(trainStep)
@@ -32,23 +41,57 @@ public struct PolicyPublication: Sendable {
             return t
         }
         manifest.totalBytes = UInt64(bytes.count)
-        manifest.chunkCount = UInt32((bytes.count + size - 1) / size)
         manifest.crc32 = CRC32.checksum(bytes)
         manifest.createdUnix = Date().timeIntervalSince1970
+        manifest.payloadBytes = UInt64(bytes.count)
+        manifest.chunkCount = UInt32((bytes.count + max(1, chunkBytes) - 1) / max(1, chunkBytes))
+        self.manifest = manifest
+        self.updates = Self.updates(manifest: manifest, payload: bytes, chunkBytes: chunkBytes)
+        self.fileBytes = bytes
+        if let base = deltaBase, base.version < version, base.manifest.tensors == manifest.tensors,
+           let delta = try WeightDelta.encode(new: bytes, base: base.fileBytes), delta.count < bytes.count {
+            var deltaManifest = manifest
+            deltaManifest.deltaBaseVersion = Int64(base.version)
+            deltaUpdates = Self.updates(manifest: deltaManifest, payload: delta, chunkBytes: chunkBytes)
+            deltaBaseVersion = base.version
+            deltaBytes = delta.count
+        } else {
+            deltaUpdates = nil
+            deltaBaseVersion = nil
+            deltaBytes = 0
+        }
+    }
+
+    /// The updates to send to a stream that last delivered `lastDelivered` (the actor holds
+    /// its file) and accepts deltas: the delta when it is against that version, else the file.
+    public func updates(lastDelivered: Int?, acceptsDelta: Bool) -> (updates: [Update], isDelta: Bool) {
+        if acceptsDelta, let deltaUpdates, let lastDelivered, lastDelivered == deltaBaseVersion { return (deltaUpdates, true) }
+        return (updates, false)
+    }
+
+    /// Payload bytes of a list of updates (what travels, without protobuf framing).
+    public static func payloadBytes(_ updates: [Update]) -> Int {
+        updates.reduce(0) { n, u in if case .chunk(let c) = u.kind { n + c.data.count } else { n } }
+    }
+
+    private static func updates(manifest: Swiftvla_Fleet_V1_PolicyManifest, payload: Data, chunkBytes: Int) -> [Update] {
+        let size = max(1, chunkBytes)
+        var manifest = manifest
+        manifest.payloadBytes = UInt64(payload.count)
+        manifest.chunkCount = UInt32((payload.count + size - 1) / size)
         var updates = [Update.with { $0.kind = .manifest(manifest) }]
         var offset = 0, index: UInt32 = 0
-        while offset < bytes.count {
-            let end = min(bytes.count, offset + size)
+        while offset < payload.count {
+            let end = min(payload.count, offset + size)
             var chunk = Swiftvla_Fleet_V1_WeightChunk()
-            chunk.version = Int64(version)
+            chunk.version = manifest.version
             chunk.index = index
-            chunk.data = bytes.subdata(in: offset..<end)
+            chunk.data = payload.subdata(in: offset..<end)
             updates.append(Update.with { $0.kind = .chunk(chunk) })
             offset = end
             index += 1
         }
-        self.manifest = manifest
-        self.updates = updates
+        return updates
     }
 }
 

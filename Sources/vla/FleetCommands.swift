@@ -134,7 +134,7 @@ struct LearnerCommand: AsyncParsableCommand {
             }
             let m = learner.metrics.snapshot()
             let peers = config.ranks == nil ? "" : ", from other ranks \(m.peerEpisodesIngested)"
-            say("episodes \(m.episodesAccepted) (+\(m.episodesAccepted - last.episodesAccepted))\(peers), dup \(m.episodesDuplicate), rejected \(m.episodesRejected) \(m.rejections), train steps \(m.trainSteps), loss \(m.lastLoss.map { String(format: "%.4f", $0) } ?? "-"), version \(m.latestVersion) (\(m.lastPublicationBytes) B in \(String(format: "%.1f", m.lastPublicationSeconds * 1000)) ms)")
+            say("episodes \(m.episodesAccepted) (+\(m.episodesAccepted - last.episodesAccepted))\(peers), dup \(m.episodesDuplicate), rejected \(m.episodesRejected) \(m.rejections), train steps \(m.trainSteps), loss \(m.lastLoss.map { String(format: "%.4f", $0) } ?? "-"), version \(m.latestVersion) (\(m.lastPublicationBytes) B, delta \(m.lastPublicationDeltaBytes) B, in \(String(format: "%.1f", m.lastPublicationSeconds * 1000)) ms)")
                 last = m
         }
         if learner.hasStoppedTraining { say("another rank stopped the job") }

@@ -242,6 +242,11 @@ struct FleetTests {
             #expect(report.episodes.allSatisfy { $0.steps > 0 && $0.steps <= 30 && $0.policyLag >= 0 })
         }
         #expect(m.versionsPublished >= 3 && m.trainSteps >= 20)
+        // After each stream's first whole file the actors take versions as deltas (when the delta
+        // is smaller: this linear policy's file is mostly header); each rebuilt file passed its
+        // CRC-32 (a failure would count in weightFailures).
+        #expect(reports.allSatisfy { $0.weightFailures == 0 })
+        if m.lastPublicationDeltaBytes > 0 { #expect(m.deltaVersionsSent > 0) }
         #expect(m.episodesAccepted == total && learner.store.count == total)
         // The store recorded the version each episode was acted with.
         let stored = try learner.store.records()
@@ -257,7 +262,7 @@ struct FleetTests {
         #expect(stats.values.allSatisfy { $0.episodesFinished > 0 })
         #expect(await backend.stepsTrained == m.trainSteps)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        print("fleet loop: \(total) episodes (\(m.stepsAccepted) steps, \(m.operatorStepsAccepted) operator) in \(String(format: "%.2f", seconds)) s = \(String(format: "%.2f", Double(total) / seconds)) episodes/s; \(m.trainSteps) train steps, \(m.versionsPublished) versions, last publication \(m.lastPublicationBytes) B in \(String(format: "%.2f", m.lastPublicationSeconds * 1000)) ms; versions per actor \(reports.map { $0.episodes.map(\.policyVersion) }), policy lag \(reports.map { $0.episodes.map(\.policyLag) })")
+        print("fleet loop: \(total) episodes (\(m.stepsAccepted) steps, \(m.operatorStepsAccepted) operator) in \(String(format: "%.2f", seconds)) s = \(String(format: "%.2f", Double(total) / seconds)) episodes/s; \(m.trainSteps) train steps, \(m.versionsPublished) versions, last publication \(m.lastPublicationBytes) B (delta \(m.lastPublicationDeltaBytes) B; \(m.deltaVersionsSent)/\(m.versionsSent) sent as deltas) in \(String(format: "%.2f", m.lastPublicationSeconds * 1000)) ms; versions per actor \(reports.map { $0.episodes.map(\.policyVersion) }), policy lag \(reports.map { $0.episodes.map(\.policyLag) })")
     }
 }
 

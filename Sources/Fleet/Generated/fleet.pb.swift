@@ -343,6 +343,9 @@ public nonisolated struct Swiftvla_Fleet_V1_WatchPolicyRequest: Sendable {
   /// send only versions newer than this
   public var knownVersion: Int64 = 0
 
+  /// versions after this stream's first may come as deltas against the one before
+  public var acceptDelta: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -390,6 +393,12 @@ public nonisolated struct Swiftvla_Fleet_V1_PolicyManifest: Sendable {
 
   public var createdUnix: Double = 0
 
+  /// 0: the chunks carry the file; else a WeightDelta against this version's file
+  public var deltaBaseVersion: Int64 = 0
+
+  /// bytes in the chunks (total_bytes for a full version)
+  public var payloadBytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -404,7 +413,7 @@ public nonisolated struct Swiftvla_Fleet_V1_WeightChunk: Sendable {
 
   public var index: UInt32 = 0
 
-  /// a slice of the safetensors file
+  /// a slice of the safetensors file (or of its delta)
   public var data: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1160,7 +1169,7 @@ nonisolated extension Swiftvla_Fleet_V1_UploadEpisodeAck: SwiftProtobuf.Message,
 
 nonisolated extension Swiftvla_Fleet_V1_WatchPolicyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WatchPolicyRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}actor_id\0\u{3}known_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}actor_id\0\u{3}known_version\0\u{3}accept_delta\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1170,6 +1179,7 @@ nonisolated extension Swiftvla_Fleet_V1_WatchPolicyRequest: SwiftProtobuf.Messag
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.actorID) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.knownVersion) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.acceptDelta) }()
       default: break
       }
     }
@@ -1182,12 +1192,16 @@ nonisolated extension Swiftvla_Fleet_V1_WatchPolicyRequest: SwiftProtobuf.Messag
     if self.knownVersion != 0 {
       try visitor.visitSingularInt64Field(value: self.knownVersion, fieldNumber: 2)
     }
+    if self.acceptDelta != false {
+      try visitor.visitSingularBoolField(value: self.acceptDelta, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Swiftvla_Fleet_V1_WatchPolicyRequest, rhs: Swiftvla_Fleet_V1_WatchPolicyRequest) -> Bool {
     if lhs.actorID != rhs.actorID {return false}
     if lhs.knownVersion != rhs.knownVersion {return false}
+    if lhs.acceptDelta != rhs.acceptDelta {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1235,7 +1249,7 @@ nonisolated extension Swiftvla_Fleet_V1_TensorInfo: SwiftProtobuf.Message, Swift
 
 nonisolated extension Swiftvla_Fleet_V1_PolicyManifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PolicyManifest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}train_step\0\u{1}model\0\u{1}tensors\0\u{3}total_bytes\0\u{3}chunk_count\0\u{1}crc32\0\u{3}created_unix\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}train_step\0\u{1}model\0\u{1}tensors\0\u{3}total_bytes\0\u{3}chunk_count\0\u{1}crc32\0\u{3}created_unix\0\u{3}delta_base_version\0\u{3}payload_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1251,6 +1265,8 @@ nonisolated extension Swiftvla_Fleet_V1_PolicyManifest: SwiftProtobuf.Message, S
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.chunkCount) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.crc32) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self.createdUnix) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.deltaBaseVersion) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.payloadBytes) }()
       default: break
       }
     }
@@ -1281,6 +1297,12 @@ nonisolated extension Swiftvla_Fleet_V1_PolicyManifest: SwiftProtobuf.Message, S
     if self.createdUnix.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.createdUnix, fieldNumber: 8)
     }
+    if self.deltaBaseVersion != 0 {
+      try visitor.visitSingularInt64Field(value: self.deltaBaseVersion, fieldNumber: 9)
+    }
+    if self.payloadBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.payloadBytes, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1293,6 +1315,8 @@ nonisolated extension Swiftvla_Fleet_V1_PolicyManifest: SwiftProtobuf.Message, S
     if lhs.chunkCount != rhs.chunkCount {return false}
     if lhs.crc32 != rhs.crc32 {return false}
     if lhs.createdUnix != rhs.createdUnix {return false}
+    if lhs.deltaBaseVersion != rhs.deltaBaseVersion {return false}
+    if lhs.payloadBytes != rhs.payloadBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

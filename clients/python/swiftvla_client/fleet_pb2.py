@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dswiftvla/fleet/v1/fleet.proto\x12\x11swiftvla.fleet.v1\"_\n\x14RegisterActorRequest\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12\x12\n\nembodiment\x18\x02 \x01(\t\x12\r\n\x05tasks\x18\x03 \x03(\t\x12\x12\n\nauth_token\x18\x04 \x01(\t\"E\n\x0eTaskAssignment\x12\x12\n\nembodiment\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x11\n\tseed_base\x18\x03 \x01(\x04\"\xb7\x01\n\x15RegisterActorResponse\x12\x35\n\nassignment\x18\x01 \x01(\x0b\x32!.swiftvla.fleet.v1.TaskAssignment\x12\x16\n\x0epolicy_version\x18\x02 \x01(\x03\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\r\x12\x1b\n\x13max_steps_per_chunk\x18\x04 \x01(\r\x12\x17\n\x0fingest_endpoint\x18\x05 \x01(\t\"9\n\nCameraSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\"\xfd\x01\n\rEpisodeHeader\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x02 \x01(\t\x12\x12\n\nembodiment\x18\x03 \x01(\t\x12\x0c\n\x04task\x18\x04 \x01(\t\x12\x13\n\x0binstruction\x18\x05 \x01(\t\x12\x16\n\x0epolicy_version\x18\x06 \x01(\x03\x12.\n\x07\x63\x61meras\x18\x07 \x03(\x0b\x32\x1d.swiftvla.fleet.v1.CameraSpec\x12\x11\n\tstate_dim\x18\x08 \x01(\r\x12\x12\n\naction_dim\x18\t \x01(\r\x12\x12\n\nseed_known\x18\n \x01(\x08\x12\x0c\n\x04seed\x18\x0b \x01(\x04\"\xcc\x01\n\x04Step\x12\x0e\n\x06\x66rames\x18\x01 \x03(\x0c\x12\r\n\x05state\x18\x02 \x03(\x02\x12\x15\n\rnative_action\x18\x03 \x03(\x02\x12\x16\n\x0eunified_action\x18\x04 \x03(\x02\x12\x0e\n\x06reward\x18\x05 \x01(\x02\x12\x0c\n\x04\x64one\x18\x06 \x01(\x08\x12-\n\x06source\x18\x07 \x01(\x0e\x32\x1d.swiftvla.fleet.v1.StepSource\x12\x11\n\ttimestamp\x18\x08 \x01(\x01\x12\x16\n\x0epolicy_version\x18\t \x01(\x03\"G\n\tStepChunk\x12\x12\n\nfirst_step\x18\x01 \x01(\r\x12&\n\x05steps\x18\x02 \x03(\x0b\x32\x17.swiftvla.fleet.v1.Step\"1\n\nEpisodeEnd\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x12\n\nstep_count\x18\x02 \x01(\r\"\xaf\x01\n\x14UploadEpisodeRequest\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32 .swiftvla.fleet.v1.EpisodeHeaderH\x00\x12-\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1c.swiftvla.fleet.v1.StepChunkH\x00\x12,\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1d.swiftvla.fleet.v1.EpisodeEndH\x00\x42\x06\n\x04kind\"H\n\x10UploadEpisodeAck\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\r\n\x05steps\x18\x03 \x01(\r\"=\n\x12WatchPolicyRequest\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12\x15\n\rknown_version\x18\x02 \x01(\x03\"8\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\xc3\x01\n\x0ePolicyManifest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x12\n\ntrain_step\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12.\n\x07tensors\x18\x04 \x03(\x0b\x32\x1d.swiftvla.fleet.v1.TensorInfo\x12\x13\n\x0btotal_bytes\x18\x05 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x06 \x01(\r\x12\r\n\x05\x63rc32\x18\x07 \x01(\r\x12\x14\n\x0c\x63reated_unix\x18\x08 \x01(\x01\";\n\x0bWeightChunk\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"~\n\x0cPolicyUpdate\x12\x35\n\x08manifest\x18\x01 \x01(\x0b\x32!.swiftvla.fleet.v1.PolicyManifestH\x00\x12/\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1e.swiftvla.fleet.v1.WeightChunkH\x00\x42\x06\n\x04kind\"\xaa\x01\n\nActorStats\x12\x19\n\x11\x65pisodes_finished\x18\x01 \x01(\x04\x12\x16\n\x0e\x65pisodes_acked\x18\x02 \x01(\x04\x12\x17\n\x0fpending_uploads\x18\x03 \x01(\r\x12\r\n\x05steps\x18\x04 \x01(\x04\x12\x16\n\x0eoperator_steps\x18\x05 \x01(\x04\x12\x11\n\tsuccesses\x18\x06 \x01(\x04\x12\x16\n\x0epolicy_version\x18\x07 \x01(\x03\"R\n\x10HeartbeatRequest\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12,\n\x05stats\x18\x02 \x01(\x0b\x32\x1d.swiftvla.fleet.v1.ActorStats\"i\n\x11HeartbeatResponse\x12\x1d\n\x15latest_policy_version\x18\x01 \x01(\x03\x12\x35\n\nassignment\x18\x02 \x01(\x0b\x32!.swiftvla.fleet.v1.TaskAssignment\"G\n\x0b\x43\x61meraFrame\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0b\n\x03rgb\x18\x04 \x01(\x0c\"\xa0\x01\n\x13PredictChunkRequest\x12\x12\n\nembodiment\x18\x01 \x01(\t\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12/\n\x07\x63\x61meras\x18\x03 \x03(\x0b\x32\x1e.swiftvla.fleet.v1.CameraFrame\x12\r\n\x05state\x18\x04 \x03(\x02\x12\x12\n\nseed_known\x18\x05 \x01(\x08\x12\x0c\n\x04seed\x18\x06 \x01(\x04\"\x92\x01\n\x14PredictChunkResponse\x12\x0f\n\x07horizon\x18\x01 \x01(\r\x12\x12\n\naction_dim\x18\x02 \x01(\r\x12\x0f\n\x07\x61\x63tions\x18\x03 \x03(\x02\x12\x15\n\rexecute_steps\x18\x04 \x01(\r\x12\x17\n\x0f\x63heckpoint_step\x18\x05 \x01(\x03\x12\x14\n\x0cinference_ms\x18\x06 \x01(\x01\"\x13\n\x11ServerInfoRequest\"\xa9\x01\n\nServerInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x17\n\x0f\x63heckpoint_step\x18\x02 \x01(\x03\x12\x13\n\x0b\x65mbodiments\x18\x03 \x03(\t\x12\x12\n\nimage_size\x18\x04 \x01(\r\x12\x0f\n\x07horizon\x18\x05 \x01(\r\x12\x15\n\rexecute_steps\x18\x06 \x01(\r\x12\x10\n\x08requests\x18\x07 \x01(\x04\x12\x10\n\x08rejected\x18\x08 \x01(\x04*q\n\nStepSource\x12\x1b\n\x17STEP_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n\x12STEP_SOURCE_POLICY\x10\x01\x12\x18\n\x14STEP_SOURCE_OPERATOR\x10\x02\x12\x14\n\x10STEP_SOURCE_DEMO\x10\x03\x32\xfd\x02\n\x05\x46leet\x12\x62\n\rRegisterActor\x12\'.swiftvla.fleet.v1.RegisterActorRequest\x1a(.swiftvla.fleet.v1.RegisterActorResponse\x12_\n\rUploadEpisode\x12\'.swiftvla.fleet.v1.UploadEpisodeRequest\x1a#.swiftvla.fleet.v1.UploadEpisodeAck(\x01\x12W\n\x0bWatchPolicy\x12%.swiftvla.fleet.v1.WatchPolicyRequest\x1a\x1f.swiftvla.fleet.v1.PolicyUpdate0\x01\x12V\n\tHeartbeat\x12#.swiftvla.fleet.v1.HeartbeatRequest\x1a$.swiftvla.fleet.v1.HeartbeatResponse2\xc5\x01\n\x0cPolicyServer\x12_\n\x0cPredictChunk\x12&.swiftvla.fleet.v1.PredictChunkRequest\x1a\'.swiftvla.fleet.v1.PredictChunkResponse\x12T\n\rGetServerInfo\x12$.swiftvla.fleet.v1.ServerInfoRequest\x1a\x1d.swiftvla.fleet.v1.ServerInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dswiftvla/fleet/v1/fleet.proto\x12\x11swiftvla.fleet.v1\"_\n\x14RegisterActorRequest\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12\x12\n\nembodiment\x18\x02 \x01(\t\x12\r\n\x05tasks\x18\x03 \x03(\t\x12\x12\n\nauth_token\x18\x04 \x01(\t\"E\n\x0eTaskAssignment\x12\x12\n\nembodiment\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x11\n\tseed_base\x18\x03 \x01(\x04\"\xb7\x01\n\x15RegisterActorResponse\x12\x35\n\nassignment\x18\x01 \x01(\x0b\x32!.swiftvla.fleet.v1.TaskAssignment\x12\x16\n\x0epolicy_version\x18\x02 \x01(\x03\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\r\x12\x1b\n\x13max_steps_per_chunk\x18\x04 \x01(\r\x12\x17\n\x0fingest_endpoint\x18\x05 \x01(\t\"9\n\nCameraSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\"\xfd\x01\n\rEpisodeHeader\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x02 \x01(\t\x12\x12\n\nembodiment\x18\x03 \x01(\t\x12\x0c\n\x04task\x18\x04 \x01(\t\x12\x13\n\x0binstruction\x18\x05 \x01(\t\x12\x16\n\x0epolicy_version\x18\x06 \x01(\x03\x12.\n\x07\x63\x61meras\x18\x07 \x03(\x0b\x32\x1d.swiftvla.fleet.v1.CameraSpec\x12\x11\n\tstate_dim\x18\x08 \x01(\r\x12\x12\n\naction_dim\x18\t \x01(\r\x12\x12\n\nseed_known\x18\n \x01(\x08\x12\x0c\n\x04seed\x18\x0b \x01(\x04\"\xcc\x01\n\x04Step\x12\x0e\n\x06\x66rames\x18\x01 \x03(\x0c\x12\r\n\x05state\x18\x02 \x03(\x02\x12\x15\n\rnative_action\x18\x03 \x03(\x02\x12\x16\n\x0eunified_action\x18\x04 \x03(\x02\x12\x0e\n\x06reward\x18\x05 \x01(\x02\x12\x0c\n\x04\x64one\x18\x06 \x01(\x08\x12-\n\x06source\x18\x07 \x01(\x0e\x32\x1d.swiftvla.fleet.v1.StepSource\x12\x11\n\ttimestamp\x18\x08 \x01(\x01\x12\x16\n\x0epolicy_version\x18\t \x01(\x03\"G\n\tStepChunk\x12\x12\n\nfirst_step\x18\x01 \x01(\r\x12&\n\x05steps\x18\x02 \x03(\x0b\x32\x17.swiftvla.fleet.v1.Step\"1\n\nEpisodeEnd\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x12\n\nstep_count\x18\x02 \x01(\r\"\xaf\x01\n\x14UploadEpisodeRequest\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32 .swiftvla.fleet.v1.EpisodeHeaderH\x00\x12-\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1c.swiftvla.fleet.v1.StepChunkH\x00\x12,\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1d.swiftvla.fleet.v1.EpisodeEndH\x00\x42\x06\n\x04kind\"H\n\x10UploadEpisodeAck\x12\x12\n\nepisode_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\r\n\x05steps\x18\x03 \x01(\r\"S\n\x12WatchPolicyRequest\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12\x15\n\rknown_version\x18\x02 \x01(\x03\x12\x14\n\x0c\x61\x63\x63\x65pt_delta\x18\x03 \x01(\x08\"8\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\xf6\x01\n\x0ePolicyManifest\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x12\n\ntrain_step\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12.\n\x07tensors\x18\x04 \x03(\x0b\x32\x1d.swiftvla.fleet.v1.TensorInfo\x12\x13\n\x0btotal_bytes\x18\x05 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x06 \x01(\r\x12\r\n\x05\x63rc32\x18\x07 \x01(\r\x12\x14\n\x0c\x63reated_unix\x18\x08 \x01(\x01\x12\x1a\n\x12\x64\x65lta_base_version\x18\t \x01(\x03\x12\x15\n\rpayload_bytes\x18\n \x01(\x04\";\n\x0bWeightChunk\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"~\n\x0cPolicyUpdate\x12\x35\n\x08manifest\x18\x01 \x01(\x0b\x32!.swiftvla.fleet.v1.PolicyManifestH\x00\x12/\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1e.swiftvla.fleet.v1.WeightChunkH\x00\x42\x06\n\x04kind\"\xaa\x01\n\nActorStats\x12\x19\n\x11\x65pisodes_finished\x18\x01 \x01(\x04\x12\x16\n\x0e\x65pisodes_acked\x18\x02 \x01(\x04\x12\x17\n\x0fpending_uploads\x18\x03 \x01(\r\x12\r\n\x05steps\x18\x04 \x01(\x04\x12\x16\n\x0eoperator_steps\x18\x05 \x01(\x04\x12\x11\n\tsuccesses\x18\x06 \x01(\x04\x12\x16\n\x0epolicy_version\x18\x07 \x01(\x03\"R\n\x10HeartbeatRequest\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12,\n\x05stats\x18\x02 \x01(\x0b\x32\x1d.swiftvla.fleet.v1.ActorStats\"i\n\x11HeartbeatResponse\x12\x1d\n\x15latest_policy_version\x18\x01 \x01(\x03\x12\x35\n\nassignment\x18\x02 \x01(\x0b\x32!.swiftvla.fleet.v1.TaskAssignment\"G\n\x0b\x43\x61meraFrame\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0b\n\x03rgb\x18\x04 \x01(\x0c\"\xa0\x01\n\x13PredictChunkRequest\x12\x12\n\nembodiment\x18\x01 \x01(\t\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12/\n\x07\x63\x61meras\x18\x03 \x03(\x0b\x32\x1e.swiftvla.fleet.v1.CameraFrame\x12\r\n\x05state\x18\x04 \x03(\x02\x12\x12\n\nseed_known\x18\x05 \x01(\x08\x12\x0c\n\x04seed\x18\x06 \x01(\x04\"\x92\x01\n\x14PredictChunkResponse\x12\x0f\n\x07horizon\x18\x01 \x01(\r\x12\x12\n\naction_dim\x18\x02 \x01(\r\x12\x0f\n\x07\x61\x63tions\x18\x03 \x03(\x02\x12\x15\n\rexecute_steps\x18\x04 \x01(\r\x12\x17\n\x0f\x63heckpoint_step\x18\x05 \x01(\x03\x12\x14\n\x0cinference_ms\x18\x06 \x01(\x01\"\x13\n\x11ServerInfoRequest\"\xa9\x01\n\nServerInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x17\n\x0f\x63heckpoint_step\x18\x02 \x01(\x03\x12\x13\n\x0b\x65mbodiments\x18\x03 \x03(\t\x12\x12\n\nimage_size\x18\x04 \x01(\r\x12\x0f\n\x07horizon\x18\x05 \x01(\r\x12\x15\n\rexecute_steps\x18\x06 \x01(\r\x12\x10\n\x08requests\x18\x07 \x01(\x04\x12\x10\n\x08rejected\x18\x08 \x01(\x04*q\n\nStepSource\x12\x1b\n\x17STEP_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n\x12STEP_SOURCE_POLICY\x10\x01\x12\x18\n\x14STEP_SOURCE_OPERATOR\x10\x02\x12\x14\n\x10STEP_SOURCE_DEMO\x10\x03\x32\xfd\x02\n\x05\x46leet\x12\x62\n\rRegisterActor\x12\'.swiftvla.fleet.v1.RegisterActorRequest\x1a(.swiftvla.fleet.v1.RegisterActorResponse\x12_\n\rUploadEpisode\x12\'.swiftvla.fleet.v1.UploadEpisodeRequest\x1a#.swiftvla.fleet.v1.UploadEpisodeAck(\x01\x12W\n\x0bWatchPolicy\x12%.swiftvla.fleet.v1.WatchPolicyRequest\x1a\x1f.swiftvla.fleet.v1.PolicyUpdate0\x01\x12V\n\tHeartbeat\x12#.swiftvla.fleet.v1.HeartbeatRequest\x1a$.swiftvla.fleet.v1.HeartbeatResponse2\xc5\x01\n\x0cPolicyServer\x12_\n\x0cPredictChunk\x12&.swiftvla.fleet.v1.PredictChunkRequest\x1a\'.swiftvla.fleet.v1.PredictChunkResponse\x12T\n\rGetServerInfo\x12$.swiftvla.fleet.v1.ServerInfoRequest\x1a\x1d.swiftvla.fleet.v1.ServerInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'swiftvla.fleet.v1.fleet_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STEPSOURCE']._serialized_start=2754
-  _globals['_STEPSOURCE']._serialized_end=2867
+  _globals['_STEPSOURCE']._serialized_start=2827
+  _globals['_STEPSOURCE']._serialized_end=2940
   _globals['_REGISTERACTORREQUEST']._serialized_start=52
   _globals['_REGISTERACTORREQUEST']._serialized_end=147
   _globals['_TASKASSIGNMENT']._serialized_start=149
@@ -54,33 +54,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPLOADEPISODEACK']._serialized_start=1230
   _globals['_UPLOADEPISODEACK']._serialized_end=1302
   _globals['_WATCHPOLICYREQUEST']._serialized_start=1304
-  _globals['_WATCHPOLICYREQUEST']._serialized_end=1365
-  _globals['_TENSORINFO']._serialized_start=1367
-  _globals['_TENSORINFO']._serialized_end=1423
-  _globals['_POLICYMANIFEST']._serialized_start=1426
-  _globals['_POLICYMANIFEST']._serialized_end=1621
-  _globals['_WEIGHTCHUNK']._serialized_start=1623
-  _globals['_WEIGHTCHUNK']._serialized_end=1682
-  _globals['_POLICYUPDATE']._serialized_start=1684
-  _globals['_POLICYUPDATE']._serialized_end=1810
-  _globals['_ACTORSTATS']._serialized_start=1813
-  _globals['_ACTORSTATS']._serialized_end=1983
-  _globals['_HEARTBEATREQUEST']._serialized_start=1985
-  _globals['_HEARTBEATREQUEST']._serialized_end=2067
-  _globals['_HEARTBEATRESPONSE']._serialized_start=2069
-  _globals['_HEARTBEATRESPONSE']._serialized_end=2174
-  _globals['_CAMERAFRAME']._serialized_start=2176
-  _globals['_CAMERAFRAME']._serialized_end=2247
-  _globals['_PREDICTCHUNKREQUEST']._serialized_start=2250
-  _globals['_PREDICTCHUNKREQUEST']._serialized_end=2410
-  _globals['_PREDICTCHUNKRESPONSE']._serialized_start=2413
-  _globals['_PREDICTCHUNKRESPONSE']._serialized_end=2559
-  _globals['_SERVERINFOREQUEST']._serialized_start=2561
-  _globals['_SERVERINFOREQUEST']._serialized_end=2580
-  _globals['_SERVERINFO']._serialized_start=2583
-  _globals['_SERVERINFO']._serialized_end=2752
-  _globals['_FLEET']._serialized_start=2870
-  _globals['_FLEET']._serialized_end=3251
-  _globals['_POLICYSERVER']._serialized_start=3254
-  _globals['_POLICYSERVER']._serialized_end=3451
+  _globals['_WATCHPOLICYREQUEST']._serialized_end=1387
+  _globals['_TENSORINFO']._serialized_start=1389
+  _globals['_TENSORINFO']._serialized_end=1445
+  _globals['_POLICYMANIFEST']._serialized_start=1448
+  _globals['_POLICYMANIFEST']._serialized_end=1694
+  _globals['_WEIGHTCHUNK']._serialized_start=1696
+  _globals['_WEIGHTCHUNK']._serialized_end=1755
+  _globals['_POLICYUPDATE']._serialized_start=1757
+  _globals['_POLICYUPDATE']._serialized_end=1883
+  _globals['_ACTORSTATS']._serialized_start=1886
+  _globals['_ACTORSTATS']._serialized_end=2056
+  _globals['_HEARTBEATREQUEST']._serialized_start=2058
+  _globals['_HEARTBEATREQUEST']._serialized_end=2140
+  _globals['_HEARTBEATRESPONSE']._serialized_start=2142
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2247
+  _globals['_CAMERAFRAME']._serialized_start=2249
+  _globals['_CAMERAFRAME']._serialized_end=2320
+  _globals['_PREDICTCHUNKREQUEST']._serialized_start=2323
+  _globals['_PREDICTCHUNKREQUEST']._serialized_end=2483
+  _globals['_PREDICTCHUNKRESPONSE']._serialized_start=2486
+  _globals['_PREDICTCHUNKRESPONSE']._serialized_end=2632
+  _globals['_SERVERINFOREQUEST']._serialized_start=2634
+  _globals['_SERVERINFOREQUEST']._serialized_end=2653
+  _globals['_SERVERINFO']._serialized_start=2656
+  _globals['_SERVERINFO']._serialized_end=2825
+  _globals['_FLEET']._serialized_start=2943
+  _globals['_FLEET']._serialized_end=3324
+  _globals['_POLICYSERVER']._serialized_start=3327
+  _globals['_POLICYSERVER']._serialized_end=3524
 # @@protoc_insertion_point(module_scope)
