@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import RobotData
 import TensorKit
+import TestSupport
 @testable import Fleet
 
 /// Policy versions as lossless deltas against the previous one (`WeightDelta`).
@@ -128,5 +129,58 @@ extension FleetTests {
         #expect(m.versionsSent == 2 && m.deltaVersionsSent == 1)
         #expect(m.weightBytesSent == Int(manifests[0].payloadBytes + manifests[1].payloadBytes))
         await learner.stop()
+    }
+}
+
+/// The Python client's assembler (clients/python/swiftvla_client/weights.py) rebuilds what the
+/// Swift learner encodes: v1 whole, v2 as a delta (byte-identical file), v3 as a delta with a damaged chunk (refused).
+@Suite(.timeLimit(.minutes(2)))
+struct PythonWeightDeltaTests {
+    @Test func pythonAssemblerRebuildsSwiftDeltasBitExactly() async throws {
+        var rng = SplitMix64(seed: 11)
+        func weights(_ version: Int, _ values: [Float]) throws -> PolicyWeights {
+            let t = try TensorLock.run { try Tensor(values, shape: [values.count / 100, 100]) }
+            return PolicyWeights(version: version, trainStep: version, model: "vla", tensors: ["expert.weight": t])
+        }
+        let w1 = (0..<30_000).map { _ in Float(Int(rng.next() % 2001) - 1000) * 1e-4 }
+        let w2 = w1.map { $0 * 1.0005 }, w3 = w2.map { $0 - 2e-5 }
+        let v1 = try PolicyPublication(weights(1, w1), chunkBytes: 10_000)
+        let v2 = try PolicyPublication(weights(2, w2), chunkBytes: 10_000, deltaBase: v1)
+        let v3 = try PolicyPublication(weights(3, w3), chunkBytes: 10_000, deltaBase: v2)
+        var damaged = try #require(v3.deltaUpdates)
+        if case .chunk(var c) = damaged[1].kind { c.data[c.data.startIndex + 3] ^= 0x40; damaged[1].kind = .chunk(c) }
+        // Length-prefixed serialized PolicyUpdates, as they would arrive on the stream.
+        var stream = Data()
+        for u in v1.updates + v2.deltaUpdates! + damaged {
+            let bytes = try u.serializedData()
+            WeightDelta.appendU64(UInt64(bytes.count), to: &stream)
+            stream.append(bytes)
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("py-delta-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try stream.write(to: dir.appendingPathComponent("updates.bin"))
+        try v2.fileBytes.write(to: dir.appendingPathComponent("v2.safetensors"))
+        let script = """
+        import struct, sys
+        sys.path.insert(0, sys.argv[1])
+        from swiftvla_client import WeightAssembler, WeightTransferError
+        from swiftvla_client import fleet_pb2 as pb
+        raw = open(sys.argv[2] + '/updates.bin', 'rb').read()
+        a, i, out = WeightAssembler(), 0, []
+        while i < len(raw):
+            (n,) = struct.unpack('<Q', raw[i:i + 8]); u = pb.PolicyUpdate.FromString(raw[i + 8:i + 8 + n]); i += 8 + n
+            try:
+                v = a.consume(u)
+                if v is not None: out.append((v.version, v.manifest.delta_base_version))
+                if v is not None and v.version == 2: same = v.data == open(sys.argv[2] + '/v2.safetensors', 'rb').read()
+            except WeightTransferError as e:
+                out.append('refused')
+        print(out, same)
+        """
+        let root = ChildProcess.packageRoot
+        let result = try await ChildProcess.run(ChildProcess.python, ["-c", script, root.appendingPathComponent("clients/python").path, dir.path], timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[(1, 0), (2, 1), 'refused'] True")
     }
 }

@@ -12,14 +12,14 @@ from .episode import DEMO, OPERATOR, POLICY, Episode, EpisodeRecorder, new_episo
 from .errors import EpisodeRejected, FleetError, LearnerUnavailable, RegistrationRefused, WeightTransferError
 from .gym import FleetEnv
 from .policy import MsgpackPolicyClient, PolicyClient, PolicyRequestRefused, ServerInfo, WebSocketPolicyClient
-from .weights import PolicyVersion, WeightAssembler, read_safetensors
+from .weights import PolicyVersion, WeightAssembler, apply_delta, read_safetensors
 
 __all__ = [
     "RobotClient", "Registration", "UploadResult", "ClientStats", "HeartbeatResult",
     "EMBODIMENTS", "UNIFIED_DIMENSION", "EmbodimentLayout", "layout_for",
     "Episode", "EpisodeRecorder", "POLICY", "OPERATOR", "DEMO", "new_episode_id",
     "FleetError", "EpisodeRejected", "LearnerUnavailable", "RegistrationRefused", "WeightTransferError",
-    "FleetEnv", "PolicyVersion", "WeightAssembler", "read_safetensors",
+    "FleetEnv", "PolicyVersion", "WeightAssembler", "apply_delta", "read_safetensors",
     "PolicyClient", "PolicyRequestRefused", "ServerInfo", "WebSocketPolicyClient", "MsgpackPolicyClient",
 ]
 __version__ = "0.1.0"

@@ -351,13 +351,16 @@ class RobotClient:
 
     # -- policy versions ---------------------------------------------------------------------
 
-    def watch_policy(self, known_version: Optional[int] = None, *, reconnect: bool = True) -> Iterator[PolicyVersion]:
+    def watch_policy(self, known_version: Optional[int] = None, *, reconnect: bool = True,
+                     accept_delta: bool = True) -> Iterator[PolicyVersion]:
         """Yields `PolicyVersion(version, manifest, data)` for every newer published version,
         each verified (chunk order, size, CRC-32 as zlib.crc32, tensor table) before it is
         yielded; `data` is the safetensors file (`.tensors()` decodes it). A damaged version
         is counted in `stats.weight_failures` and skipped. With `reconnect`, a dropped stream
         is re-opened with back-off, asking only for versions newer than the last one yielded;
-        it ends when the client is closed or the generator is closed."""
+        it ends when the client is closed or the generator is closed. With `accept_delta` the
+        learner may send a stream's later versions as deltas against the previous one (rebuilt
+        and verified here; `data` is always the whole file)."""
         known = self.policy_version if known_version is None else int(known_version)
         delay = 0.1
         while not self._closed:
@@ -369,7 +372,8 @@ class RobotClient:
                 time.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
                 continue
-            call = self._stub.WatchPolicy(pb.WatchPolicyRequest(actor_id=self.actor_id, known_version=known),
+            call = self._stub.WatchPolicy(pb.WatchPolicyRequest(actor_id=self.actor_id, known_version=known,
+                                                                accept_delta=accept_delta),
                                           metadata=self._metadata)
             with self._lock:
                 self._calls.add(call)
