@@ -63,6 +63,10 @@ public struct FleetDemo: Sendable {
     public var fleetDuration: Double?
     /// Learner pace: a train step starts at most this often (0: back to back).
     public var learnerStepInterval = 0.0
+    /// Offline HG-DAgger instead of online post-training: this many rounds, each of which runs
+    /// every actor for `episodesPerActor` episodes on a fixed policy (training paused), then
+    /// trains `trainSteps / rounds` steps on all data so far and publishes (nil: online, SOP).
+    public var offlineRounds: Int?
     /// Evaluate the pretrained policy first (a series of runs from one checkpoint needs it once).
     public var evaluateBefore = true
     /// Where the pretraining run lives (default `output/pretrain`; runs may share one).
@@ -89,6 +93,7 @@ public struct FleetDemo: Sendable {
                 ? "RECAP (value steps \(setup.recapValueSteps), n = \(setup.recapLookahead), positive fraction \(setup.recapPositiveFraction), CFG w fleet \(setup.recapFleetGuidance) / evaluation \(recapEvaluationGuidance))"
                 : "HG-DAgger",
             "OOD guard on actors": oodGuard.rawValue,
+            "post-training": offlineRounds.map { "offline HG-DAgger: \($0) rounds of collect (training paused), then retrain" } ?? "online (SOP)",
             "frozen in post-training": setup.frozen.isEmpty ? "nothing" : setup.frozen.joined(separator: ", "),
             "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
         ]
@@ -142,10 +147,12 @@ public struct FleetDemo: Sendable {
         let (controlRate, budget, weightSwap) = (self.controlRate, fleetDuration, self.weightSwap)
         let ood = try oodGuard == .off ? nil
             : PolicyEvaluator.OODSettings(guardModel: OODGuard.read(OODGuard.url(inCheckpoint: checkpoint)), mode: oodGuard)
-        let reports: [(String, FleetActorReport, PolicyEvaluator.OODCounts?)]
-        do {
-            reports = try await withThrowingTaskGroup(of: (String, FleetActorReport, PolicyEvaluator.OODCounts?).self) { group in
-                for i in 0..<actors {
+        // The actors of one phase: each runs `episodes` episodes (and, online, on until the
+        // target version acted in one of them).
+        let actorCount = actors
+        @Sendable func runActors(episodes: Int, targetVersion: Int?) async throws -> [(String, FleetActorReport, PolicyEvaluator.OODCounts?)] {
+            try await withThrowingTaskGroup(of: (String, FleetActorReport, PolicyEvaluator.OODCounts?).self) { group in
+                for i in 0..<actorCount {
                     group.addTask {
                         let id = "demo-actor-\(i)"
                         var c = FleetActorConfig(actorID: id, learnerPort: port, embodiment: embodiment, tasks: tasks)
@@ -154,7 +161,7 @@ public struct FleetDemo: Sendable {
                         c.robotTimeBudget = budget
                         c.controlRate = controlRate
                         c.weightSwap = weightSwap
-                        c.maxEpisodes = 10_000
+                        c.maxEpisodes = targetVersion == nil && budget == nil ? episodes : 10_000
                         c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
                         c.stepsPerChunk = 16
                         c.gate = gate
@@ -176,6 +183,26 @@ public struct FleetDemo: Sendable {
                 var all: [(String, FleetActorReport, PolicyEvaluator.OODCounts?)] = []
                 for try await r in group { all.append(r) }
                 return all
+            }
+        }
+        var reports: [(String, FleetActorReport, PolicyEvaluator.OODCounts?)] = []
+        do {
+            if let rounds = offlineRounds {
+                // Plain HG-DAgger (SOP's offline baseline): collect with a fixed policy, then
+                // retrain on everything collected so far, and again; same steps in all.
+                learner.pauseTraining(true)
+                for round in 0..<rounds {
+                    log("== offline round \(round + 1)/\(rounds): \(actors) actors × \(episodes) episodes with version \(learner.latestVersion), training paused")
+                    reports += try await runActors(episodes: episodes, targetVersion: nil)
+                    let goal = (round + 1) * trainSteps / rounds
+                    log("== offline round \(round + 1)/\(rounds): retraining to train step \(goal)")
+                    learner.pauseTraining(false)
+                    while learner.metrics.snapshot().trainSteps < goal { try await Task.sleep(for: .milliseconds(100)) }
+                    learner.pauseTraining(true)
+                    try await learner.publish()
+                }
+            } else {
+                reports = try await runActors(episodes: episodes, targetVersion: targetVersion)
             }
         } catch {
             await learner.stop()

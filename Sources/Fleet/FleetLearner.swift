@@ -65,6 +65,7 @@ public final class FleetLearner: Sendable {
     private let peerShards = EpisodeShardReader()
     private let peerEpisodeIDs = Locked(Set<UUID>())
     private let stopVote = Locked(false)
+    private let trainingPaused = Locked(false)
     private let trainingEnded = Locked(false)
 
     public init(config: FleetLearnerConfig, backend: any LearnerBackend) throws {
@@ -186,6 +187,10 @@ public final class FleetLearner: Sendable {
             try await backend.synchronizeParameters()
         }
     }
+
+    /// Pauses (or resumes) train steps; uploads are still validated, stored and buffered. Offline
+    /// post-training rounds (collect with a fixed policy, then retrain) are built on it.
+    public func pauseTraining(_ paused: Bool) { trainingPaused.withLock { $0 = paused } }
 
     /// Whether training stopped (a data-parallel job stops when any rank asks it to).
     public var hasStoppedTraining: Bool { trainingEnded.current }
@@ -351,6 +356,10 @@ public final class FleetLearner: Sendable {
                 if next > .now { try? await Task.sleep(until: next, clock: .continuous) }
             }
             await ingest(buffer.drain())
+            if trainingPaused.current {
+                try? await Task.sleep(for: .seconds(config.idlePause))
+                continue
+            }
             lastStepStart = .now
             let loss: Float?
             do { loss = try await backend.trainStep() } catch {

@@ -18,6 +18,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Pretraining steps (cached; raise to continue).") var pretrainSteps = 600
     @Option(help: "Fleet episodes per actor (minimum).") var episodesPerActor = 6
     @Option(help: "Post-training budget: learner train steps (actors run until their episodes use the version after it).") var trainSteps = 1000
+    @Option(help: "Plain HG-DAgger instead of online post-training: this many rounds of collecting --episodes-per-actor episodes per actor with a fixed policy, then retraining --train-steps / rounds steps.") var offlineRounds: Int?
     @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 100
     @Option(help: "Operator takes over when the policy's native action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.05
     @Option(help: "L1 pointing pretraining scenes before the demos' behaviour cloning (0: off; sets the pointing loss weight to 1).") var pointingScenes = 2000
@@ -58,6 +59,10 @@ struct Demo: AsyncParsableCommand {
         demo.pretrainSteps = pretrainSteps
         demo.episodesPerActor = episodesPerActor
         demo.trainSteps = trainSteps
+        if let offlineRounds {
+            guard offlineRounds >= 1, offlineRounds <= trainSteps else { throw ValidationError("--offline-rounds must be between 1 and --train-steps") }
+            demo.offlineRounds = offlineRounds
+        }
         demo.gate.deviationThreshold = deviationThreshold
         demo.evaluationSeeds = evalEpisodes
         demo.seed = seed

@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Fleet
+
+/// `vla demo --offline-rounds N`: plain HG-DAgger, SOP's offline baseline.
+@Suite("Offline HG-DAgger rounds", .stopsLearners, .timeLimit(.minutes(10)))
+struct OfflineRoundsTests {
+    @Test func eachRoundCollectsWithOneFixedVersionThenRetrains() async throws {
+        var demo = FleetDemo(output: temporaryDirectory("offline-rounds"))
+        demo.model = tinyVLAConfig()
+        demo.actors = 2
+        demo.pretrainDemos = 2
+        demo.pretrainSteps = 4
+        demo.pretrainBatchSize = 8
+        demo.episodesPerActor = 2
+        demo.trainSteps = 6
+        demo.publishEveryTrainSteps = 2
+        demo.evaluationSeeds = 1
+        demo.evaluateBefore = false
+        demo.setup.schedule.batchSize = 4
+        demo.gate.policyStepBudget = 10
+        demo.offlineRounds = 2
+        let lines = Locked([String]())
+        let report = try await demo.run { line in lines.withLock { $0.append(line) } }
+        #expect(report.settings["post-training"]?.hasPrefix("offline HG-DAgger: 2 rounds") == true)
+        // 2 rounds × 2 actors × 2 episodes, each round on one version: the first round on the
+        // pretrained v1, the second on what the first round's retraining published.
+        let episodes = report.episodes
+        #expect(episodes.count == 8)
+        let rounds = [Array(episodes.prefix(4)), Array(episodes.suffix(4))]
+        #expect(rounds[0].allSatisfy { $0.policyVersion == 1 }, "\(rounds[0].map(\.policyVersion))")
+        let second = Set(rounds[1].map(\.policyVersion))
+        #expect(second.count == 1 && second.first! > 1, "\(second)")
+        // Round 1 retrained to step 3, round 2 to step 6 (a step in flight when training pauses may add one).
+        #expect(report.trainSteps >= 6 && report.trainSteps <= 8)
+        let log = lines.current
+        #expect(log.contains { $0.contains("offline round 1/2: retraining to train step 3") })
+        #expect(log.contains { $0.contains("offline round 2/2: retraining to train step 6") })
+    }
+}
