@@ -38,6 +38,8 @@ public enum PolicyEvaluator {
         public var ood = OODCounts()
         /// The episode GIFs written (see `EpisodeGIFs`), in seed order.
         public var gifs: [URL] = []
+        /// Success of each seed's episode, in seed order (for paired comparisons).
+        public var outcomes: [Bool] = []
     }
 
     /// Where `evaluate` writes the scene camera of its first `episodes` episodes as looping GIFs,
@@ -205,7 +207,7 @@ public enum PolicyEvaluator {
                                 maxDistractors: Int? = nil, ood: OODSettings? = nil, jpm: JointPredictionModule? = nil,
                                 gifs: EpisodeGIFs? = nil,
                                 progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Result {
-        var successes = 0, successSteps = 0, successSeconds = 0.0, counts = OODCounts(), written: [URL] = []
+        var successes = 0, successSteps = 0, successSeconds = 0.0, counts = OODCounts(), written: [URL] = [], outcomes: [Bool] = []
         let size = policy.model.config.imageSize
         if let gifs { try FileManager.default.createDirectory(at: gifs.directory, withIntermediateDirectories: true) }
         for (i, seed) in seeds.enumerated() {
@@ -215,6 +217,7 @@ public enum PolicyEvaluator {
             let recorder = gifs.flatMap { i < $0.episodes ? EpisodeRecorder(environment: env) : nil }
             let (ok, steps) = try runEpisode(policy: policy, environment: env, key: RandomKey(seed: seed), recorder: recorder,
                                              ood: ood, counts: &counts, jpm: jpm)
+            outcomes.append(ok)
             if ok {
                 successes += 1; successSteps += steps
                 successSeconds += Double(steps) * Double(env.config.substeps) * env.model.timestep
@@ -231,6 +234,7 @@ public enum PolicyEvaluator {
         result.meanSecondsToSuccess = successes == 0 ? 0 : successSeconds / Double(successes)
         result.ood = counts
         result.gifs = written
+        result.outcomes = outcomes
         return result
     }
 }

@@ -102,6 +102,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Chained mode: this many instructions in a row in one scene per seed (CALVIN-style); reports the average chain length.") var chain: Int?
     @Option(help: "Chained mode: tasks the instructions are drawn from, comma separated (reach, push, pick_place).") var chainTasks = "reach,push,pick_place"
     @Flag(help: "Chained mode: the scripted operator acts instead of a checkpoint (how feasible the chains are).") var `operator` = false
+    @Option(help: "Also evaluate this checkpoint on the same seeds (same JPM/OOD settings) and compare the two per seed (McNemar's exact test).") var baseline: String?
     @Option(help: "Write the scene camera of the first --gif-episodes episodes as looping GIFs into this directory.") var gifs: String?
     @Option(help: "How many episodes (from the first seed) --gifs writes.") var gifEpisodes = 10
     @Flag(help: "Print the result as JSON.") var json = false
@@ -167,17 +168,35 @@ struct Eval: AsyncParsableCommand {
                                                   ood: ood, jpm: jpm, gifs: gifOutput) { i, n, s in
             if !json { FileHandle.standardError.write(Data("  episode \(i)/\(n): \(s) successes\n".utf8)) }
         }
+        var paired: (PolicyEvaluator.Result, PairedComparison, Int)?
+        if let baseline {
+            let (base, baseStep) = try VLAPolicy.load(from: URL(fileURLWithPath: baseline))
+            let r = try PolicyEvaluator.evaluate(policy: base, embodiment: e, task: t, seeds: seeds, maxDistractors: maxDistractors, ood: ood, jpm: jpm) { i, n, s in
+                if !json { FileHandle.standardError.write(Data("  baseline episode \(i)/\(n): \(s) successes\n".utf8)) }
+            }
+            paired = (r, try PairedComparison(candidate: result.outcomes, baseline: r.outcomes), baseStep)
+        }
         let c = result.ood
         if json {
             let i = result.success.interval95
             let oodFields = ood == nil ? "" : #", "ood_guard": "\#(oodGuard)", "ood_rule": "\#(oodRule)", "ood_checked_steps": \#(c.checkedSteps), "ood_steps": \#(c.outOfDistributionSteps), "ood_decisions": \#(c.decisions), "ood_decisions_out": \#(c.outOfDistributionDecisions), "ood_corrected_chunks": \#(c.correctedChunks), "ood_recovered_states": \#(c.recoveredStates)"#
+            let perSeed = #", "per_seed_success": [\#(result.outcomes.map { $0 ? "1" : "0" }.joined(separator: ","))]"#
+            let pairedFields = paired.map { r, p, step in
+                let i = r.success.interval95
+                return #", "baseline": {"checkpoint": "\#(baseline!)", "checkpoint_step": \#(step), "successes": \#(r.success.successes), "success_rate": \#(r.success.rate), "ci95": [\#(i.low), \#(i.high)]}, "paired": {"candidate_only": \#(p.candidateOnly), "baseline_only": \#(p.baselineOnly), "both": \#(p.bothSucceeded), "neither": \#(p.bothFailed), "difference": \#(p.difference), "mcnemar_p": \#(p.pValue)}"#
+            } ?? ""
             let gifFields = gifs.map { #", "gif_directory": "\#($0)", "gifs": \#(result.gifs.count)"# } ?? ""
             let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#)
                 + (advantageGuidance.map { #", "advantage_guidance": \#($0)"# } ?? "")
-            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess), "mean_seconds_to_success": \#(result.meanSecondsToSuccess)\#(oodFields)\#(jpmFields)\#(gifFields)}"#)
+            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess), "mean_seconds_to_success": \#(result.meanSecondsToSuccess)\#(oodFields)\#(jpmFields)\#(gifFields)\#(pairedFields)\#(perSeed)}"#)
         } else {
             print("\(embodiment)/\(task) after step \(step)\(jpm == nil ? "" : " with JPM (\(jpmPoint) point, strength \(jpmStrength))"): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess)) (\(String(format: "%.2f", result.meanSecondsToSuccess)) s)")
             if let gifs { print("\(result.gifs.count) episode GIFs in \(gifs)") }
+            if let (r, p, step) = paired {
+                print("baseline \(baseline!) (step \(step)): success \(r.success)")
+                print(String(format: "paired on the same %d seeds: only the checkpoint succeeded on %d, only the baseline on %d (both %d, neither %d); difference %+.1f points, McNemar exact p = %.3g",
+                             seeds.count, p.candidateOnly, p.baselineOnly, p.bothSucceeded, p.bothFailed, 100 * p.difference, p.pValue))
+            }
             if ood != nil {
                 print("OOD guard (\(oodGuard)\(mode == .correct ? ", rule \(oodRule)" : "")): \(c.outOfDistributionSteps)/\(c.checkedSteps) states out of distribution"
                       + "; \(c.outOfDistributionDecisions)/\(c.decisions) chunks planned from one"

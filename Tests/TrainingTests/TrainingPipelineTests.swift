@@ -231,6 +231,7 @@ struct TrainingPipelineTests {
         let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: .arm7, task: .reach, seeds: [1, 2, 3],
                                                   gifs: .init(directory: dir, episodes: 2))
         #expect(result.gifs.count == 2)
+        #expect(result.outcomes.count == 3 && result.outcomes.filter { $0 }.count == result.success.successes)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).count == 2)
         for (i, seed) in [UInt64(1), 2].enumerated() {
             let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: seed,
@@ -238,6 +239,7 @@ struct TrainingPipelineTests {
             let reset = env.reset()
             let run = try PolicyEvaluator.runEpisode(policy: policy, environment: env, key: RandomKey(seed: seed))
             #expect(result.gifs[i].lastPathComponent == "arm7-reach-seed\(seed)-\(run.success ? "success" : "failure").gif")
+            #expect(result.outcomes[i] == run.success)
             let script = """
             import sys; from PIL import Image
             im = Image.open(sys.argv[1]); print(im.size[0], im.size[1], im.n_frames)
@@ -380,5 +382,31 @@ struct BehaviorCloningAfterPointingTests {
         // The checkpoint BC wrote loads back with the pointing head (the config travels with it).
         let (loaded, step) = try VLAPolicy.load(from: out.appendingPathComponent("checkpoint"))
         #expect(step == 2 && loaded.model.pointingHead != nil)
+    }
+}
+
+@Suite("Paired comparison (McNemar)")
+struct PairedComparisonTests {
+    @Test func exactMcNemarMatchesTheBinomialTail() throws {
+        // 2 seeds only the candidate solved, 8 only the baseline: n = 10 discordant,
+        // P(X ≤ 2) = (C(10,0) + C(10,1) + C(10,2)) / 2^10 = 56/1024, two-sided p = 0.109375.
+        let candidate = [true, true] + [Bool](repeating: false, count: 8) + [true, false]
+        let baseline = [false, false] + [Bool](repeating: true, count: 8) + [true, false]
+        let p = try PairedComparison(candidate: candidate, baseline: baseline)
+        #expect(p.candidateOnly == 2 && p.baselineOnly == 8 && p.bothSucceeded == 1 && p.bothFailed == 1)
+        #expect(Swift.abs(p.pValue - 0.109375) < 1e-12)
+        #expect(Swift.abs(p.difference - (-6.0 / 12.0)) < 1e-12)
+        // 0 vs 12 discordant: p = 2 / 4096; balanced 5 vs 5: p = 1 (capped); none discordant: 1.
+        #expect(Swift.abs(try PairedComparison(candidate: [Bool](repeating: true, count: 12), baseline: [Bool](repeating: false, count: 12)).pValue - 2.0 / 4096) < 1e-15)
+        let balanced = try PairedComparison(candidate: [true, true, true, true, true, false, false, false, false, false],
+                                            baseline: [false, false, false, false, false, true, true, true, true, true])
+        #expect(balanced.pValue == 1)
+        #expect(try PairedComparison(candidate: [true, false], baseline: [true, false]).pValue == 1)
+        // 300 discordant seeds split 130/170 (large n through log-gamma): with Python's exact
+        // integers, 2 * sum(comb(300, i) for i in range(131)) / 2**300 = 0.0241820 (computed once).
+        let big = try PairedComparison(candidate: [Bool](repeating: true, count: 130) + [Bool](repeating: false, count: 170),
+                                       baseline: [Bool](repeating: false, count: 130) + [Bool](repeating: true, count: 170))
+        #expect(Swift.abs(big.pValue - 0.0241820) < 1e-6, "\(big.pValue)")
+        #expect(throws: PairedComparison.Error.lengthMismatch(candidate: 1, baseline: 2)) { try PairedComparison(candidate: [true], baseline: [true, false]) }
     }
 }
