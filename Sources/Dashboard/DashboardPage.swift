@@ -23,7 +23,7 @@ public struct DashboardPage: Sendable {
         <h1>\(HTML.escape(title))</h1>
         """
         page += "<table><tr>" + ["up", "policy version", "train steps", "last loss", "episodes", "episodes / s",
-                                  "operator steps", "rejected", "ingest", "weights / version"].map { "<th>\($0)</th>" }.joined() + "</tr><tr>"
+                                  "operator steps", "rejected", "ingest", "weights / version", "weights sent (deltas)"].map { "<th>\($0)</th>" }.joined() + "</tr><tr>"
         let operatorShare = m.stepsAccepted > 0 ? Double(m.operatorStepsAccepted) / Double(m.stepsAccepted) : 0
         page += cell("uptime-seconds", String(format: "%.0f s", s.uptimeSeconds))
         page += cell("policy-version", "\(s.latestVersion)")
@@ -35,6 +35,7 @@ public struct DashboardPage: Sendable {
         page += cell("episodes-rejected", "\(m.episodesRejected)")
         page += cell("bytes-received", Self.bytes(m.bytesReceived))
         page += cell("publication-bytes", Self.bytes(m.lastPublicationBytes))
+        page += cell("weight-bytes-sent", "\(Self.bytes(m.weightBytesSent)) (\(m.deltaVersionsSent)/\(m.versionsSent))")
         page += "</tr></table>"
         if !m.rejections.isEmpty {
             page += "<p>refused: " + m.rejections.sorted { $0.key < $1.key }

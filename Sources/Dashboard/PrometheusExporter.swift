@@ -47,11 +47,15 @@ public final class PrometheusExporter: Sendable {
         counter("learner_train_steps", "Optimizer steps taken.", m.trainSteps)
         counter("learner_versions_published", "Policy versions published.", m.versionsPublished)
         counter("learner_checkpoints_saved", "Learner checkpoints written.", m.checkpointsSaved)
+        counter("learner_versions_sent", "Policy versions written to actors' watch streams.", m.versionsSent)
+        counter("learner_delta_versions_sent", "Policy versions sent as deltas against the stream's previous one.", m.deltaVersionsSent)
+        counter("learner_weight_bytes_sent", "Weight payload bytes written to watch streams.", m.weightBytesSent)
         gauge("learner_uptime_seconds", "Seconds since the learner started.", s.uptimeSeconds)
         gauge("learner_policy_version", "Newest published policy version.", Double(s.latestVersion))
         gauge("learner_actors_registered", "Actors registered.", Double(m.actorsRegistered))
         if let loss = m.lastLoss { gauge("learner_last_loss", "Training loss of the last step.", Double(loss)) }
         gauge("learner_publication_bytes", "Size of the last published weights.", Double(m.lastPublicationBytes))
+        gauge("learner_publication_delta_bytes", "Size of the last published version's delta (0: none).", Double(m.lastPublicationDeltaBytes))
         gauge("learner_publication_seconds", "Export + encode time of the last published weights.", m.lastPublicationSeconds)
         for t in s.tasks {
             let labels = [("task", t.task)]

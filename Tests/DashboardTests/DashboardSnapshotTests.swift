@@ -50,6 +50,9 @@ func prometheusValue(_ text: String, _ name: String, labels: [String: String] = 
         metrics.trainSteps = 3
         metrics.lastLoss = 0.5
         metrics.rejections = ["nan": 2]
+        metrics.versionsSent = 6
+        metrics.deltaVersionsSent = 4
+        metrics.weightBytesSent = 2_500_000
         return DashboardSnapshot.make(history: LearnerHistory.Snapshot(episodes: episodes, trainPoints: points, seconds: 100),
                                       actors: actors, metrics: metrics, latestVersion: 4, now: now, bins: 4)
     }
@@ -96,6 +99,9 @@ func prometheusValue(_ text: String, _ name: String, labels: [String: String] = 
         #expect(prometheusValue(text, "swiftvla_actor_policy_lag", labels: ["actor": "a2"]) == 2)
         #expect(prometheusValue(text, "swiftvla_task_online_share", labels: ["task": "arm7/reach"]) == 0.6)
         #expect(prometheusValue(text, "swiftvla_learner_last_loss") == 0.5)
+        #expect(html.contains("data-metric='weight-bytes-sent'>2.5 MB (4/6)<"))
+        #expect(prometheusValue(text, "swiftvla_learner_delta_versions_sent_total") == 4)
+        #expect(prometheusValue(text, "swiftvla_learner_weight_bytes_sent_total") == 2_500_000)
         // A second scrape of changed figures replaces, not adds.
         var later = s
         later.metrics.episodesAccepted = 6
