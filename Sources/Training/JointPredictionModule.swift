@@ -77,15 +77,20 @@ public final class JointPredictionModule {
     /// A native action chunk for `observation`, sampled with guidance toward q* (unguided
     /// before `prepare`, when it found no target, or once q* has been reached).
     public func actionChunk(policy: VLAPolicy, observation: PolicyObservation, key: RandomKey) throws -> [[Float]] {
+        let sampled: [Float] = try policy.sampleStandardized(observation, key: key, guidance: guidance(policy: policy, observation: observation)).toArray()
+        return try policy.nativeChunk(standardized: sampled, observation: observation)
+    }
+
+    /// The guidance for the chunk planned at `observation` (nil before `prepare`, without a
+    /// target, or once q* has been reached: guidance is released for good then).
+    public func guidance(policy: VLAPolicy, observation: PolicyObservation) throws -> FlowGuidance? {
         if let q = jointTarget, !released {
             let current = try observation.embodiment.unifiedState(observation.nativeState)
             released = zip(q.slots, q.values).allSatisfy { abs(current[$0.0] - $0.1) < releaseTolerance }
         }
-        let guidance = try jointTarget.flatMap { released ? nil : $0 }.map {
+        return try jointTarget.flatMap { released ? nil : $0 }.map {
             try self.guidance(toward: $0, observation: observation, stats: policy.stats, horizon: policy.model.config.horizon)
         }
-        let sampled: [Float] = try policy.sampleStandardized(observation, key: key, guidance: guidance).toArray()
-        return try policy.nativeChunk(standardized: sampled, observation: observation)
     }
 
     /// The guidance for one chunk: on q*'s slots, row k's target is the current joint position

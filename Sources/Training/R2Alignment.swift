@@ -27,6 +27,9 @@ public struct R2Config: Codable, Sendable {
     /// R1 and R2 are both evaluated on seeds evalSeedStart ..< evalSeedStart + evalEpisodes.
     public var evalEpisodes = 200
     public var evalSeedStart: UInt64 = 0
+    /// JPM guidance (predicted point) in every rollout and evaluation (0: the plain sampler).
+    /// R2 then aligns the policy as it is deployed, guided toward the pointed target.
+    public var jpmStrength = 0.0
     public var seed: UInt64 = 0
     public init() {}
 }
@@ -98,6 +101,8 @@ public final class R2Alignment {
         var observation = env.reset()
         var key = key
         var decisions: [Decision] = []
+        let jpm = config.jpmStrength > 0 ? JointPredictionModule(strength: config.jpmStrength) : nil
+        try jpm?.prepare(policy: policy, observation: PolicyEvaluator.policyObservation(observation, env: env), environment: env)
         while true {
             let k = try key.split(into: 3)
             key = k[2]
@@ -112,7 +117,9 @@ public final class R2Alignment {
                 noiseValues = try valid.toArray(Float.self)
                 initial = try scatter(noiseValues!, base: k[1].normal([horizon * VLAConfig.actionDimension]).toArray(Float.self))
             }
-            let sampled = try policy.model.sampleActions(inputs, key: k[1], initialNoise: initial, encoded: encoded).toArray(Float.self)
+            let guidance = try jpm?.guidance(policy: policy, observation: policyObservation)
+            let sampled = try policy.model.sampleActions(inputs, key: k[1], initialNoise: initial, encoded: encoded,
+                                                         guidance: guidance).toArray(Float.self)
             var decision = Decision(features: try f.toArray(Float.self), chunk: gather(sampled), noise: noiseValues)
             let chunk = try policy.nativeChunk(standardized: sampled, observation: policyObservation)
             for action in chunk.prefix(execute) {

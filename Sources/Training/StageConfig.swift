@@ -524,6 +524,7 @@ extension StageConfig {
         public var noiseKLWeight: Double?
         public var evalEpisodes: Int?
         public var evalSeedStart: UInt64?
+        public var jpmStrength: Double?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case rolloutEpisodes = "rollout_episodes", rolloutSeedStart = "rollout_seed_start", discount
@@ -533,6 +534,7 @@ extension StageConfig {
             case noiseIterations = "noise_iterations", noiseEpisodesPerIteration = "noise_episodes_per_iteration"
             case noiseSeedStart = "noise_seed_start", noiseLearningRate = "noise_learning_rate", noiseKLWeight = "noise_kl_weight"
             case evalEpisodes = "eval_episodes", evalSeedStart = "eval_seed_start"
+            case jpmStrength = "jpm_strength"
         }
 
         public init() {}
@@ -557,6 +559,7 @@ extension StageConfig {
             noiseKLWeight = try c.decodeIfPresent(Double.self, forKey: .noiseKLWeight)
             evalEpisodes = try c.decodeIfPresent(Int.self, forKey: .evalEpisodes)
             evalSeedStart = try c.decodeIfPresent(UInt64.self, forKey: .evalSeedStart)
+            jpmStrength = try c.decodeIfPresent(Double.self, forKey: .jpmStrength)
         }
 
         public func apply(to c: inout R2Config) {
@@ -578,6 +581,7 @@ extension StageConfig {
             if let v = noiseKLWeight { c.noise.klWeight = v }
             if let v = evalEpisodes { c.evalEpisodes = v }
             if let v = evalSeedStart { c.evalSeedStart = v }
+            if let v = jpmStrength { c.jpmStrength = v }
         }
     }
 }

@@ -262,6 +262,7 @@ struct TrainR2: AsyncParsableCommand {
     @Option(help: "Source-noise policy iterations.") var noiseIterations = 8
     @Option(help: "Rollouts per source-noise iteration.") var noiseEpisodes = 12
     @Option(help: "Evaluation seeds for R1 and R2 (0 ..< N).") var evalEpisodes = 200
+    @Option(help: "JPM guidance strength (predicted point) in R2's rollouts and evaluations (0: the plain sampler).") var jpmStrength = 0.0
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Output directory (checkpoint, noise-policy, r2-report.json).") var out = "runs/r2"
 
@@ -281,6 +282,7 @@ struct TrainR2: AsyncParsableCommand {
         config.noiseIterations = noiseIterations
         config.noiseEpisodesPerIteration = noiseEpisodes
         config.evalEpisodes = evalEpisodes
+        config.jpmStrength = jpmStrength
         config.seed = seed
         let r2 = R2Alignment(policy: policy, embodiment: e, task: t, demos: usable, config: config)
         let report = try r2.run(output: URL(fileURLWithPath: out)) { print($0) }

@@ -193,6 +193,35 @@ struct R2AlignmentRunTests {
         #expect(full.filter { $0 == 7 }.count == 4 * (64 - 8))
     }
 
+    @Test func jpmGuidedRolloutsSampleTowardThePointedTarget() throws {
+        // With jpm_strength the rollout's first chunk is the flow sample guided toward q* — the
+        // same chunk a JointPredictionModule prepared on the reset observation gives with the
+        // rollout's sampling key — and differs from the plain sampler's.
+        var c = smallConfig()
+        c.pointingWeight = 1
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 0)), stats: NormalizationStats(episodes: demos))
+        var guidedConfig = R2Config()
+        guidedConfig.jpmStrength = 1
+        let guided = R2Alignment(policy: policy, embodiment: .arm7, task: .reach, demos: demos, config: guidedConfig)
+        let plain = R2Alignment(policy: policy, embodiment: .arm7, task: .reach, demos: demos, config: R2Config())
+        let (withJPM, _) = try guided.rollout(seed: 5, key: RandomKey(seed: 5))
+        let (without, _) = try plain.rollout(seed: 5, key: RandomKey(seed: 5))
+
+        let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 5,
+                                       config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+        let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
+        let jpm = JointPredictionModule(strength: 1)
+        try jpm.prepare(policy: policy, observation: observation, environment: env)
+        let guidance = try #require(try jpm.guidance(policy: policy, observation: observation), "no target under the predicted point")
+        let k = try RandomKey(seed: 5).split(into: 3)
+        let expected = try policy.model.sampleActions(policy.inputs([observation]), key: k[1], guidance: guidance).toArray(Float.self)
+        let unguided = try policy.model.sampleActions(policy.inputs([observation]), key: k[1]).toArray(Float.self)
+        #expect(zip(withJPM[0].chunk, guided.gather(expected)).allSatisfy { Swift.abs($0 - $1) < 1e-5 })
+        #expect(zip(without[0].chunk, plain.gather(unguided)).allSatisfy { Swift.abs($0 - $1) < 1e-5 })
+        #expect(withJPM[0].chunk != without[0].chunk)
+    }
+
     @Test func aTinyRunWritesItsReportAndLoadableCheckpoints() throws {
         var config = R2Config()
         config.rolloutEpisodes = 2
