@@ -155,11 +155,13 @@ struct Eval: AsyncParsableCommand {
         }
         if let noisePolicy {
             if ood != nil { throw ValidationError("--ood-guard is not available with --noise-policy") }
-            let r2 = R2Alignment(policy: policy, embodiment: e, task: t, demos: [], config: R2Config())
+            var r2Config = R2Config()
+            r2Config.jpmStrength = jpmStrength   // JPM-guided, as an R2 run with jpm_strength evaluates
+            let r2 = R2Alignment(policy: policy, embodiment: e, task: t, demos: [], config: r2Config)
             let rate = try r2.evaluate(seeds: seeds, noisePolicy: r2.loadNoisePolicy(from: URL(fileURLWithPath: noisePolicy)))
             let i = rate.interval95
-            print(json ? #"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(rate.successes), "success_rate": \#(rate.rate), "ci95": [\#(i.low), \#(i.high)], "noise_policy": true}"#
-                  : "\(embodiment)/\(task) after step \(step) with the learned source noise: success \(rate)")
+            print(json ? #"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(rate.successes), "success_rate": \#(rate.rate), "ci95": [\#(i.low), \#(i.high)], "noise_policy": true, "jpm_strength": \#(jpmStrength)}"#
+                  : "\(embodiment)/\(task) after step \(step) with the learned source noise\(jpm == nil ? "" : " and JPM (strength \(jpmStrength))"): success \(rate)")
             return
         }
         if gifs != nil && gifEpisodes < 1 { throw ValidationError("--gif-episodes must be at least 1") }
