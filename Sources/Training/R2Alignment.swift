@@ -192,11 +192,13 @@ public final class R2Alignment {
     /// Success over `seeds` (one episode each, sampling keys from the seed), starting the flow
     /// sampler from `noisePolicy` when given.
     public func evaluate(seeds: [UInt64], noisePolicy: SourceNoisePolicy?, keySalt: UInt64 = 0) throws -> SuccessRate {
-        var successes = 0
-        for seed in seeds {
-            if try rollout(seed: seed, key: RandomKey(seed: seed &+ keySalt), noisePolicy: noisePolicy).success { successes += 1 }
-        }
-        return SuccessRate(successes: successes, episodes: seeds.count)
+        let ok = try outcomes(seeds: seeds, noisePolicy: noisePolicy, keySalt: keySalt)
+        return SuccessRate(successes: ok.filter { $0 }.count, episodes: seeds.count)
+    }
+
+    /// Each seed's success, in seed order (for paired comparisons, `PairedComparison`).
+    public func outcomes(seeds: [UInt64], noisePolicy: SourceNoisePolicy?, keySalt: UInt64 = 0) throws -> [Bool] {
+        try seeds.map { try rollout(seed: $0, key: RandomKey(seed: $0 &+ keySalt), noisePolicy: noisePolicy).success }
     }
 
     /// Runs every R2 phase; the fine-tuned weights replace the policy's own. `log` gets progress.

@@ -158,10 +158,25 @@ struct Eval: AsyncParsableCommand {
             var r2Config = R2Config()
             r2Config.jpmStrength = jpmStrength   // JPM-guided, as an R2 run with jpm_strength evaluates
             let r2 = R2Alignment(policy: policy, embodiment: e, task: t, demos: [], config: r2Config)
-            let rate = try r2.evaluate(seeds: seeds, noisePolicy: r2.loadNoisePolicy(from: URL(fileURLWithPath: noisePolicy)))
+            let outcomes = try r2.outcomes(seeds: seeds, noisePolicy: r2.loadNoisePolicy(from: URL(fileURLWithPath: noisePolicy)))
+            let rate = SuccessRate(successes: outcomes.filter { $0 }.count, episodes: seeds.count)
+            // --baseline: e.g. the R1 checkpoint through the same rollouts without the source noise.
+            let paired = try baseline.map { path -> (SuccessRate, PairedComparison) in
+                let base = try R2Alignment(policy: VLAPolicy.load(from: URL(fileURLWithPath: path)).0, embodiment: e, task: t, demos: [], config: r2Config)
+                let other = try base.outcomes(seeds: seeds, noisePolicy: nil)
+                return (SuccessRate(successes: other.filter { $0 }.count, episodes: seeds.count), try PairedComparison(candidate: outcomes, baseline: other))
+            }
             let i = rate.interval95
-            print(json ? #"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(rate.successes), "success_rate": \#(rate.rate), "ci95": [\#(i.low), \#(i.high)], "noise_policy": true, "jpm_strength": \#(jpmStrength)}"#
+            let pairedFields = paired.map { r, p in
+                #", "baseline": {"checkpoint": "\#(baseline!)", "successes": \#(r.successes), "success_rate": \#(r.rate)}, "paired": {"candidate_only": \#(p.candidateOnly), "baseline_only": \#(p.baselineOnly), "difference": \#(p.difference), "mcnemar_p": \#(p.pValue)}"#
+            } ?? ""
+            print(json ? #"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(rate.successes), "success_rate": \#(rate.rate), "ci95": [\#(i.low), \#(i.high)], "noise_policy": true, "jpm_strength": \#(jpmStrength)\#(pairedFields), "per_seed_success": [\#(outcomes.map { $0 ? "1" : "0" }.joined(separator: ","))]}"#
                   : "\(embodiment)/\(task) after step \(step) with the learned source noise\(jpm == nil ? "" : " and JPM (strength \(jpmStrength))"): success \(rate)")
+            if let (r, p) = paired, !json {
+                print("baseline \(baseline!) (plain sampler start): success \(r)")
+                print(String(format: "paired on the same %d seeds: only the checkpoint succeeded on %d, only the baseline on %d; difference %+.1f points, McNemar exact p = %.3g",
+                             seeds.count, p.candidateOnly, p.baselineOnly, 100 * p.difference, p.pValue))
+            }
             return
         }
         if gifs != nil && gifEpisodes < 1 { throw ValidationError("--gif-episodes must be at least 1") }
