@@ -101,7 +101,7 @@ struct StageConfigTests {
         // R2: the file's numbers; the rest R2Config's defaults; fine-tuning from the schedule.
         let r2 = c["R2"]!.r2Config
         #expect(r2.rolloutEpisodes == 48 && r2.criticSteps == 400 && r2.refineSteps == 5)
-        #expect(r2.noiseIterations == 8 && r2.noiseEpisodesPerIteration == 12 && r2.evalEpisodes == 200)
+        #expect(r2.noiseIterations == 8 && r2.noiseEpisodesPerIteration == 12 && r2.evalEpisodes == 200 && r2.jpmStrength == 1)
         #expect(r2.fineTuneSteps == 200 && r2.fineTune.totalSteps == 200 && r2.fineTune.learningRate == 5e-5)
         #expect(r2.fineTune.warmupSteps == 10 && r2.fineTune.batchSize == 32 && r2.fineTune.decayFraction == 0)
         #expect(r2.criticBatch == 64 && r2.discount == 0.98 && r2.iql == IQLConfig() && r2.seed == 0)
