@@ -100,12 +100,17 @@ public struct PolicyPublication: Sendable {
 enum SafetensorsHeader {
     struct Entry: Equatable { let name: String; let dtype: String; let shape: [Int] }
 
+    /// (header JSON, data region) of a safetensors file.
+    static func split(_ file: Data) throws -> (header: Data, data: Data) {
+        guard file.count >= 8 else { throw WeightTransferError.corrupt("file shorter than its header") }
+        let length = file.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard length <= UInt64(file.count - 8) else { throw WeightTransferError.corrupt("header length \(length) beyond the file") }
+        let start = file.startIndex + 8, end = start + Int(length)
+        return (file.subdata(in: start..<end), file.subdata(in: end..<file.endIndex))
+    }
+
     static func parse(_ bytes: Data) throws -> [Entry] {
-        guard bytes.count >= 8 else { throw WeightTransferError.corrupt("file shorter than its header") }
-        let length = bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard length <= UInt64(bytes.count - 8) else { throw WeightTransferError.corrupt("header length \(length) beyond the file") }
-        let start = bytes.startIndex + 8
-        let json = bytes.subdata(in: start..<(start + Int(length)))
+        let json = try split(bytes).header
         guard let table = try JSONSerialization.jsonObject(with: json) as? [String: Any] else {
             throw WeightTransferError.corrupt("header is not a JSON object")
         }

@@ -15,8 +15,8 @@ public enum WeightDelta {
     /// The delta of `new` against `base`, or nil when their data regions differ in length
     /// (another tensor layout: send the full file).
     public static func encode(new: Data, base: Data) throws -> Data? {
-        let (newHeader, newData) = try split(new)
-        let (_, baseData) = try split(base)
+        let (newHeader, newData) = try SafetensorsHeader.split(new)
+        let (_, baseData) = try SafetensorsHeader.split(base)
         guard newData.count == baseData.count else { return nil }
         var xor = [UInt8](newData)
         let baseBytes = [UInt8](baseData)
@@ -35,7 +35,7 @@ public enum WeightDelta {
         let headerLength = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[$1]) << (8 * UInt64($1)) }
         guard headerLength <= UInt64(bytes.count - 8) else { throw WeightTransferError.corrupt("delta header length \(headerLength) beyond the payload") }
         let header = bytes[8..<(8 + Int(headerLength))]
-        let (_, baseData) = try split(base)
+        let (_, baseData) = try SafetensorsHeader.split(base)
         let xor = try unshuffle(zeroRunDecode(bytes[(8 + Int(headerLength))...], count: baseData.count))
         var out = Data(capacity: 8 + header.count + baseData.count)
         appendU64(UInt64(header.count), to: &out)
@@ -44,15 +44,6 @@ public enum WeightDelta {
         for i in 0..<data.count { data[i] ^= xor[i] }
         out.append(contentsOf: data)
         return out
-    }
-
-    /// (header JSON, data region) of a safetensors file.
-    static func split(_ file: Data) throws -> (header: Data, data: Data) {
-        guard file.count >= 8 else { throw WeightTransferError.corrupt("file shorter than its header") }
-        let length = file.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard length <= UInt64(file.count - 8) else { throw WeightTransferError.corrupt("header length \(length) beyond the file") }
-        let start = file.startIndex + 8, end = start + Int(length)
-        return (file.subdata(in: start..<end), file.subdata(in: end..<file.endIndex))
     }
 
     static func appendU64(_ v: UInt64, to out: inout Data) {

@@ -70,6 +70,21 @@ public struct SceneBuilder: Sendable {
             let n = min(rng.int(range.lowerBound..<range.upperBound + 1), maxDistractors ?? .max)
             for _ in 0..<n { addObject(rng.chance(0.5) ? .box : .cylinder, color: takeColor(), x: x) }
         }
+        // Puck in the middle band, zone 0.12–0.2 m away in a random direction that stays reachable,
+        // with the approach point 9 cm behind the puck; both claim their space. nil after 100 tries.
+        func pushLayout() -> (puck: SIMD3<Double>, zone: SIMD3<Double>, behind: SIMD3<Double>)? {
+            for _ in 0..<100 {
+                occupied.removeAll()
+                let p = place(x: 0.42...0.56, y: -yRange * 0.6...yRange * 0.6, r: 0.06, z: 0)
+                let angle = rng.uniform(0, 2 * .pi), d = rng.uniform(0.12, 0.2)
+                let z = SIMD3(p.x + d * cos(angle), p.y + d * sin(angle), 0.0005)
+                if (0.36...0.64).contains(z.x) && abs(z.y) <= yRange && (0.33...0.66).contains(p.x - 0.09 * cos(angle)) {
+                    occupied = [(p, 0.06), (z, 0.06)]
+                    return (p, z, SIMD3(p.x - 0.09 * cos(angle), p.y - 0.09 * sin(angle), 0))
+                }
+            }
+            return nil
+        }
 
         var fill: [String: String] = [:]
         if isChain {
@@ -77,22 +92,9 @@ public struct SceneBuilder: Sendable {
                 occupied.removeAll(); s.objects.removeAll(); nextColor = 0
                 // The push lane (from behind the puck, where the hand starts, to the circle's
                 // centre) stays clear of the mat and the blocks, so a placed block never blocks a push.
-                var lane: (start: SIMD3<Double>, end: SIMD3<Double>)?
-                var puck = SIMD3<Double>.zero
-                for _ in 0..<100 {
-                    occupied.removeAll()
-                    let p = place(x: 0.42...0.56, y: -yRange * 0.6...yRange * 0.6, r: 0.06, z: 0)
-                    let angle = rng.uniform(0, 2 * .pi), d = rng.uniform(0.12, 0.2)
-                    let z = SIMD3(p.x + d * cos(angle), p.y + d * sin(angle), 0.0005)
-                    if (0.36...0.64).contains(z.x) && abs(z.y) <= yRange && (0.33...0.66).contains(p.x - 0.09 * cos(angle)) {
-                        occupied = [(p, 0.06), (z, 0.06)]
-                        s.zone = SceneZone(color: takeColor(), center: z, radius: 0.06)
-                        lane = (SIMD3(p.x - 0.09 * cos(angle), p.y - 0.09 * sin(angle), 0), z)
-                        puck = p
-                        break
-                    }
-                }
-                guard let lane else { continue }
+                guard let layout = pushLayout() else { continue }
+                s.zone = SceneZone(color: takeColor(), center: layout.zone, radius: 0.06)
+                let lane = (start: layout.behind, end: layout.zone), puck = layout.puck
                 let puckColor = takeColor()
                 s.objects.append(SceneObject(name: "obj0", color: puckColor, rgb: jitter(puckColor), shape: .cylinder,
                                              halfSize: 0.028, position: SIMD3(puck.x, puck.y, 0.015), yaw: 0))
@@ -120,19 +122,10 @@ public struct SceneBuilder: Sendable {
             distractors(1...3)
         case .push:
             let zoneColor = takeColor()
-            // Puck in the middle band, zone 0.12–0.2 m away in a random direction that stays reachable.
-            for _ in 0..<100 {
-                occupied.removeAll()
-                let p = place(x: 0.42...0.56, y: -yRange * 0.6...yRange * 0.6, r: 0.06, z: 0)
-                let angle = rng.uniform(0, 2 * .pi), d = rng.uniform(0.12, 0.2)
-                let z = SIMD3(p.x + d * cos(angle), p.y + d * sin(angle), 0.0005)
-                if (0.36...0.64).contains(z.x) && abs(z.y) <= yRange && (0.33...0.66).contains(p.x - 0.09 * cos(angle)) {
-                    occupied = [(p, 0.06), (z, 0.06)]
-                    s.zone = SceneZone(color: zoneColor, center: z, radius: 0.06)
-                    s.objects.append(SceneObject(name: "obj0", color: takeColor(), rgb: SIMD3(0, 0, 0), shape: .cylinder,
-                                                 halfSize: 0.028, position: SIMD3(p.x, p.y, 0.015), yaw: 0))
-                    break
-                }
+            if let layout = pushLayout() {
+                s.zone = SceneZone(color: zoneColor, center: layout.zone, radius: 0.06)
+                s.objects.append(SceneObject(name: "obj0", color: takeColor(), rgb: SIMD3(0, 0, 0), shape: .cylinder,
+                                             halfSize: 0.028, position: SIMD3(layout.puck.x, layout.puck.y, 0.015), yaw: 0))
             }
             let o = s.objects[0]
             s.objects[0] = SceneObject(name: o.name, color: o.color, rgb: jitter(o.color), shape: .cylinder,

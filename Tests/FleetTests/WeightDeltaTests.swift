@@ -48,7 +48,7 @@ extension FleetTests {
         // Unchanged weights: the data region codes as one zero run — 8 + header + 3 count bytes
         // (LEB128 of 80 032 data bytes is 3 bytes, then 0 for no literal).
         let same = try file(w1, version: 11)
-        let (header, data) = try WeightDelta.split(same)
+        let (header, data) = try SafetensorsHeader.split(same)
         #expect(data.count == 80_032)
         #expect(try WeightDelta.encode(new: same, base: v9)!.count == 8 + header.count + 3 + 1)
         // Another layout: no delta.
@@ -119,7 +119,7 @@ extension FleetTests {
         #expect(manifests[0].deltaBaseVersion == 0 && manifests[1].deltaBaseVersion == 1)
         // Unchanged weights: the delta is v2's header and one zero run over the data region.
         let v2File = try versions[1].safetensorsBytes()
-        let (header, data) = try WeightDelta.split(v2File)
+        let (header, data) = try SafetensorsHeader.split(v2File)
         var count: [UInt8] = []
         WeightDelta.appendVarint(data.count, to: &count)
         #expect(manifests[1].payloadBytes == UInt64(8 + header.count + count.count + 1))
