@@ -255,11 +255,12 @@ public struct FleetDemo: Sendable {
     private func evaluate(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {
         try tasks.map { task in
             let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
-            let r = try PolicyEvaluator.evaluate(policy: policy, embodiment: embodiment, task: task, seeds: seeds, jpm: jpm).success
+            let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: embodiment, task: task, seeds: seeds, jpm: jpm)
+            let r = result.success
             log("\(label) \(embodiment.rawValue)/\(task.rawValue): \(r)")
             return FleetDemoReport.Evaluation(embodiment: embodiment.rawValue, task: task.rawValue, episodes: r.episodes,
                                               successes: r.successes, rate: r.rate,
-                                              interval: [r.interval95.low, r.interval95.high])
+                                              interval: [r.interval95.low, r.interval95.high], perSeedSuccess: result.outcomes)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// What `vla demo` measured: held-out success before and after post-training, and every
 /// fleet episode (who ran it, under which policy version, how much the operator helped).
@@ -12,6 +13,9 @@ public struct FleetDemoReport: Codable, Sendable {
         public var rate: Double
         /// Wilson 95% interval.
         public var interval: [Double]
+        /// Each held-out seed's success, in seed order (before and after run the same seeds,
+        /// so the change is tested pairwise).
+        public var perSeedSuccess: [Bool]? = nil
     }
 
     public struct Episode: Codable, Sendable {
@@ -74,6 +78,13 @@ public struct FleetDemoReport: Codable, Sendable {
     public init() {}
 
     public var tasks: [String] { Array(Set(episodes.map(\.task)).union(before.map(\.task))).sorted() }
+    /// Before vs after on the same held-out seeds (McNemar's exact test), when both kept
+    /// their per-seed outcomes.
+    public func paired(_ after: Evaluation) -> PairedComparison? {
+        guard let b = before.first(where: { $0.task == after.task && $0.embodiment == after.embodiment }),
+              let x = after.perSeedSuccess, let y = b.perSeedSuccess else { return nil }
+        return try? PairedComparison(candidate: x, baseline: y)
+    }
     public var episodesPerSecond: Double { fleetSeconds > 0 ? Double(episodes.count) / fleetSeconds : 0 }
     public var ingestMegabytesPerSecond: Double { fleetSeconds > 0 ? Double(bytesReceived) / 1e6 / fleetSeconds : 0 }
     public var meanPolicyLag: Double {
@@ -121,13 +132,16 @@ public struct FleetDemoReport: Codable, Sendable {
         th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.note{color:#666}</style></head><body>
         <h1>SwiftVLA fleet post-training</h1>
         """
-        page += "<h2>Held-out success (policy alone, no operator)</h2><table><tr><th>task</th><th>before</th><th>after</th><th>change</th></tr>"
+        page += "<h2>Held-out success (policy alone, no operator)</h2><table><tr><th>task</th><th>before</th><th>after</th><th>change</th>"
+            + "<th>seeds only after / only before</th><th>McNemar p</th></tr>"
         for b in before {
             let a = after.first { $0.task == b.task && $0.embodiment == b.embodiment }
+            let p = a.flatMap(paired)
             page += "<tr><td>\(Self.escape(b.embodiment))/\(Self.escape(b.task))</td><td>\(Self.rate(b))</td>"
-            page += "<td>\(a.map(Self.rate) ?? "–")</td><td>\(a.map { Self.signedPoints($0.rate - b.rate) } ?? "–")</td></tr>"
+            page += "<td>\(a.map(Self.rate) ?? "–")</td><td>\(a.map { Self.signedPoints($0.rate - b.rate) } ?? "–")</td>"
+            page += "<td>\(p.map { "\($0.candidateOnly) / \($0.baselineOnly)" } ?? "–")</td><td>\(p.map { String(format: "%.3g", $0.pValue) } ?? "–")</td></tr>"
         }
-        page += "</table>"
+        page += "</table><p class=note>Before and after run the same held-out seeds; McNemar's exact test counts the seeds only one of them solved.</p>"
         page += "<h2>Fleet</h2><table>"
         let facts: [(String, String)] = [
             ("episodes", "\(episodes.count)"),

@@ -51,4 +51,17 @@ public struct PairedComparison: Sendable, Equatable {
         let tail = exp(top) * logTerms.reduce(0) { $0 + exp($1 - top) }
         return min(1, 2 * tail)
     }
+
+    /// One line for a terminal: "only the checkpoint succeeded on 34, only the baseline on 26 …".
+    public func summary(candidate: String = "the checkpoint", baseline: String = "the baseline") -> String {
+        let seeds = candidateOnly + baselineOnly + bothSucceeded + bothFailed
+        return "paired on the same \(seeds) seeds: only \(candidate) succeeded on \(candidateOnly), only \(baseline) on \(baselineOnly) "
+            + "(both \(bothSucceeded), neither \(bothFailed)); "
+            + String(format: "difference %+.1f points, McNemar exact p = %.3g", 100 * difference, pValue)
+    }
+
+    /// The comparison as a JSON object (the `paired` field of `vla eval --json`).
+    public var json: String {
+        #"{"candidate_only": \#(candidateOnly), "baseline_only": \#(baselineOnly), "both": \#(bothSucceeded), "neither": \#(bothFailed), "difference": \#(difference), "mcnemar_p": \#(pValue)}"#
+    }
 }

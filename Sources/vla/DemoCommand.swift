@@ -102,6 +102,7 @@ struct Demo: AsyncParsableCommand {
             guard let a = r.after.first(where: { $0.task == b.task }) else { continue }
             emit("  \(b.embodiment)/\(b.task): before \(FleetDemoReport.rate(b)), after \(FleetDemoReport.rate(a)), "
                   + FleetDemoReport.signedPoints(a.rate - b.rate))
+            if let p = r.paired(a) { emit("    " + p.summary(candidate: "the post-trained policy", baseline: "the pretrained one")) }
         }
         emit("report: \(out)/report.html, \(out)/report.json")
     }

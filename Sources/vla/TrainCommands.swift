@@ -168,14 +168,13 @@ struct Eval: AsyncParsableCommand {
             }
             let i = rate.interval95
             let pairedFields = paired.map { r, p in
-                #", "baseline": {"checkpoint": "\#(baseline!)", "successes": \#(r.successes), "success_rate": \#(r.rate)}, "paired": {"candidate_only": \#(p.candidateOnly), "baseline_only": \#(p.baselineOnly), "difference": \#(p.difference), "mcnemar_p": \#(p.pValue)}"#
+                #", "baseline": {"checkpoint": "\#(baseline!)", "successes": \#(r.successes), "success_rate": \#(r.rate)}, "paired": \#(p.json)"#
             } ?? ""
             print(json ? #"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(rate.successes), "success_rate": \#(rate.rate), "ci95": [\#(i.low), \#(i.high)], "noise_policy": true, "jpm_strength": \#(jpmStrength)\#(pairedFields), "per_seed_success": [\#(outcomes.map { $0 ? "1" : "0" }.joined(separator: ","))]}"#
                   : "\(embodiment)/\(task) after step \(step) with the learned source noise\(jpm == nil ? "" : " and JPM (strength \(jpmStrength))"): success \(rate)")
             if let (r, p) = paired, !json {
                 print("baseline \(baseline!) (plain sampler start): success \(r)")
-                print(String(format: "paired on the same %d seeds: only the checkpoint succeeded on %d, only the baseline on %d; difference %+.1f points, McNemar exact p = %.3g",
-                             seeds.count, p.candidateOnly, p.baselineOnly, 100 * p.difference, p.pValue))
+                print(p.summary())
             }
             return
         }
@@ -200,7 +199,7 @@ struct Eval: AsyncParsableCommand {
             let perSeed = #", "per_seed_success": [\#(result.outcomes.map { $0 ? "1" : "0" }.joined(separator: ","))]"#
             let pairedFields = paired.map { r, p, step in
                 let i = r.success.interval95
-                return #", "baseline": {"checkpoint": "\#(baseline!)", "checkpoint_step": \#(step), "successes": \#(r.success.successes), "success_rate": \#(r.success.rate), "ci95": [\#(i.low), \#(i.high)]}, "paired": {"candidate_only": \#(p.candidateOnly), "baseline_only": \#(p.baselineOnly), "both": \#(p.bothSucceeded), "neither": \#(p.bothFailed), "difference": \#(p.difference), "mcnemar_p": \#(p.pValue)}"#
+                return #", "baseline": {"checkpoint": "\#(baseline!)", "checkpoint_step": \#(step), "successes": \#(r.success.successes), "success_rate": \#(r.success.rate), "ci95": [\#(i.low), \#(i.high)]}, "paired": \#(p.json)"#
             } ?? ""
             let gifFields = gifs.map { #", "gif_directory": "\#($0)", "gifs": \#(result.gifs.count)"# } ?? ""
             let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#)
@@ -211,8 +210,7 @@ struct Eval: AsyncParsableCommand {
             if let gifs { print("\(result.gifs.count) episode GIFs in \(gifs)") }
             if let (r, p, step) = paired {
                 print("baseline \(baseline!) (step \(step)): success \(r.success)")
-                print(String(format: "paired on the same %d seeds: only the checkpoint succeeded on %d, only the baseline on %d (both %d, neither %d); difference %+.1f points, McNemar exact p = %.3g",
-                             seeds.count, p.candidateOnly, p.baselineOnly, p.bothSucceeded, p.bothFailed, 100 * p.difference, p.pValue))
+                print(p.summary())
             }
             if ood != nil {
                 print("OOD guard (\(oodGuard)\(mode == .correct ? ", rule \(oodRule)" : "")): \(c.outOfDistributionSteps)/\(c.checkedSteps) states out of distribution"

@@ -36,6 +36,13 @@ struct FleetDemoReportTests {
         r.after = [.init(embodiment: "arm7", task: "reach", episodes: 20, successes: 9, rate: 0.45, interval: [0.26, 0.66])]
         let html = r.html()
         #expect(html.contains("20% [8–42] (4/20)") && html.contains("45% [26–66] (9/20)") && html.contains("+25 points"))
+        #expect(html.contains("<td>–</td><td>–</td></tr>"))   // no per-seed outcomes: no paired test
+        // Per seed: before solves 0–3, after 0–2 and 4–9: 6 seeds only after, 1 only before;
+        // McNemar exact p = 2·P(Binomial(7, ½) ≤ 1) = 2·(1 + 7)/128 = 0.125.
+        r.before[0].perSeedSuccess = (0..<20).map { $0 < 4 }
+        r.after[0].perSeedSuccess = (0..<20).map { $0 < 3 || (4...9).contains($0) }
+        #expect(r.paired(r.after[0]).map { [$0.candidateOnly, $0.baselineOnly] } == [6, 1])
+        #expect(r.html().contains("<td>6 / 1</td><td>0.125</td>"))
         #expect(html.contains("a&lt;b") && !html.contains("a<b"))
         #expect(html.components(separatedBy: "<svg").count - 1 == 4)   // 2 tasks × (version, time)
         #expect(!html.contains("OOD guard"))   // no guard, no table

@@ -396,6 +396,8 @@ struct PairedComparisonTests {
         #expect(p.candidateOnly == 2 && p.baselineOnly == 8 && p.bothSucceeded == 1 && p.bothFailed == 1)
         #expect(Swift.abs(p.pValue - 0.109375) < 1e-12)
         #expect(Swift.abs(p.difference - (-6.0 / 12.0)) < 1e-12)
+        #expect(p.summary() == "paired on the same 12 seeds: only the checkpoint succeeded on 2, only the baseline on 8 (both 1, neither 1); difference -50.0 points, McNemar exact p = 0.109")
+        #expect(p.json.hasPrefix(#"{"candidate_only": 2, "baseline_only": 8, "both": 1, "neither": 1, "difference": -0.5, "mcnemar_p": 0.1093"#))
         // 0 vs 12 discordant: p = 2 / 4096; balanced 5 vs 5: p = 1 (capped); none discordant: 1.
         #expect(Swift.abs(try PairedComparison(candidate: [Bool](repeating: true, count: 12), baseline: [Bool](repeating: false, count: 12)).pValue - 2.0 / 4096) < 1e-15)
         let balanced = try PairedComparison(candidate: [true, true, true, true, true, false, false, false, false, false],
