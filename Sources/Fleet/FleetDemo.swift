@@ -210,16 +210,7 @@ public struct FleetDemo: Sendable {
         }
         report.fleetSeconds = Date().timeIntervalSince(started)
         await learner.stop()
-        let metrics = learner.metrics.snapshot()
-        report.trainSteps = metrics.trainSteps
-        report.versionsPublished = metrics.versionsPublished
-        report.publicationBytes = metrics.lastPublicationBytes
-        report.publicationSeconds = metrics.lastPublicationSeconds
-        report.publicationDeltaBytes = metrics.lastPublicationDeltaBytes
-        report.versionsSent = metrics.versionsSent
-        report.deltaVersionsSent = metrics.deltaVersionsSent
-        report.weightBytesSent = metrics.weightBytesSent
-        report.bytesReceived = metrics.bytesReceived
+        report.record(learner.metrics.snapshot())
         report.onlineShares = await backend.onlineShares
         for (actor, _, counts) in reports {
             guard let c = counts else { continue }

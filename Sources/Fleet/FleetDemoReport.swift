@@ -77,6 +77,19 @@ public struct FleetDemoReport: Codable, Sendable {
 
     public init() {}
 
+    /// The learner's counters at the end of the run.
+    public mutating func record(_ metrics: FleetMetrics.Snapshot) {
+        trainSteps = metrics.trainSteps
+        versionsPublished = metrics.versionsPublished
+        publicationBytes = metrics.lastPublicationBytes
+        publicationSeconds = metrics.lastPublicationSeconds
+        publicationDeltaBytes = metrics.lastPublicationDeltaBytes
+        versionsSent = metrics.versionsSent
+        deltaVersionsSent = metrics.deltaVersionsSent
+        weightBytesSent = metrics.weightBytesSent
+        bytesReceived = metrics.bytesReceived
+    }
+
     public var tasks: [String] { Array(Set(episodes.map(\.task)).union(before.map(\.task))).sorted() }
     /// Before vs after on the same held-out seeds (McNemar's exact test), when both kept
     /// their per-seed outcomes.

@@ -80,13 +80,13 @@ public struct PolicyPublication: Sendable {
         manifest.payloadBytes = UInt64(payload.count)
         manifest.chunkCount = UInt32((payload.count + size - 1) / size)
         var updates = [Update.with { $0.kind = .manifest(manifest) }]
-        var offset = 0, index: UInt32 = 0
-        while offset < payload.count {
-            let end = min(payload.count, offset + size)
+        var offset = payload.startIndex, index: UInt32 = 0
+        while offset < payload.endIndex {
+            let end = min(payload.endIndex, offset + size)
             var chunk = Swiftvla_Fleet_V1_WeightChunk()
             chunk.version = manifest.version
             chunk.index = index
-            chunk.data = payload.subdata(in: offset..<end)
+            chunk.data = payload[offset..<end]   // a slice: the chunks share the file's storage, not a second copy
             updates.append(Update.with { $0.kind = .chunk(chunk) })
             offset = end
             index += 1
