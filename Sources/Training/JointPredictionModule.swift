@@ -61,12 +61,14 @@ public final class JointPredictionModule {
     /// lifted to 3D with the rendered depth, and q* by IK. Leaves no target (unguided
     /// sampling) when there is no depth under the point or the embodiment is not commanded
     /// in joint positions.
-    public func prepare(policy: VLAPolicy, observation: PolicyObservation, environment env: RobotEnvironment) throws {
+    /// `encoded`: the observation's backbone pass when the caller already has it (saves one).
+    public func prepare(policy: VLAPolicy, observation: PolicyObservation, environment env: RobotEnvironment,
+                        encoded: (tokens: Tensor, mask: Tensor)? = nil) throws {
         reset()
         switch pointSource {
         case .oracle: imagePoint = env.targetImagePoint
         case .predicted:
-            let encoded = try policy.model.encodePrefix(policy.inputs([observation]))
+            let encoded = try encoded ?? policy.model.encodePrefix(policy.inputs([observation]))
             let p: [Float] = try policy.model.pointTarget(prefix: encoded.tokens).toArray()
             imagePoint = SIMD2(Double(p[0]), Double(p[1]))
         }

@@ -102,14 +102,14 @@ public final class R2Alignment {
         var key = key
         var decisions: [Decision] = []
         let jpm = config.jpmStrength > 0 ? JointPredictionModule(strength: config.jpmStrength) : nil
-        try jpm?.prepare(policy: policy, observation: PolicyEvaluator.policyObservation(observation, env: env), environment: env)
         while true {
             let k = try key.split(into: 3)
             key = k[2]
             let policyObservation = PolicyEvaluator.policyObservation(observation, env: env)
             let inputs = try policy.inputs([policyObservation])
-            // One backbone pass serves both the features and the sampler.
+            // One backbone pass serves the features, the sampler and (first chunk) JPM's point.
             let encoded = try policy.model.encodePrefix(inputs)
+            if decisions.isEmpty { try jpm?.prepare(policy: policy, observation: policyObservation, environment: env, encoded: encoded) }
             let f = try features(inputs, encoded: encoded)
             var initial: Tensor? = nil, noiseValues: [Float]? = nil
             if let noisePolicy {
