@@ -220,12 +220,13 @@ public struct FleetDemo: Sendable {
             r.episodes.map {
                 FleetDemoReport.Episode(actor: actor, task: $0.task, policyVersion: $0.policyVersion, policyLag: $0.policyLag,
                                         steps: $0.steps, operatorSteps: $0.operatorSteps, success: $0.success,
-                                        finishedAt: $0.finished.timeIntervalSince(started))
+                                        finishedAt: $0.finished.timeIntervalSince(started), takeovers: $0.takeovers.map(\.rawValue))
             }
         }.sorted { $0.finishedAt < $1.finishedAt }
         log(String(format: "fleet: %d episodes in %.0f s (%.3f/s), %d train steps, %d versions, operator steps %.0f%%, mean policy lag %.2f",
                    report.episodes.count, report.fleetSeconds, report.episodesPerSecond, report.trainSteps,
                    report.versionsPublished, 100 * report.interventionRate, report.meanPolicyLag))
+        log("operator takeovers: " + report.takeoverSummary)
         log(String(format: "learner ingest %.2f MB/s; weights %.2f MB per version (last delta %.2f MB), encoded in %.0f ms; sent %d versions, %d as deltas, %.1f MB",
                    report.ingestMegabytesPerSecond, Double(report.publicationBytes) / 1e6, Double(report.publicationDeltaBytes) / 1e6,
                    1000 * report.publicationSeconds, report.versionsSent, report.deltaVersionsSent, Double(report.weightBytesSent) / 1e6))

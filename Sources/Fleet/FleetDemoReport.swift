@@ -28,6 +28,8 @@ public struct FleetDemoReport: Codable, Sendable {
         public var success: Bool
         /// Seconds from the fleet's start to the episode's end.
         public var finishedAt: Double
+        /// Why the operator took over, in order (`InterventionGate.Reason` names).
+        public var takeovers: [String]? = nil
     }
 
     /// Fleet episodes that ran under one policy version of one task.
@@ -103,9 +105,20 @@ public struct FleetDemoReport: Codable, Sendable {
     public var meanPolicyLag: Double {
         episodes.isEmpty ? 0 : Double(episodes.reduce(0) { $0 + $1.policyLag }) / Double(episodes.count)
     }
+    /// Operator takeovers per gate reason, and the episodes the policy ran without one.
+    public var takeoversByReason: [String: Int] {
+        episodes.flatMap { $0.takeovers ?? [] }.reduce(into: [:]) { $0[$1, default: 0] += 1 }
+    }
+    public var episodesWithoutTakeover: Int { episodes.filter { $0.takeovers?.isEmpty == true }.count }
     public var interventionRate: Double {
         let steps = episodes.reduce(0) { $0 + $1.steps }
         return steps > 0 ? Double(episodes.reduce(0) { $0 + $1.operatorSteps }) / Double(steps) : 0
+    }
+
+    /// "deviation 120, stall 30, budget 12; 40 episodes without one" (reasons by count).
+    public var takeoverSummary: String {
+        let reasons = takeoversByReason.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }
+        return (reasons.isEmpty ? "none" : reasons.joined(separator: ", ")) + "; \(episodesWithoutTakeover) episodes without one"
     }
 
     /// Per policy version of `task`: episodes, success and intervention rates.
@@ -168,6 +181,7 @@ public struct FleetDemoReport: Codable, Sendable {
             ("learner ingest", String(format: "%.1f MB in total, %.2f MB/s", Double(bytesReceived) / 1e6, ingestMegabytesPerSecond)),
             ("mean policy lag (versions)", String(format: "%.2f", meanPolicyLag)),
             ("operator steps", String(format: "%.1f%%", 100 * interventionRate)),
+            ("operator takeovers", takeoverSummary),
         ] + onlineShares.sorted { $0.key < $1.key }.map { ("ω_on " + $0.key, String(format: "%.2f", $0.value)) }
           + algorithmSummary.sorted { $0.key < $1.key }.map { ($0.key, String(format: "%.3f", $0.value)) }
         for (k, v) in facts { page += "<tr><td>\(Self.escape(k))</td><td>\(Self.escape(v))</td></tr>" }

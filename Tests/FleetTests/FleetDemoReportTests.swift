@@ -30,6 +30,12 @@ struct FleetDemoReportTests {
         #expect(r.episodesPerSecond == 0.04)
         #expect(r.meanPolicyLag == 0.75)
         #expect(r.interventionRate == 70.0 / 210)
+        #expect(r.takeoverSummary == "none; 0 episodes without one")   // reasons not recorded
+        r.episodes[0].takeovers = ["stall", "deviation", "stall"]
+        r.episodes[1].takeovers = []
+        r.episodes[2].takeovers = ["budget"]
+        #expect(r.takeoversByReason == ["stall": 2, "deviation": 1, "budget": 1])
+        #expect(r.takeoverSummary == "stall 2, budget 1, deviation 1; 1 episodes without one")
         r.bytesReceived = 5_000_000
         #expect(r.ingestMegabytesPerSecond == 0.05)
         r.before = [.init(embodiment: "arm7", task: "reach", episodes: 20, successes: 4, rate: 0.2, interval: [0.08, 0.42])]
