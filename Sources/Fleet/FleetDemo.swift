@@ -117,8 +117,18 @@ public struct FleetDemo: Sendable {
         // 2. Held-out evaluation before the fleet (seeds 0 ..< n; demos use seeds ≥ 10 000).
         let seeds = Array(UInt64(0)..<UInt64(evaluationSeeds))
         if evaluateBefore {
-            log("== evaluating the pretrained policy on \(evaluationSeeds) held-out seeds per task")
-            report.before = try evaluate(pretrained, seeds: seeds, label: "pretrained", log: log)
+            // Cached next to the checkpoint: runs that share a pretraining share its evaluation.
+            let cache = pretrain.output.appendingPathComponent(
+                "held-out-\(embodiment.rawValue)-\(tasks.map(\.rawValue).joined(separator: "+"))-seeds\(evaluationSeeds)-jpm\(jpmStrength)-\(jpmPoint.rawValue).json")
+            if let cached = Self.cachedEvaluation(cache, newerThan: checkpoint) {
+                log("== the pretrained policy's held-out evaluation, cached in \(cache.lastPathComponent)")
+                for e in cached { log("pretrained \(e.embodiment)/\(e.task): \(FleetDemoReport.rate(e))") }
+                report.before = cached
+            } else {
+                log("== evaluating the pretrained policy on \(evaluationSeeds) held-out seeds per task")
+                report.before = try evaluate(pretrained, seeds: seeds, label: "pretrained", log: log)
+                try JSONEncoder().encode(report.before).write(to: cache, options: .atomic)
+            }
         }
 
         // 3. Fleet post-training: learner + actors on loopback.
@@ -242,6 +252,15 @@ public struct FleetDemo: Sendable {
         try encoder.encode(report).write(to: output.appendingPathComponent("report.json"), options: .atomic)
         try Data(report.html().utf8).write(to: output.appendingPathComponent("report.html"), options: .atomic)
         return report
+    }
+
+    /// A cached evaluation, if it was written after the checkpoint (else it may be stale).
+    static func cachedEvaluation(_ file: URL, newerThan checkpoint: URL) -> [FleetDemoReport.Evaluation]? {
+        func modified(_ url: URL) -> Date? { try? url.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate }
+        // Every checkpoint save rewrites config.json.
+        guard let written = modified(file), let trained = modified(checkpoint.appendingPathComponent("config.json")), written >= trained,
+              let data = try? Data(contentsOf: file) else { return nil }
+        return try? JSONDecoder().decode([FleetDemoReport.Evaluation].self, from: data)
     }
 
     private func evaluate(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {

@@ -58,4 +58,23 @@ struct FleetDemoReportTests {
         let decoded = try JSONDecoder().decode(FleetDemoReport.self, from: JSONEncoder().encode(r))
         #expect(decoded.episodes.count == 4 && decoded.after[0].successes == 9 && decoded.oodGuard == r.oodGuard)
     }
+
+    @Test func aCachedEvaluationIsUsedOnlyWhenWrittenAfterTheCheckpoint() throws {
+        let dir = temporaryDirectory("eval-cache")
+        let checkpoint = dir.appendingPathComponent("checkpoint"), cache = dir.appendingPathComponent("held-out.json")
+        try FileManager.default.createDirectory(at: checkpoint, withIntermediateDirectories: true)
+        let config = checkpoint.appendingPathComponent("config.json")
+        try Data("{}".utf8).write(to: config)
+        let before = [FleetDemoReport.Evaluation(embodiment: "arm7", task: "reach", episodes: 3, successes: 1, rate: 1.0 / 3,
+                                                 interval: [0.06, 0.79], perSeedSuccess: [false, true, false])]
+        try JSONEncoder().encode(before).write(to: cache)
+        let t0 = Date(timeIntervalSince1970: 1_000_000)
+        try FileManager.default.setAttributes([.modificationDate: t0], ofItemAtPath: config.path)
+        try FileManager.default.setAttributes([.modificationDate: t0.addingTimeInterval(60)], ofItemAtPath: cache.path)
+        #expect(FleetDemo.cachedEvaluation(cache, newerThan: checkpoint)?.first?.perSeedSuccess == [false, true, false])
+        // The checkpoint saved again (e.g. pretraining continued): the cache is stale.
+        try FileManager.default.setAttributes([.modificationDate: t0.addingTimeInterval(120)], ofItemAtPath: config.path)
+        #expect(FleetDemo.cachedEvaluation(cache, newerThan: checkpoint) == nil)
+        #expect(FleetDemo.cachedEvaluation(dir.appendingPathComponent("missing.json"), newerThan: checkpoint) == nil)
+    }
 }

@@ -128,6 +128,13 @@ struct RECAPTests {
         #expect(!report.oodGuard.isEmpty && report.oodGuard.values.allSatisfy { $0.chunks > 0 && $0.outOfDistribution <= $0.chunks && $0.corrected == 0 })
         #expect(report.html().contains("OOD guard on the actors"))
         #expect(report.before.count == 1 && report.after.count == 1)
+        // Before and after keep each seed's outcome (paired test); every fleet episode its takeovers.
+        #expect(report.before[0].perSeedSuccess?.count == 1 && report.after[0].perSeedSuccess?.count == 1)
+        #expect(report.episodes.allSatisfy { $0.takeovers != nil })
+        // The pretrained policy's evaluation is cached next to its checkpoint for the next run.
+        let cache = demo.output.appendingPathComponent("pretrain/held-out-arm7-reach-seeds1-jpm0.0-predicted.json")
+        let cached = FleetDemo.cachedEvaluation(cache, newerThan: demo.output.appendingPathComponent("pretrain/checkpoint"))
+        #expect(cached?.first?.perSeedSuccess == report.before[0].perSeedSuccess && cached?.first?.successes == report.before[0].successes)
         #expect(report.versionsPublished >= 2 && report.trainSteps >= 4)
         #expect(report.algorithmSummary["arm7/reach ε"] != nil)
         let (pretrained, _) = try VLAPolicy.load(from: demo.output.appendingPathComponent("pretrain/checkpoint"))
