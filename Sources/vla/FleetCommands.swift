@@ -155,10 +155,13 @@ extension LearnerCommand {
     /// native layout and `--tasks` as free task names.
     func declaredBody(_ file: URL) throws -> (TaskCatalog, any LearnerBackend, String) {
         guard checkpoint == nil, dataParallel == nil else { throw ValidationError("--embodiment-file trains the linear policy: no --checkpoint or --data-parallel") }
-        let spec = try EmbodimentSpec.load(file)
+        let declared = try EmbodimentFile.load(file)
+        let spec = declared.spec
         let taskNames = tasks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        return (TaskCatalog(specs: [spec], tasks: [spec.name: taskNames]), try BehaviorCloningBackend(embodiment: spec, seed: seed),
-                "\(spec.name) from \(file.path): \(taskNames.joined(separator: ","))")
+        var catalog = TaskCatalog(specs: [spec], tasks: [spec.name: taskNames])
+        if let cameras = declared.cameras { catalog.cameras = [spec.name: cameras] }
+        return (catalog, try BehaviorCloningBackend(embodiment: spec, seed: seed),
+                "\(spec.name) from \(file.path): \(taskNames.joined(separator: ","))\(declared.cameras.map { " (cameras \($0.joined(separator: ",")))" } ?? "")")
     }
 }
 

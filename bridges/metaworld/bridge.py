@@ -14,6 +14,9 @@ its per-step intervention flags. New policy versions are loaded between episodes
 `--eval-episodes` policy-only episodes per task (not uploaded) measure success, next to the
 scripted operator's own success on the same seeds. Prints one JSON summary line.
 
+Every uploaded step carries MetaWorld's "corner" camera as the fleet's `scene` camera
+(`--image-size` square RGB, rendered off-screen; `--image-size 0` uploads state only).
+
 Runs in its own venv (.venv-metaworld: metaworld pulls the `mujoco` Python package, which must
 not share site-packages with the `mujoco-core` wheel SwiftVLA links against).
 """
@@ -27,6 +30,10 @@ import sys
 import threading
 import warnings
 
+# Off-screen rendering without a display; OSMesa is software GL (EGL needs a GPU driver).
+os.environ.setdefault("MUJOCO_GL", "osmesa")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 
@@ -38,6 +45,10 @@ MT10 = ["reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3"
         "button-press-topdown-v3", "peg-insert-side-v3", "window-open-v3", "window-close-v3"]
 #: sawyer.yaml's action slots: ee_x, ee_y, ee_z, left_gripper.
 SAWYER = EmbodimentLayout(name="sawyer", state_dim=10, action_slots=(35, 36, 37, 13))
+#: MetaWorld's camera uploaded as the fleet's "scene" camera (VLA camera slot 0).
+CAMERA = "corner"
+#: The VLA's default image side (VLAConfig.imageSize).
+DEFAULT_IMAGE_SIZE = 64
 
 
 def log(*args):
@@ -53,8 +64,12 @@ def sawyer_state(obs: np.ndarray) -> np.ndarray:
 class SawyerTask:
     """One MT10 task as a gymnasium-style env with the fleet's observation dict."""
 
-    def __init__(self, benchmark, name: str, max_steps: int):
+    def __init__(self, benchmark, name: str, max_steps: int, image_size: int = 0):
         self.name = name
+        self.image_size = image_size
+        self.renderer = None
+        #: Frames are rendered only for uploaded episodes (the linear policy reads the state).
+        self.recording = True
         self.max_steps = max_steps
         self.t = 0
         self.env = benchmark.train_classes[name]()
@@ -68,15 +83,30 @@ class SawyerTask:
         self.env.set_task(self.tasks[(seed or 0) % len(self.tasks)])
         self.raw, _ = self.env.reset(seed=seed)
         self.t = 0
-        return {"state": sawyer_state(self.raw), "images": {}}, {"instruction": self.name.removesuffix("-v3").replace("-", " ")}
+        return self.observation(), {"instruction": self.name.removesuffix("-v3").replace("-", " ")}
 
     def step(self, action):
         self.raw, reward, terminated, truncated, info = self.env.step(np.clip(action, -1, 1))
         self.t += 1
         success = bool(info.get("success", 0))
         # Episodes end at success or after max_steps (then truncated): every one is uploaded.
-        return ({"state": sawyer_state(self.raw), "images": {}}, float(reward), terminated or success,
+        return (self.observation(), float(reward), terminated or success,
                 truncated or self.t >= self.max_steps, {"success": success})
+
+    def observation(self) -> dict:
+        images = {"scene": self.render()} if self.image_size > 0 and self.recording else {}
+        return {"state": sawyer_state(self.raw), "images": images}
+
+    def render(self) -> np.ndarray:
+        import mujoco
+        if self.renderer is None:
+            self.renderer = mujoco.Renderer(self.env.model, self.image_size, self.image_size)
+        self.renderer.update_scene(self.env.data, camera=CAMERA)
+        # Shadows and reflections cost more than half of a software-rendered frame.
+        self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+        self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+        # MetaWorld's corner camera is mounted upside down: turn the image upright.
+        return np.ascontiguousarray(self.renderer.render()[::-1, ::-1])
 
     def expert_action(self) -> np.ndarray:
         with warnings.catch_warnings():
@@ -105,6 +135,7 @@ class LinearPolicy:
 def run_episode(task: SawyerTask, env, policy: LinearPolicy, seed: int, demo: bool,
                 stall_steps: int, takeover_steps: int, upload: bool):
     """One episode; returns (success, steps, operator steps)."""
+    task.recording = upload
     obs, _ = (env.reset(seed=seed) if upload else task.reset(seed=seed))
     best, since_best, takeover_left, operator_steps, success = -np.inf, 0, 0, 0, False
     for t in range(task.max_steps):
@@ -140,13 +171,15 @@ def main() -> int:
     parser.add_argument("--takeover-steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--token", default="")
+    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE,
+                        help="side of the uploaded square scene camera (0: no frames)")
     args = parser.parse_args()
     import metaworld
     benchmark = metaworld.MT10(seed=args.seed)
     names = [n for n in args.tasks.split(",") if n]
     summary = {"tasks": {}}
     for name in names:
-        task = SawyerTask(benchmark, name, args.max_steps)
+        task = SawyerTask(benchmark, name, args.max_steps, args.image_size)
         client = RobotClient(args.learner, actor_id=f"metaworld-{name}", embodiment="sawyer", tasks=[name],
                              token=args.token, layout=SAWYER, retry_for=60)
         registration = client.register()
