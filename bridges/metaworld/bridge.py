@@ -125,7 +125,10 @@ class LinearPolicy:
         t = version.tensors()
         with self.lock:
             self.version = version.version
-            self.W, self.b = t["linear.weight"].astype(np.float64), t["linear.bias"].astype(np.float64)
+            # A VLA learner publishes the model's weights, which this bridge cannot run: its
+            # episodes then stay operator-driven (demos), tagged with the version.
+            if "linear.weight" in t:
+                self.W, self.b = t["linear.weight"].astype(np.float64), t["linear.bias"].astype(np.float64)
 
     def act(self, state: np.ndarray) -> np.ndarray:
         with self.lock:

@@ -1,0 +1,95 @@
+import Foundation
+import RobotData
+import TensorKit
+import Testing
+import TestSupport
+import Training
+import VLAModel
+@testable import Fleet
+
+/// The VLA for MetaWorld's declared sawyer body: the bridge uploads demos with camera frames
+/// and a learner post-trains a VLA checkpoint for the body on the bridge's next episodes.
+@Suite(.stopsLearners, .timeLimit(.minutes(3)))
+struct MetaWorldVLATests {
+    let root = ChildProcess.packageRoot
+    let model = tinyVLAConfig()
+
+    func sawyer() throws -> EmbodimentFile {
+        try EmbodimentFile.load(root.appendingPathComponent("bridges/metaworld/sawyer.yaml"))
+    }
+
+    func catalog(imageSide: Int? = nil) throws -> TaskCatalog {
+        let file = try sawyer()
+        var c = TaskCatalog(specs: [file.spec], tasks: ["sawyer": ["reach-v3"]])
+        c.cameras = ["sawyer": try #require(file.cameras)]
+        c.imageSide = imageSide
+        return c
+    }
+
+    /// `demos` all-operator reach-v3 episodes from the bridge with `model.imageSize` frames.
+    func bridge(port: Int, demos: Int) async throws -> ChildProcess.Result {
+        let python = root.appendingPathComponent(".venv-metaworld/bin/python")
+        try #require(FileManager.default.isExecutableFile(atPath: python.path), "run scripts/bootstrap: it creates .venv-metaworld")
+        return try await ChildProcess.run(python, [root.appendingPathComponent("bridges/metaworld/bridge.py").path,
+                                                   "--learner", "127.0.0.1:\(port)", "--tasks", "reach-v3", "--demo-episodes", "\(demos)",
+                                                   "--episodes", "0", "--eval-episodes", "1", "--max-steps", "60",
+                                                   "--image-size", "\(model.imageSize)"], timeout: 120)
+    }
+
+    /// A store holding `count` bridge demos (a learner with the linear policy received them).
+    func bridgeDemoStore(_ name: String, count: Int) async throws -> URL {
+        var collect = FleetLearnerConfig(storeDirectory: temporaryDirectory(name))
+        collect.catalog = try catalog()
+        let collector = try trackedLearner(config: collect, backend: try BehaviorCloningBackend(embodiment: try sawyer().spec, seed: 2))
+        let uploaded = try await bridge(port: try await collector.start(), demos: count)
+        await collector.stop()
+        #expect(uploaded.status == 0, "\(uploaded.stderr.suffix(1500))")
+        return collect.storeDirectory
+    }
+
+    /// Serves `backend` for sawyer at the model's image side, lets the bridge upload two
+    /// episodes and waits (bounded) until online samples were trained on and a version
+    /// followed; checks what the learner accepted and published.
+    func postTrain(_ backend: PostTrainingBackend, name: String) async throws {
+        var post = FleetLearnerConfig(storeDirectory: temporaryDirectory(name))
+        post.catalog = try catalog(imageSide: model.imageSize)
+        post.publishEveryTrainSteps = 3
+        post.publishInitialPolicy = false
+        let learner = try trackedLearner(config: post, backend: backend)
+        let online = try await bridge(port: try await learner.start(), demos: 2)
+        var before = Int.max
+        for _ in 0..<900 {
+            if before == Int.max, await backend.samplesDrawn.online > 0 { before = learner.metrics.snapshot().versionsPublished }
+            if learner.metrics.snapshot().versionsPublished > before { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        await learner.stop()
+        #expect(online.status == 0, "\(online.stderr.suffix(1500))")
+        let m = learner.metrics.snapshot()
+        #expect(m.episodesAccepted == 2 && m.episodesRejected == 0)
+        #expect(await backend.onlineEpisodeCount == 2)
+        #expect(before != Int.max && m.versionsPublished > before, "\(m.versionsPublished) versions, \(before) before online samples")
+        #expect(try learner.store.loadAll().episodes.allSatisfy { $0.embodiment == "sawyer" && $0.cameras["scene"]?.height == model.imageSize })
+    }
+
+    /// Item: the VLA learner for a declared body. A tiny VLA normalized on bridge demos is
+    /// post-trained on the bridge's online episodes alone (no offline demos); a checkpoint
+    /// never trained on a body is refused for it by name.
+    @Test func aVLACheckpointIsPostTrainedForTheDeclaredBody() async throws {
+        let spec = try sawyer().spec
+        let store = try await bridgeDemoStore("metaworld-stats", count: 2)
+        let demos = try StoredDemos.load(store: store, embodiment: "sawyer", imageSize: model.imageSize)
+        #expect(demos.count == 2)
+        let checkpoint = temporaryDirectory("metaworld-tiny-vla")
+        try VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)), stats: NormalizationStats(episodes: demos))
+            .save(to: checkpoint, optimizer: nil, step: 0)
+        var setup = PostTrainingSetup()
+        setup.schedule.batchSize = 8
+        let other = try EmbodimentSpec(yaml: spec.yaml.replacingOccurrences(of: "name: sawyer", with: "name: other_arm"))
+        #expect(throws: PostTrainingError.notPretrainedOn("other_arm")) {
+            try setup.learnerBackend(checkpoint: checkpoint, offline: [], declared: [other], log: { _ in })
+        }
+        try await postTrain(try setup.learnerBackend(checkpoint: checkpoint, offline: [], declared: [spec], log: { _ in }).backend,
+                            name: "metaworld-online-only")
+    }
+}
