@@ -7,8 +7,9 @@ import Training
 import VLAModel
 @testable import Fleet
 
-/// The VLA for MetaWorld's declared sawyer body: the bridge uploads demos with camera frames
-/// and a learner post-trains a VLA checkpoint for the body on the bridge's next episodes.
+/// The MetaWorld chain with the VLA: the bridge uploads sawyer demos with camera frames → a
+/// fresh VLA is behaviour-cloned from the learner's store → a learner post-trains that
+/// checkpoint for the declared body on the bridge's next episodes.
 @Suite(.stopsLearners, .timeLimit(.minutes(3)))
 struct MetaWorldVLATests {
     let root = ChildProcess.packageRoot
@@ -91,5 +92,44 @@ struct MetaWorldVLATests {
         }
         try await postTrain(try setup.learnerBackend(checkpoint: checkpoint, offline: [], declared: [spec], log: { _ in }).backend,
                             name: "metaworld-online-only")
+    }
+
+    /// Item: pretraining on the bridge's demos. A fresh tiny VLA behaviour-cloned from the
+    /// learner's store of bridge demos (frames included) lowers its loss, and a learner
+    /// post-trains the checkpoint for the declared body with those demos as offline data.
+    @Test func aVLAClonedFromBridgeDemosLearnsAndIsPostTrained() async throws {
+        let spec = try sawyer().spec
+        let store = try await bridgeDemoStore("metaworld-bc-demos", count: 3)
+        let run = temporaryDirectory("metaworld-bc")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        var job = BehaviorCloningRun(output: run)
+        job.storedBody = .init(store: store, spec: spec)
+        job.model = model
+        job.schedule.totalSteps = 40
+        job.schedule.batchSize = 8
+        job.schedule.warmupSteps = 2
+        job.schedule.learningRate = 1e-3
+        job.oodGuard = nil
+        let demos = try job.demonstrations { _ in }
+        #expect(demos.count == 3 && demos.allSatisfy { $0.embodiment == "sawyer" && $0.cameras["scene"]?.width == model.imageSize })
+        let pretrained = try job.run { _ in }
+        #expect(pretrained.stats.actions["sawyer"] != nil)
+        let losses = try String(contentsOf: run.appendingPathComponent("loss.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().compactMap { Double($0.split(separator: ",")[1]) }
+        #expect(losses.count == 40)
+        let (early, late) = (losses.prefix(5).reduce(0, +) / 5, losses.suffix(10).reduce(0, +) / 10)
+        #expect(late < 0.8 * early, "loss \(early) over the first 5 steps, \(late) over the last 10")
+        print(String(format: "metaworld bc: loss %.4f over the first 5 steps, %.4f over the last 10", early, late))
+        // A store without usable demos is refused by name (these are 16-pixel frames).
+        #expect(throws: StoredDemos.LoadError.noDemos(embodiment: "sawyer", found: 3, imageSize: 64)) {
+            try StoredDemos.load(store: store, embodiment: "sawyer", imageSize: 64)
+        }
+        var setup = PostTrainingSetup()
+        setup.schedule.batchSize = 8
+        let backend = try setup.learnerBackend(checkpoint: run.appendingPathComponent("checkpoint"), offline: demos, declared: [spec],
+                                               log: { _ in }).backend
+        try await postTrain(backend, name: "metaworld-post")
+        let drawn = await backend.samplesDrawn
+        #expect(drawn.online > 0 && drawn.offline > 0, "\(drawn)")
     }
 }
