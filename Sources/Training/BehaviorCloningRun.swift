@@ -117,7 +117,7 @@ public struct BehaviorCloningRun: Sendable {
         if !frozen.isEmpty { policy.model.freeze(frozen) }
         let sources = try curriculumSources(episodes, stats: stats)
         if sources.count > 1 {
-            log("curriculum over \(sources.count) datasets, DataQA weights " + sources.map { String(format: "%@ %.3f", $0.name, $0.weight) }
+            log("curriculum over \(sources.count) datasets, \(storedBody == nil ? "DataQA" : "equal") weights " + sources.map { String(format: "%@ %.3f", $0.name, $0.weight) }
                 .joined(separator: ", ") + ", α = 1 from step \(Int(Double(s.totalSteps) * curriculumAnnealFraction))")
         }
         let loader = try CurriculumLoader(sources: sources, batchSize: s.batchSize,
@@ -190,7 +190,10 @@ public struct BehaviorCloningRun: Sendable {
     func curriculumSources(_ episodes: [Episode], stats: NormalizationStats) throws -> [CurriculumLoader.Source] {
         let key = { (embodiment: String, task: String) in "\(embodiment)/\(task)" }
         let groups = Dictionary(grouping: episodes) { key($0.embodiment, $0.task) }
-        let weights = groups.count > 1 ? DataQA.datasetWeights(DataQA().assess(episodes)) { key($0.embodiment, $0.task) } : [:]
+        // DataQA's scores are calibrated on RobotSim's operator; a stored body's tasks keep equal
+        // weights (on MetaWorld demos DataQA weighted reach-v3 0.000, never sampled after annealing).
+        let weights = groups.count > 1 && storedBody == nil
+            ? DataQA.datasetWeights(DataQA().assess(episodes)) { key($0.embodiment, $0.task) } : [:]
         return try groups.keys.sorted().map { name in
             CurriculumLoader.Source(name: name, dataset: try DemonstrationDataset(episodes: groups[name]!, specs: specs,
                                                                                  config: model, stats: stats),
