@@ -28,13 +28,12 @@ struct MetaWorldVLATests {
     }
 
     /// `demos` all-operator reach-v3 episodes from the bridge with `model.imageSize` frames.
-    func bridge(port: Int, demos: Int) async throws -> ChildProcess.Result {
+    func bridge(port: Int, demos: Int, _ more: [String] = ["--episodes", "0", "--max-steps", "60"]) async throws -> ChildProcess.Result {
         let python = root.appendingPathComponent(".venv-metaworld/bin/python")
         try #require(FileManager.default.isExecutableFile(atPath: python.path), "run scripts/bootstrap: it creates .venv-metaworld")
         return try await ChildProcess.run(python, [root.appendingPathComponent("bridges/metaworld/bridge.py").path,
                                                    "--learner", "127.0.0.1:\(port)", "--tasks", "reach-v3", "--demo-episodes", "\(demos)",
-                                                   "--episodes", "0", "--eval-episodes", "1", "--max-steps", "60",
-                                                   "--image-size", "\(model.imageSize)"], timeout: 120)
+                                                   "--eval-episodes", "1", "--image-size", "\(model.imageSize)"] + more, timeout: 120)
     }
 
     /// A store holding `count` bridge demos (a learner with the linear policy received them).
@@ -131,5 +130,41 @@ struct MetaWorldVLATests {
         try await postTrain(backend, name: "metaworld-post")
         let drawn = await backend.samplesDrawn
         #expect(drawn.online > 0 && drawn.offline > 0, "\(drawn)")
+    }
+
+    /// Item: the bridge's policy episodes driven by the VLA. A tiny VLA (normalized on bridge
+    /// demos) behind `PolicyServer` serving the declared body acts in the bridge's policy
+    /// episodes: every chunk the bridge asked for was served, and the uploaded episodes' policy
+    /// steps are the steps the bridge did not hand to the operator (forced takeovers here).
+    @Test func bridgePolicyEpisodesAreDrivenByTheServedVLA() async throws {
+        let spec = try sawyer().spec
+        let store = try await bridgeDemoStore("metaworld-serve-stats", count: 1)
+        let demos = try StoredDemos.load(store: store, embodiment: "sawyer", imageSize: model.imageSize)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)), stats: NormalizationStats(episodes: demos))
+        let server = PolicyServer(policy: policy, declared: [spec])
+        let serverPort = try await server.start()
+        var config = FleetLearnerConfig(storeDirectory: temporaryDirectory("metaworld-served"))
+        config.catalog = try catalog()
+        let learner = try trackedLearner(config: config, backend: try BehaviorCloningBackend(embodiment: spec, seed: 2))
+        let result = try await bridge(port: try await learner.start(), demos: 0,
+                                      ["--episodes", "2", "--max-steps", "40", "--stall-steps", "0", "--takeover-steps", "3",
+                                       "--policy-server", "127.0.0.1:\(serverPort)"])
+        await learner.stop()
+        let served = server.summary
+        await server.stop()
+        #expect(result.status == 0, "\(result.stderr.suffix(1500))")
+        struct Summary: Decodable {
+            struct Row: Decodable { var acked: Int; var steps: Int; var operator_steps: Int; var policy_requests: Int }
+            var tasks: [String: Row]
+        }
+        let row = try #require(try JSONDecoder().decode(Summary.self, from: Data((result.stdout.split(separator: "\n").last ?? "").utf8)).tasks["reach-v3"])
+        // --stall-steps 0: the operator takes 3 steps after every policy step (each takeover drops
+        // the rest of the chunk, so every policy step of an uploaded episode asks for a new one).
+        #expect(row.acked == 2 && row.policy_requests > 0 && row.operator_steps > 0, "\(row)")
+        #expect(served.requests == row.policy_requests && served.rejected == 0, "server \(served.requests) requests, bridge \(row.policy_requests)")
+        let stored = try learner.store.loadAll().episodes
+        let policySteps = stored.reduce(0) { $0 + $1.sources.filter { $0 == .policy }.count }
+        #expect(policySteps > 0 && policySteps == row.steps - row.operator_steps, "\(policySteps) policy steps stored, bridge \(row)")
+        print("metaworld served VLA: \(served.requests) chunks served, \(policySteps) policy steps of \(row.steps) uploaded")
     }
 }
