@@ -6,13 +6,15 @@ import RobotData
 /// the operator or a demo (no policy step), with camera frames at the model's image size.
 public enum StoredDemos {
     public enum LoadError: Error, Equatable, CustomStringConvertible {
-        /// The store has no usable demo of the body (`found`: its episodes of that body at all).
-        case noDemos(embodiment: String, found: Int, imageSize: Int)
+        /// The store has no usable demo of the body's `tasks` (nil: any task; `found`: the
+        /// store's episodes of that body at all).
+        case noDemos(embodiment: String, tasks: [String]?, found: Int, imageSize: Int)
 
         public var description: String {
             switch self {
-            case .noDemos(let e, let found, let side):
-                return "StoredDemos.LoadError.noDemos: none of the store's \(found) \(e) episodes is a successful all-operator episode with \(side)×\(side) camera frames"
+            case .noDemos(let e, let tasks, let found, let side):
+                let of = tasks.map { " of tasks \($0.joined(separator: ","))" } ?? ""
+                return "StoredDemos.LoadError.noDemos: none of the store's \(found) \(e) episodes is a successful all-operator episode\(of) with \(side)×\(side) camera frames"
             }
         }
     }
@@ -33,7 +35,7 @@ public enum StoredDemos {
         var demos: [Episode] = []
         let byTask = Dictionary(grouping: all.filter { isDemo($0, imageSize: imageSize) }, by: \.task)
         for task in (tasks ?? byTask.keys.sorted()) { demos += (byTask[task] ?? []).prefix(perTask) }
-        guard !demos.isEmpty else { throw LoadError.noDemos(embodiment: embodiment, found: found, imageSize: imageSize) }
+        guard !demos.isEmpty else { throw LoadError.noDemos(embodiment: embodiment, tasks: tasks, found: found, imageSize: imageSize) }
         return demos
     }
 }

@@ -120,7 +120,7 @@ struct MetaWorldVLATests {
         #expect(late < 0.8 * early, "loss \(early) over the first 5 steps, \(late) over the last 10")
         print(String(format: "metaworld bc: loss %.4f over the first 5 steps, %.4f over the last 10", early, late))
         // A store without usable demos is refused by name (these are 16-pixel frames).
-        #expect(throws: StoredDemos.LoadError.noDemos(embodiment: "sawyer", found: 3, imageSize: 64)) {
+        #expect(throws: StoredDemos.LoadError.noDemos(embodiment: "sawyer", tasks: nil, found: 3, imageSize: 64)) {
             try StoredDemos.load(store: store, embodiment: "sawyer", imageSize: 64)
         }
         var setup = PostTrainingSetup()
