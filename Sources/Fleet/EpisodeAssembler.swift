@@ -51,6 +51,7 @@ public struct EpisodeAssembler {
         for c in h.cameras where c.height == 0 || c.width == 0 || c.height > limits.maxImageSide || c.width > limits.maxImageSide {
             throw IngestError.shape("camera \(c.name) is \(c.height)×\(c.width) (sides 1…\(limits.maxImageSide))")
         }
+        try catalog.checkCameras(h.cameras.map { ($0.name, Int($0.height), Int($0.width)) }, embodiment: h.embodiment)
         self.id = id
         actorID = h.actorID
         header = h

@@ -83,10 +83,13 @@ public final class PolicyServer: @unchecked Sendable {
 
     /// Serve over TLS (nil: plaintext).
     public let tls: FleetTLS?
+    /// Bodies from embodiment files (e.g. MetaWorld's sawyer) served next to RobotSim's.
+    public let declared: [String: EmbodimentSpec]
 
     public init(policy: VLAPolicy, checkpointStep: Int = 0, host: String = "127.0.0.1", port: Int = 0, seed: UInt64 = 0,
-                tls: FleetTLS? = nil) {
+                tls: FleetTLS? = nil, declared: [EmbodimentSpec] = []) {
         self.policy = policy
+        self.declared = Dictionary(declared.map { ($0.name, $0) }) { first, _ in first }
         self.tls = tls
         self.checkpointStep = checkpointStep
         self.host = host
@@ -146,7 +149,7 @@ public final class PolicyServer: @unchecked Sendable {
 
     /// The request as a policy observation, or the reason it is not one.
     func observation(from request: Swiftvla_Fleet_V1_PredictChunkRequest) throws -> PolicyObservation {
-        guard let kind = DemoCollector.specs[request.embodiment], policy.stats.actions[request.embodiment] != nil else {
+        guard let kind = DemoCollector.specs[request.embodiment] ?? declared[request.embodiment], policy.stats.actions[request.embodiment] != nil else {
             throw PolicyServerError.unknownEmbodiment("\"\(request.embodiment)\" (this checkpoint serves \(policy.stats.actions.keys.sorted().joined(separator: ", ")))")
         }
         let size = policy.model.config.imageSize

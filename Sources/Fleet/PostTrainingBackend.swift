@@ -159,8 +159,12 @@ public actor PostTrainingBackend: LearnerBackend {
 
 public enum PostTrainingError: Error, CustomStringConvertible, Equatable {
     case missingAdvantageToken(String)
+    /// The checkpoint has no normalization statistics for this embodiment.
+    case notPretrainedOn(String)
     public var description: String {
         switch self {
+        case .notPretrainedOn(let e):
+            return "PostTrainingError.notPretrainedOn: the checkpoint was not pretrained on \(e) episodes (no statistics for it); pretrain one with `vla train bc --store STORE --embodiment-file FILE`"
         case .missingAdvantageToken(let a):
             return "PostTrainingError.missingAdvantageToken: \(a) conditions on an advantage token; train a policy from `VLAPolicy.withAdvantageConditioning`"
         }

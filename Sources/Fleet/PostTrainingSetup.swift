@@ -38,10 +38,17 @@ public struct PostTrainingSetup: Sendable {
     public init() {}
 
     /// The learner's side: the checkpoint with exactly `frozen` frozen (and RECAP's token),
-    /// the algorithm (RECAP fits its value on `offline` first) and the backend.
-    public func learnerBackend(checkpoint: URL, offline: [Episode], log: (String) -> Void) throws
+    /// the algorithm (RECAP fits its value on `offline` first) and the backend. `declared`:
+    /// bodies from embodiment files served next to RobotSim's; the checkpoint must have been
+    /// pretrained on each (its normalization statistics), or their episodes could not train it.
+    public func learnerBackend(checkpoint: URL, offline: [Episode], declared: [EmbodimentSpec] = [], log: (String) -> Void) throws
         -> (backend: PostTrainingBackend, trainer: BehaviorCloningTrainer, algorithm: any PostTrainingAlgorithm) {
         var (policy, _) = try VLAPolicy.load(from: checkpoint)
+        var specs = DemoCollector.specs
+        for spec in declared {
+            guard policy.stats.actions[spec.name] != nil else { throw PostTrainingError.notPretrainedOn(spec.name) }
+            specs[spec.name] = spec
+        }
         policy.model.freeze(frozen)
         let algorithm: any PostTrainingAlgorithm
         switch self.algorithm {
@@ -53,15 +60,15 @@ public struct PostTrainingSetup: Sendable {
             let value = try StepsToGoValue(encoder: encoder, seed: seed &+ 3)
             log("RECAP: fitting the value on \(offline.count) offline episodes (\(recapValueSteps) steps), then freezing it")
             try TensorLock.run {
-                try value.fit(episodes: offline, specs: DemoCollector.specs, stepLimit: RECAP.stepLimit, steps: recapValueSteps,
+                try value.fit(episodes: offline, specs: specs, stepLimit: RECAP.stepLimit, steps: recapValueSteps,
                               seed: seed &+ 4, log: log)
             }
             policy = try policy.withAdvantageConditioning(seed: Self.advantageTokenSeed)
-            algorithm = RECAP(value: value, specs: DemoCollector.specs, lookahead: recapLookahead, positiveFraction: recapPositiveFraction)
+            algorithm = RECAP(value: value, specs: specs, lookahead: recapLookahead, positiveFraction: recapPositiveFraction)
         }
         let trainer = BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: seed &+ 1, dataParallel: dataParallel)
         trainer.bfloat16Gradients = bfloat16Gradients
-        let backend = try PostTrainingBackend(trainer: trainer, offline: offline, specs: DemoCollector.specs,
+        let backend = try PostTrainingBackend(trainer: trainer, offline: offline, specs: specs,
                                               algorithm: algorithm, seed: seed &+ 2)
         return (backend, trainer, algorithm)
     }

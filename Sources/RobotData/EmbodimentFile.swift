@@ -15,6 +15,7 @@ import Yams
 ///   - [gripper, left_gripper]
 /// states:
 ///   - [joint1, left_arm_0]
+/// cameras: [scene]           # optional: the cameras every episode must carry (`EmbodimentFile`)
 /// ```
 extension EmbodimentSpec {
     public enum FileError: Error, Equatable, CustomStringConvertible {
@@ -23,6 +24,7 @@ extension EmbodimentSpec {
         case badEntry(section: String, index: Int)
         case unknownSlot(String)
         case badControlMode(String)
+        case badCamera(index: Int)
 
         public var description: String {
             switch self {
@@ -31,6 +33,7 @@ extension EmbodimentSpec {
             case .badEntry(let s, let i): return "EmbodimentSpec.FileError.badEntry: \(s)[\(i)] must be [native name, slot]"
             case .unknownSlot(let s): return "EmbodimentSpec.FileError.unknownSlot: \"\(s)\" is not a unified slot name or index 0…63"
             case .badControlMode(let m): return "EmbodimentSpec.FileError.badControlMode: \"\(m)\" (joint or cartesian)"
+            case .badCamera(let i): return "EmbodimentSpec.FileError.badCamera: cameras[\(i)] must be a unique name of 1…64 A–Z a–z 0–9 _ - ."
             }
         }
     }
@@ -103,5 +106,35 @@ extension EmbodimentSpec {
             \(section(stateNames, stateMap.slots))
 
             """
+    }
+}
+
+/// An embodiment file with its optional `cameras:` list: the camera names every episode of the
+/// body must carry (e.g. `[scene]`, the VLA's scene slot), so a learner can refuse uploads
+/// without them. `EmbodimentSpec(yaml:)` reads the same file and ignores the list.
+public struct EmbodimentFile: Sendable, Equatable {
+    public let spec: EmbodimentSpec
+    /// nil: the file declares no cameras (any or none are accepted).
+    public let cameras: [String]?
+
+    public init(yaml text: String) throws {
+        spec = try EmbodimentSpec(yaml: text)
+        let root = try? Yams.load(yaml: text) as? [String: Any]
+        guard let value = root?["cameras"] else { cameras = nil; return }
+        guard let list = value as? [Any] else { throw EmbodimentSpec.FileError.badCamera(index: 0) }
+        var names: [String] = []
+        for (i, item) in list.enumerated() {
+            guard let name = item as? String, Episode.isStorableCameraName(name), !names.contains(name) else {
+                throw EmbodimentSpec.FileError.badCamera(index: i)
+            }
+            names.append(name)
+        }
+        cameras = names
+    }
+
+    public static func load(_ url: URL) throws -> EmbodimentFile {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch { throw EmbodimentSpec.FileError.unreadable("\(url.path): \(error)") }
+        return try EmbodimentFile(yaml: text)
     }
 }

@@ -53,6 +53,28 @@ public struct BehaviorCloningRun: Sendable {
     public var questionFamilies = QuestionFamily.allCases
     public var questionFirstSeed: UInt64 = 200_000
 
+    /// Behaviour cloning on a declared body's demos from an episode store (`StoredDemos`,
+    /// e.g. a learner's store a bridge filled) instead of RobotSim's scripted operator.
+    public struct StoredBody: Sendable {
+        public var store: URL
+        public var spec: EmbodimentSpec
+        /// nil: every task of the body in the store.
+        public var tasks: [String]?
+        public init(store: URL, spec: EmbodimentSpec, tasks: [String]? = nil) {
+            self.store = store
+            self.spec = spec
+            self.tasks = tasks
+        }
+    }
+    public var storedBody: StoredBody?
+
+    /// RobotSim's bodies and the stored one.
+    public var specs: [String: EmbodimentSpec] {
+        var specs = DemoCollector.specs
+        if let storedBody { specs[storedBody.spec.name] = storedBody.spec }
+        return specs
+    }
+
     public init(output: URL) { self.output = output }
 
     /// Trains and returns the final policy; `log` receives progress lines.
@@ -66,7 +88,7 @@ public struct BehaviorCloningRun: Sendable {
             log(String(format: "speed labels (optical flow, px/step): %.3f … %.3f, median %.3f", speeds.first ?? 0, speeds.last ?? 0,
                        speeds.isEmpty ? 0 : speeds[speeds.count / 2]))
         }
-        let stats = try DemonstrationDataset.statistics(episodes: episodes, specs: DemoCollector.specs, config: model)
+        let stats = try DemonstrationDataset.statistics(episodes: episodes, specs: specs, config: model)
         let policy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: seed)), stats: stats)
         log("model: \(policy.model.parameterCount) parameters")
         var s = schedule
@@ -95,7 +117,7 @@ public struct BehaviorCloningRun: Sendable {
         if !frozen.isEmpty { policy.model.freeze(frozen) }
         let sources = try curriculumSources(episodes, stats: stats)
         if sources.count > 1 {
-            log("curriculum over \(sources.count) datasets, DataQA weights " + sources.map { String(format: "%@ %.3f", $0.name, $0.weight) }
+            log("curriculum over \(sources.count) datasets, \(storedBody == nil ? "DataQA" : "equal") weights " + sources.map { String(format: "%@ %.3f", $0.name, $0.weight) }
                 .joined(separator: ", ") + ", α = 1 from step \(Int(Double(s.totalSteps) * curriculumAnnealFraction))")
         }
         let loader = try CurriculumLoader(sources: sources, batchSize: s.batchSize,
@@ -142,7 +164,7 @@ public struct BehaviorCloningRun: Sendable {
         }
         if let oodGuard {
             // A few thousand standardized states: seconds, next to the checkpoint it belongs to.
-            let fitted = try OODGuard.fit(episodes: episodes, specs: DemoCollector.specs, stats: stats, options: oodGuard)
+            let fitted = try OODGuard.fit(episodes: episodes, specs: specs, stats: stats, options: oodGuard)
             try FileManager.default.createDirectory(at: checkpoint, withIntermediateDirectories: true)
             try fitted.write(to: OODGuard.url(inCheckpoint: checkpoint))
             for d in fitted.densities.values.sorted(by: { $0.embodiment < $1.embodiment }) {
@@ -168,9 +190,12 @@ public struct BehaviorCloningRun: Sendable {
     func curriculumSources(_ episodes: [Episode], stats: NormalizationStats) throws -> [CurriculumLoader.Source] {
         let key = { (embodiment: String, task: String) in "\(embodiment)/\(task)" }
         let groups = Dictionary(grouping: episodes) { key($0.embodiment, $0.task) }
-        let weights = groups.count > 1 ? DataQA.datasetWeights(DataQA().assess(episodes)) { key($0.embodiment, $0.task) } : [:]
+        // DataQA's scores are calibrated on RobotSim's operator; a stored body's tasks keep equal
+        // weights (on MetaWorld demos DataQA weighted reach-v3 0.000, never sampled after annealing).
+        let weights = groups.count > 1 && storedBody == nil
+            ? DataQA.datasetWeights(DataQA().assess(episodes)) { key($0.embodiment, $0.task) } : [:]
         return try groups.keys.sorted().map { name in
-            CurriculumLoader.Source(name: name, dataset: try DemonstrationDataset(episodes: groups[name]!, specs: DemoCollector.specs,
+            CurriculumLoader.Source(name: name, dataset: try DemonstrationDataset(episodes: groups[name]!, specs: specs,
                                                                                  config: model, stats: stats),
                                     weight: weights[name] ?? 1)
         }
@@ -187,6 +212,12 @@ public struct BehaviorCloningRun: Sendable {
     /// `demosPerPair` successful expert demos per (embodiment, task) pair at the model's image
     /// size, read from the episode store and topped up there by collecting new ones.
     public func demonstrations(log: (String) -> Void) throws -> [Episode] {
+        if let body = storedBody {
+            let demos = try StoredDemos.load(store: body.store, embodiment: body.spec.name, tasks: body.tasks,
+                                             imageSize: model.imageSize, perTask: demosPerPair)
+            log("\(demos.count) \(body.spec.name) demos from \(body.store.path) (tasks \(Set(demos.map(\.task)).sorted().joined(separator: ",")))")
+            return demos
+        }
         // Capped scenes are a different distribution: they get their own default store.
         // So are demos at other operator speeds.
         let speeds = operatorSpeeds == [1] ? "" : "-speeds-" + operatorSpeeds.map { String(format: "%g", $0) }.joined(separator: "-")

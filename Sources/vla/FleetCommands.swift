@@ -19,7 +19,7 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "Write the learner's curves (loss, ω_on, per-task success and operator share, policy lag) as TensorBoard event files here.") var tensorboard: String?
     @Option(help: "Embodiment the policy is trained for.") var embodiment = "arm7"
     @Option(help: "Comma-separated tasks to serve.") var tasks = "reach"
-    @Option(help: "Serve a body declared in an embodiment file (embodiments/*.yaml format) instead of --embodiment, with --tasks as free task names; trains the linear policy.")
+    @Option(help: "Serve a body declared in an embodiment file (embodiments/*.yaml format) instead of --embodiment, with --tasks as free task names; trains the linear policy, or post-trains --checkpoint (pretrained on the body's episodes).")
     var embodimentFile: String?
     @Option(help: "Publish a new policy version every N train steps.") var publishEvery = 200
     @Option(help: "Save the training state (weights, optimizer, sampler) every N train steps.") var checkpointEvery = 200
@@ -151,14 +151,36 @@ struct LearnerCommand: AsyncParsableCommand {
 }
 
 extension LearnerCommand {
-    /// `--embodiment-file`: a body with no RobotSim code, served with the linear policy on its
-    /// native layout and `--tasks` as free task names.
+    /// `--embodiment-file`: a body with no RobotSim code and `--tasks` as free task names,
+    /// served with the linear policy on its native layout, or with `--checkpoint` the VLA
+    /// (offline demos: `--demos STORE`'s successful all-operator episodes of the body).
     func declaredBody(_ file: URL) throws -> (TaskCatalog, any LearnerBackend, String) {
-        guard checkpoint == nil, dataParallel == nil else { throw ValidationError("--embodiment-file trains the linear policy: no --checkpoint or --data-parallel") }
-        let spec = try EmbodimentSpec.load(file)
+        guard dataParallel == nil else { throw ValidationError("--embodiment-file serves one learner: no --data-parallel") }
+        let declared = try EmbodimentFile.load(file)
+        let spec = declared.spec
         let taskNames = tasks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        return (TaskCatalog(specs: [spec], tasks: [spec.name: taskNames]), try BehaviorCloningBackend(embodiment: spec, seed: seed),
-                "\(spec.name) from \(file.path): \(taskNames.joined(separator: ","))")
+        var catalog = TaskCatalog(specs: [spec], tasks: [spec.name: taskNames])
+        if let cameras = declared.cameras { catalog.cameras = [spec.name: cameras] }
+        if let checkpoint {
+            guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
+            var setup = PostTrainingSetup()
+            setup.algorithm = kind
+            setup.frozen = parameterPrefixes(postTrainingFrozen)
+            setup.recapValueSteps = recapValueSteps
+            setup.seed = seed
+            let url = URL(fileURLWithPath: checkpoint)
+            let imageSize = try VLAPolicy.load(from: url).policy.model.config.imageSize
+            catalog.imageSide = imageSize
+            let offline = try demos.map {
+                try StoredDemos.load(store: URL(fileURLWithPath: $0), embodiment: spec.name, tasks: taskNames, imageSize: imageSize, perTask: demosPerTask)
+            } ?? []
+            if kind == .recap && offline.isEmpty { throw ValidationError("--algorithm recap fits its value on offline demos: pass --demos STORE") }
+            say("post-training \(checkpoint) for \(spec.name) with \(kind.rawValue) on \(offline.count) offline demos")
+            let backend = try setup.learnerBackend(checkpoint: url, offline: offline, declared: [spec], log: say).backend
+            return (catalog, backend, "\(spec.name) from \(file.path) (VLA, \(imageSize)-pixel cameras): \(taskNames.joined(separator: ","))")
+        }
+        return (catalog, try BehaviorCloningBackend(embodiment: spec, seed: seed),
+                "\(spec.name) from \(file.path): \(taskNames.joined(separator: ","))\(declared.cameras.map { " (cameras \($0.joined(separator: ",")))" } ?? "")")
     }
 }
 

@@ -14,6 +14,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve a checkpoint over gRPC: observation in, native action chunk out (PolicyServer in fleet.proto).")
 
     @Option(help: "Checkpoint directory.") var checkpoint: String
+    @Option(help: "Also serve the body declared in this embodiment file (the checkpoint must be pretrained on it, e.g. bridges/metaworld/sawyer.yaml).") var embodimentFile: String?
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Port (0 = any free port, printed at start).") var port = 50061
     @Option(help: "Log latency percentiles every N requests.") var logEvery = 100
@@ -29,8 +30,12 @@ struct Serve: AsyncParsableCommand {
             guard policy.model.config.advantageConditioning else { throw ValidationError("--advantage-guidance needs a RECAP checkpoint") }
             policy.advantageGuidance = advantageGuidance
         }
+        let declared = try embodimentFile.map { try EmbodimentFile.load(URL(fileURLWithPath: $0)).spec }
+        if let spec = declared, policy.stats.actions[spec.name] == nil {
+            throw ValidationError("\(checkpoint) was not pretrained on \(spec.name) (no statistics for it)")
+        }
         let server = PolicyServer(policy: policy, checkpointStep: step, host: host, port: port, seed: seed,
-                                  tls: try tlsOption(cert: tlsCert, key: tlsKey))
+                                  tls: try tlsOption(cert: tlsCert, key: tlsKey), declared: declared.map { [$0] } ?? [])
         server.logEvery = logEvery
         server.log = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         let bound = try await server.start()

@@ -19,8 +19,10 @@ struct TrainBC: AsyncParsableCommand {
         abstract: "Behaviour cloning of the flow-matching VLA on scripted-operator demos (resumable).")
 
     @Option(help: "Embodiments, comma separated (arm7, arm6, bimanual).") var embodiments = "arm7"
-    @Option(help: "Tasks, comma separated (reach, push, pick_place, sort, stack, open_drawer).") var tasks = "reach"
+    @Option(help: "Tasks, comma separated (reach, push, pick_place, sort, stack, open_drawer; default reach). With --store: the stored body's tasks to use (default all).") var tasks: String?
     @Option(help: "Demonstrations per (embodiment, task) pair.") var demos = 40
+    @Option(help: "Clone the demos of the --embodiment-file body from this episode store (e.g. a learner's store a bridge filled: its successful all-operator episodes) instead of RobotSim's.") var store: String?
+    @Option(help: "With --store: the embodiment file of the stored body (e.g. bridges/metaworld/sawyer.yaml).") var embodimentFile: String?
     @Option(help: "Optimizer steps.") var steps = 1000
     @Option(help: "Batch size.") var batchSize = 32
     @Option(help: "Peak learning rate.") var learningRate: Float = 3e-4
@@ -46,9 +48,18 @@ struct TrainBC: AsyncParsableCommand {
             guard let e = EmbodimentKind(rawValue: String(name)) else { throw ValidationError("unknown embodiment \(name)") }
             return e
         }
-        job.tasks = try tasks.split(separator: ",").map { name in
-            guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
-            return t
+        switch (store, embodimentFile) {
+        case let (store?, file?):
+            guard pointingSteps == 0 else { throw ValidationError("--store trains on stored demos only: no --pointing-steps") }
+            job.storedBody = .init(store: URL(fileURLWithPath: store), spec: try EmbodimentFile.load(URL(fileURLWithPath: file)).spec,
+                                   tasks: tasks.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } })
+        case (nil, nil):
+            job.tasks = try (tasks ?? "reach").split(separator: ",").map { name in
+                guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
+                return t
+            }
+        default:
+            throw ValidationError("--store and --embodiment-file go together")
         }
         job.demosPerPair = demos
         job.schedule.totalSteps = steps

@@ -2,22 +2,26 @@ import Foundation
 import RobotData
 import Testing
 import TestSupport
+import VLAModel
 @testable import Fleet
 
 /// MetaWorld tasks as remote actors: `bridges/metaworld/bridge.py` (its own venv, MetaWorld's
 /// scripted policies as the operator) streams episodes of two MT10 tasks to a learner serving
-/// the `sawyer` body declared in `bridges/metaworld/sawyer.yaml`.
+/// the `sawyer` body declared in `bridges/metaworld/sawyer.yaml`, with MetaWorld's rendered
+/// scene camera on every step.
 @Suite(.stopsLearners, .timeLimit(.minutes(3)))
 struct MetaWorldBridgeTests {
     @Test func bridgeStreamsMT10EpisodesWithOperatorFlagsAndLoadsPolicies() async throws {
         let root = ChildProcess.packageRoot
         let python = root.appendingPathComponent(".venv-metaworld/bin/python")
         try #require(FileManager.default.isExecutableFile(atPath: python.path), "run scripts/bootstrap: it creates .venv-metaworld")
-        let spec = try EmbodimentSpec.load(root.appendingPathComponent("bridges/metaworld/sawyer.yaml"))
-        #expect(spec.actionMap.slots == [35, 36, 37, 13] && spec.stateDimension == 10)
+        let file = try EmbodimentFile.load(root.appendingPathComponent("bridges/metaworld/sawyer.yaml"))
+        let spec = file.spec
+        #expect(spec.actionMap.slots == [35, 36, 37, 13] && spec.stateDimension == 10 && file.cameras == ["scene"])
         let tasks = ["reach-v3", "push-v3"]
         var config = FleetLearnerConfig(storeDirectory: temporaryDirectory("metaworld"))
         config.catalog = TaskCatalog(specs: [spec], tasks: ["sawyer": tasks])
+        config.catalog.cameras = ["sawyer": ["scene"]]
         config.publishEveryTrainSteps = 20
         let learner = try trackedLearner(config: config, backend: try BehaviorCloningBackend(embodiment: spec, seed: 2))
         let port = try await learner.start()
@@ -46,5 +50,62 @@ struct MetaWorldBridgeTests {
         // The two demo episodes of each task are all operator steps.
         #expect(stored.filter { $0.interventionCount == $0.stepCount }.count >= 4)
         #expect(learner.metrics.snapshot().versionsPublished >= 2)
+        // Frames: the bridge's default side is the VLA's; every step has one rendered scene frame.
+        let side = VLAConfig().imageSize
+        for e in stored {
+            let scene = try #require(e.cameras["scene"], "episode \(e.id) has no scene camera")
+            #expect(e.cameras.count == 1 && scene.height == side && scene.width == side && scene.count == e.stepCount)
+            // A rendered scene, not a blank or constant image: many distinct colours in the first
+            // frame, and the arm moved between the first and the last frame.
+            let first = scene.frame(0), last = scene.frame(e.stepCount - 1)
+            var colours = Set<Int>()
+            for i in stride(from: first.startIndex, to: first.endIndex, by: 3) {
+                let r = Int(first[i]), g = Int(first[i + 1]), b = Int(first[i + 2])
+                colours.insert(r << 16 | g << 8 | b)
+            }
+            #expect(colours.count >= 50, "episode \(e.id): \(colours.count) colours in frame 0")
+            var change = 0
+            for (a, b) in zip(first, last) { change += abs(Int(a) - Int(b)) }
+            #expect(Double(change) / Double(first.count) > 1.0, "episode \(e.id): frames 0 and \(e.stepCount - 1) differ by \(change)")
+        }
+    }
+
+    /// The declared `cameras: [scene]` is enforced at the header, before any step: an upload
+    /// without it, or (for a learner training a VLA) at another size, is refused by name.
+    @Test func aDeclaredBodyRefusesUploadsWithoutItsCameraOrAtTheWrongSize() throws {
+        let file = try EmbodimentFile.load(ChildProcess.packageRoot.appendingPathComponent("bridges/metaworld/sawyer.yaml"))
+        var catalog = TaskCatalog(specs: [file.spec], tasks: ["sawyer": ["reach-v3"]])
+        catalog.cameras = ["sawyer": try #require(file.cameras)]
+        func header(cameras: [(String, Int)]) -> Swiftvla_Fleet_V1_EpisodeHeader {
+            var h = Swiftvla_Fleet_V1_EpisodeHeader()
+            h.episodeID = UUID().uuidString
+            h.actorID = "metaworld-reach-v3"
+            h.embodiment = "sawyer"
+            h.task = "reach-v3"
+            h.stateDim = 10
+            h.actionDim = 4
+            h.cameras = cameras.map { name, side in
+                var c = Swiftvla_Fleet_V1_CameraSpec()
+                c.name = name
+                c.height = UInt32(side)
+                c.width = UInt32(side)
+                return c
+            }
+            return h
+        }
+        _ = try EpisodeAssembler(header: header(cameras: [("scene", 64)]), catalog: catalog, limits: IngestLimits())
+        #expect(throws: IngestError.shape("cameras [], sawyer declares [scene]")) {
+            try EpisodeAssembler(header: header(cameras: []), catalog: catalog, limits: IngestLimits())
+        }
+        #expect(throws: IngestError.shape("cameras [a_wrist, scene], sawyer declares [scene]")) {
+            try EpisodeAssembler(header: header(cameras: [("scene", 64), ("a_wrist", 64)]), catalog: catalog, limits: IngestLimits())
+        }
+        catalog.imageSide = 16
+        #expect(throws: IngestError.shape("camera scene is 64×64, the learner's model reads 16×16")) {
+            try EpisodeAssembler(header: header(cameras: [("scene", 64)]), catalog: catalog, limits: IngestLimits())
+        }
+        #expect(throws: EmbodimentSpec.FileError.badCamera(index: 1)) {
+            try EmbodimentFile(yaml: file.spec.yaml + "cameras: [scene, scene]\n")
+        }
     }
 }

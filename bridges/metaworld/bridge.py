@@ -12,7 +12,12 @@ policy acts and the operator takes over (HG-DAgger) when MetaWorld's shaped rewa
 improved for `--stall-steps` steps, for `--takeover-steps` steps. Every episode is uploaded with
 its per-step intervention flags. New policy versions are loaded between episodes. At the end
 `--eval-episodes` policy-only episodes per task (not uploaded) measure success, next to the
-scripted operator's own success on the same seeds. Prints one JSON summary line.
+scripted operator's own success on the same seeds. Prints one JSON summary line. With
+`--policy-server HOST:PORT` (`vla serve --embodiment-file sawyer.yaml`) a served VLA acts
+instead of the learner's linear policy, from the scene frame, state and task instruction.
+
+Every uploaded step carries MetaWorld's "corner" camera as the fleet's `scene` camera
+(`--image-size` square RGB, rendered off-screen; `--image-size 0` uploads state only).
 
 Runs in its own venv (.venv-metaworld: metaworld pulls the `mujoco` Python package, which must
 not share site-packages with the `mujoco-core` wheel SwiftVLA links against).
@@ -27,6 +32,10 @@ import sys
 import threading
 import warnings
 
+# Off-screen rendering without a display; OSMesa is software GL (EGL needs a GPU driver).
+os.environ.setdefault("MUJOCO_GL", "osmesa")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 
@@ -38,6 +47,10 @@ MT10 = ["reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3"
         "button-press-topdown-v3", "peg-insert-side-v3", "window-open-v3", "window-close-v3"]
 #: sawyer.yaml's action slots: ee_x, ee_y, ee_z, left_gripper.
 SAWYER = EmbodimentLayout(name="sawyer", state_dim=10, action_slots=(35, 36, 37, 13))
+#: MetaWorld's camera uploaded as the fleet's "scene" camera (VLA camera slot 0).
+CAMERA = "corner"
+#: The VLA's default image side (VLAConfig.imageSize).
+DEFAULT_IMAGE_SIZE = 64
 
 
 def log(*args):
@@ -53,8 +66,12 @@ def sawyer_state(obs: np.ndarray) -> np.ndarray:
 class SawyerTask:
     """One MT10 task as a gymnasium-style env with the fleet's observation dict."""
 
-    def __init__(self, benchmark, name: str, max_steps: int):
+    def __init__(self, benchmark, name: str, max_steps: int, image_size: int = 0):
         self.name = name
+        self.image_size = image_size
+        self.renderer = None
+        #: Frames are rendered only for uploaded episodes (the linear policy reads the state).
+        self.recording = True
         self.max_steps = max_steps
         self.t = 0
         self.env = benchmark.train_classes[name]()
@@ -68,15 +85,30 @@ class SawyerTask:
         self.env.set_task(self.tasks[(seed or 0) % len(self.tasks)])
         self.raw, _ = self.env.reset(seed=seed)
         self.t = 0
-        return {"state": sawyer_state(self.raw), "images": {}}, {"instruction": self.name.removesuffix("-v3").replace("-", " ")}
+        return self.observation(), {"instruction": self.name.removesuffix("-v3").replace("-", " ")}
 
     def step(self, action):
         self.raw, reward, terminated, truncated, info = self.env.step(np.clip(action, -1, 1))
         self.t += 1
         success = bool(info.get("success", 0))
         # Episodes end at success or after max_steps (then truncated): every one is uploaded.
-        return ({"state": sawyer_state(self.raw), "images": {}}, float(reward), terminated or success,
+        return (self.observation(), float(reward), terminated or success,
                 truncated or self.t >= self.max_steps, {"success": success})
+
+    def observation(self) -> dict:
+        images = {"scene": self.render()} if self.image_size > 0 and self.recording else {}
+        return {"state": sawyer_state(self.raw), "images": images}
+
+    def render(self) -> np.ndarray:
+        import mujoco
+        if self.renderer is None:
+            self.renderer = mujoco.Renderer(self.env.model, self.image_size, self.image_size)
+        self.renderer.update_scene(self.env.data, camera=CAMERA)
+        # Shadows and reflections cost more than half of a software-rendered frame.
+        self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+        self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+        # MetaWorld's corner camera is mounted upside down: turn the image upright.
+        return np.ascontiguousarray(self.renderer.render()[::-1, ::-1])
 
     def expert_action(self) -> np.ndarray:
         with warnings.catch_warnings():
@@ -95,21 +127,73 @@ class LinearPolicy:
         t = version.tensors()
         with self.lock:
             self.version = version.version
-            self.W, self.b = t["linear.weight"].astype(np.float64), t["linear.bias"].astype(np.float64)
+            # A VLA learner publishes the model's weights, which this bridge cannot run: its
+            # episodes then stay operator-driven (demos), tagged with the version.
+            if "linear.weight" in t:
+                self.W, self.b = t["linear.weight"].astype(np.float64), t["linear.bias"].astype(np.float64)
 
-    def act(self, state: np.ndarray) -> np.ndarray:
+    needs_frames = False
+
+    @property
+    def ready(self) -> bool:
+        return self.W is not None
+
+    def start_episode(self, instruction: str) -> None:
+        pass
+
+    def interrupt(self) -> None:
+        pass
+
+    def act(self, obs: dict) -> np.ndarray:
         with self.lock:
-            return np.clip(self.W @ state.astype(np.float64) + self.b, -1, 1).astype(np.float32)
+            return np.clip(self.W @ obs["state"].astype(np.float64) + self.b, -1, 1).astype(np.float32)
 
 
-def run_episode(task: SawyerTask, env, policy: LinearPolicy, seed: int, demo: bool,
+class ServedPolicy:
+    """A VLA behind `vla serve --embodiment-file sawyer.yaml` (PolicyServer.PredictChunk): the
+    scene frame, state and instruction in, a chunk of native actions out; the first
+    `execute_steps` run before the next request. The served checkpoint is fixed: versions the
+    learner publishes are not loaded into it."""
+
+    needs_frames = True
+    ready = True
+
+    def __init__(self, target: str):
+        from swiftvla_client import PolicyClient
+        self.client = PolicyClient(target)
+        self.execute_steps = self.client.info().execute_steps
+        self.instruction, self.queue, self.requests = "", [], 0
+        self.version = 0
+
+    def load(self, version) -> None:
+        pass                     # episodes keep version 0: the served checkpoint acted
+
+    def start_episode(self, instruction: str) -> None:
+        self.instruction, self.queue = instruction, []
+
+    def interrupt(self) -> None:
+        self.queue = []          # an operator takeover makes the rest of the chunk stale
+
+    def act(self, obs: dict) -> np.ndarray:
+        if not self.queue:
+            chunk = self.client.predict("sawyer", self.instruction, obs["images"], obs["state"])
+            self.requests += 1
+            self.queue = list(chunk[: self.execute_steps])
+        return np.clip(self.queue.pop(0), -1, 1).astype(np.float32)
+
+
+def run_episode(task: SawyerTask, env, policy, seed: int, demo: bool,
                 stall_steps: int, takeover_steps: int, upload: bool):
     """One episode; returns (success, steps, operator steps)."""
-    obs, _ = (env.reset(seed=seed) if upload else task.reset(seed=seed))
+    task.recording = upload or (policy.needs_frames and not demo)
+    obs, info = (env.reset(seed=seed) if upload else task.reset(seed=seed))
+    policy.start_episode(info["instruction"])
     best, since_best, takeover_left, operator_steps, success = -np.inf, 0, 0, 0, False
     for t in range(task.max_steps):
         operator = demo or takeover_left > 0
-        action = task.expert_action() if operator else policy.act(obs["state"])
+        if operator:
+            policy.interrupt()
+        action = task.expert_action() if operator else policy.act(obs)
         operator_steps += operator
         takeover_left = max(0, takeover_left - 1)
         if upload:
@@ -139,20 +223,25 @@ def main() -> int:
     parser.add_argument("--stall-steps", type=int, default=15)
     parser.add_argument("--takeover-steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--policy-server", default=None,
+                        help="HOST:PORT of `vla serve --embodiment-file sawyer.yaml`: its VLA acts in the policy "
+                             "and eval episodes instead of the learner's linear policy")
     parser.add_argument("--token", default="")
+    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE,
+                        help="side of the uploaded square scene camera (0: no frames)")
     args = parser.parse_args()
     import metaworld
     benchmark = metaworld.MT10(seed=args.seed)
     names = [n for n in args.tasks.split(",") if n]
     summary = {"tasks": {}}
     for name in names:
-        task = SawyerTask(benchmark, name, args.max_steps)
+        task = SawyerTask(benchmark, name, args.max_steps, args.image_size)
         client = RobotClient(args.learner, actor_id=f"metaworld-{name}", embodiment="sawyer", tasks=[name],
                              token=args.token, layout=SAWYER, retry_for=60)
         registration = client.register()
         if registration.task != name:
             raise RuntimeError(f"learner assigned {registration.task}, expected {name}")
-        policy = LinearPolicy()
+        policy = ServedPolicy(args.policy_server) if args.policy_server else LinearPolicy()
         versions = []
 
         def watch():
@@ -166,7 +255,7 @@ def main() -> int:
             if versions and versions[-1].version != policy.version:
                 policy.load(versions[-1])          # between episodes: one version per episode
                 client.policy_version = policy.version
-            demo = k < args.demo_episodes or policy.W is None
+            demo = k < args.demo_episodes or not policy.ready
             _, steps, ops = run_episode(task, env, policy, args.seed * 10_000 + k, demo,
                                         args.stall_steps, args.takeover_steps, upload=True)
             row["uploaded"] += 1
@@ -178,11 +267,12 @@ def main() -> int:
             policy.load(versions[-1])
         eval_seeds = [args.seed * 10_000 + 5_000 + k for k in range(args.eval_episodes)]
         policy_success = [run_episode(task, env, policy, s, False, 10**9, 0, upload=False)[0]
-                          for s in eval_seeds] if policy.W is not None else []
+                          for s in eval_seeds] if policy.ready else []
         expert_success = [run_episode(task, env, policy, s, True, 10**9, 0, upload=False)[0] for s in eval_seeds]
         row.update({"acked": client.stats.episodes_acked, "rejected": client.stats.rejected,
                     "policy_success": float(np.mean(policy_success)) if policy_success else None,
-                    "operator_success": float(np.mean(expert_success)), "final_version": policy.version})
+                    "operator_success": float(np.mean(expert_success)) if expert_success else None,
+                    "final_version": policy.version, "policy_requests": getattr(policy, "requests", 0)})
         summary["tasks"][name] = row
         log(name, row)
         client.close()
