@@ -201,14 +201,13 @@ public struct FleetDemo: Sendable {
                 // Plain HG-DAgger (SOP's offline baseline): collect with a fixed policy, then
                 // retrain on everything collected so far, and again; same steps in all.
                 learner.pauseTraining(true)
+                await learner.waitUntilTrainingPaused()
                 for round in 0..<rounds {
                     log("== offline round \(round + 1)/\(rounds): \(actors) actors × \(episodes) episodes with version \(learner.latestVersion), training paused")
                     reports += try await runActors(episodes: episodes, targetVersion: nil)
                     let goal = (round + 1) * trainSteps / rounds
                     log("== offline round \(round + 1)/\(rounds): retraining to train step \(goal)")
-                    learner.pauseTraining(false)
-                    while learner.metrics.snapshot().trainSteps < goal { try await Task.sleep(for: .milliseconds(100)) }
-                    learner.pauseTraining(true)
+                    await learner.trainUntil(step: goal)
                     try await learner.publish()
                 }
             } else {

@@ -66,6 +66,10 @@ public final class FleetLearner: Sendable {
     private let peerEpisodeIDs = Locked(Set<UUID>())
     private let stopVote = Locked(false)
     private let trainingPaused = Locked(false)
+    /// Set by the training loop once it has seen the pause (no step in flight any more).
+    private let pauseReached = Locked(false)
+    /// `trainUntil(step:)`'s goal: the loop pauses itself on reaching it.
+    private let pauseAtStep = Locked<Int?>(nil)
     private let trainingEnded = Locked(false)
 
     public init(config: FleetLearnerConfig, backend: any LearnerBackend) throws {
@@ -190,7 +194,28 @@ public final class FleetLearner: Sendable {
 
     /// Pauses (or resumes) train steps; uploads are still validated, stored and buffered. Offline
     /// post-training rounds (collect with a fixed policy, then retrain) are built on it.
-    public func pauseTraining(_ paused: Bool) { trainingPaused.withLock { $0 = paused } }
+    public func pauseTraining(_ paused: Bool) {
+        pauseReached.withLock { $0 = false }
+        trainingPaused.withLock { $0 = paused }
+    }
+
+    /// Trains from a pause until exactly `step` train steps, then pauses again and returns
+    /// (offline rounds retrain to a fixed budget; polling from outside would overshoot it).
+    public func trainUntil(step: Int) async {
+        pauseAtStep.withLock { $0 = step }
+        pauseTraining(false)
+        while !(trainingPaused.current && pauseReached.current) && !Task.isCancelled && !trainingEnded.current {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// After `pauseTraining(true)`: returns once the step that was in flight (and the version
+    /// it published) is done, so nothing new is published while paused.
+    public func waitUntilTrainingPaused() async {
+        while trainingPaused.current && !pauseReached.current && !Task.isCancelled && !trainingEnded.current {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
 
     /// Whether training stopped (a data-parallel job stops when any rank asks it to).
     public var hasStoppedTraining: Bool { trainingEnded.current }
@@ -356,7 +381,12 @@ public final class FleetLearner: Sendable {
                 if next > .now { try? await Task.sleep(until: next, clock: .continuous) }
             }
             await ingest(buffer.drain())
+            if let goal = pauseAtStep.current, metrics.snapshot().trainSteps >= goal {
+                pauseAtStep.withLock { $0 = nil }
+                trainingPaused.withLock { $0 = true }
+            }
             if trainingPaused.current {
+                pauseReached.withLock { $0 = true }
                 try? await Task.sleep(for: .seconds(config.idlePause))
                 continue
             }

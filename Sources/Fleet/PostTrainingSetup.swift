@@ -18,6 +18,10 @@ public struct PostTrainingSetup: Sendable {
     /// the vision encoder with the language backbone frozen (it also never travels to actors).
     public var frozen = PostTrainingSetup.languageBackbone
     public static let languageBackbone = ["tokenEmbedding", "textProjection", "textPosition", "backbone", "backboneNorm"]
+    /// The language backbone and L1's grounding (vision encoder, pointing head): what `vla demo`
+    /// freezes when its pretraining kept the grounding frozen. Training the grounding on the few
+    /// post-training scenes costs JPM's predicted point 10 points of success (README, Fleet).
+    public static let languageBackboneAndGrounding = PointingPretraining.trainedAnyText
     public var schedule = TrainingSchedule.postTraining
     /// RECAP: value-head steps on the offline data before it is frozen, n of the n-step
     /// return, the share of policy steps labelled positive, and the classifier-free guidance

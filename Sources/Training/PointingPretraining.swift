@@ -33,7 +33,7 @@ public struct PointingPretraining: Sendable {
                           "backbone", "backboneNorm", "pointingHead"]
     /// `trained` with a MiniLM-text model's projection too (it stands where the byte embedding is;
     /// stage files list only what a byte model has, as their prefixes are checked against it).
-    static let trainedAnyText = trained + ["textProjection"]
+    public static let trainedAnyText = trained + ["textProjection"]
 
     /// One rendered scene at reset and its label.
     struct Scene {

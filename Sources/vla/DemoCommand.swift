@@ -21,13 +21,15 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Plain HG-DAgger instead of online post-training: this many rounds of collecting --episodes-per-actor episodes per actor with a fixed policy, then retraining --train-steps / rounds steps.") var offlineRounds: Int?
     @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 100
     @Option(help: "Operator takes over when the policy's native action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.05
+    @Option(help: "Operator takes over after this many policy steps in an episode.") var policyStepBudget = 60
+    @Option(help: "Post-training learning rate (constant).") var postTrainingLr: Float = TrainingSchedule.postTraining.learningRate
     @Option(help: "L1 pointing pretraining scenes before the demos' behaviour cloning (0: off; sets the pointing loss weight to 1).") var pointingScenes = 2000
     @Option(help: "L1 pointing pretraining steps.") var pointingSteps = 800
     @Flag(inversion: .prefixedNo, help: "Keep L1's grounding frozen through the demos' behaviour cloning.") var freezeGrounding = true
     @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
     @Option(help: "JPM point source: predicted (pointing head; needs --pointing-scenes) or oracle.") var jpmPoint = "predicted"
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
-    @Option(help: "Parameter prefixes frozen in post-training, comma separated (default: the language backbone; \"\" trains everything).") var postTrainingFrozen = PostTrainingSetup.languageBackbone.joined(separator: ",")
+    @Option(help: "Parameter prefixes frozen in post-training, comma separated (default: the language backbone, and L1's grounding when --freeze-grounding kept it frozen in pretraining; \"\" trains everything).") var postTrainingFrozen: String?
     @Option(help: "RECAP: value-head steps on the offline demos before it is frozen.") var recapValueSteps = 400
     @Option(help: "RECAP: classifier-free guidance weight on the fleet's rollouts.") var recapFleetGuidance = 1.0
     @Option(help: "RECAP: classifier-free guidance weight in the final evaluation.") var recapEvalGuidance = 1.5
@@ -64,6 +66,10 @@ struct Demo: AsyncParsableCommand {
             demo.offlineRounds = offlineRounds
         }
         demo.gate.deviationThreshold = deviationThreshold
+        guard policyStepBudget >= 1 else { throw ValidationError("--policy-step-budget must be at least 1") }
+        demo.gate.policyStepBudget = policyStepBudget
+        guard postTrainingLr > 0, postTrainingLr.isFinite else { throw ValidationError("--post-training-lr must be positive") }
+        demo.setup.schedule.learningRate = postTrainingLr
         demo.evaluationSeeds = evalEpisodes
         demo.seed = seed
         demo.freezeGrounding = freezeGrounding
@@ -76,7 +82,8 @@ struct Demo: AsyncParsableCommand {
         demo.weightSwap = swap
         guard let oodMode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct") }
         demo.oodGuard = oodMode
-        demo.setup.frozen = parameterPrefixes(postTrainingFrozen)
+        demo.setup.frozen = postTrainingFrozen.map(parameterPrefixes)
+            ?? (freezeGrounding && pointingScenes > 0 ? PostTrainingSetup.languageBackboneAndGrounding : PostTrainingSetup.languageBackbone)
         demo.setup.recapValueSteps = recapValueSteps
         demo.setup.recapFleetGuidance = recapFleetGuidance
         demo.recapEvaluationGuidance = recapEvalGuidance
