@@ -59,12 +59,8 @@ struct LearnerCommand: AsyncParsableCommand {
             catalog = TaskCatalog(taskKinds.map { (e, $0) })
             serving = "\(e.rawValue): \(tasks)"
             if let checkpoint {
-                guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
-                var setup = PostTrainingSetup()
-                setup.algorithm = kind
-                setup.frozen = parameterPrefixes(postTrainingFrozen)
-                setup.recapValueSteps = recapValueSteps
-                setup.seed = seed
+                var setup = try postTrainingSetup()
+                let kind = setup.algorithm
                 // Without a launcher's environment: a job of one rank (e.g. restarted on fewer machines).
                 setup.dataParallel = try dataParallel.map { try DistributedGroup.initialize(backend: $0, strict: false) }
                 setup.bfloat16Gradients = bf16Gradients
@@ -151,6 +147,17 @@ struct LearnerCommand: AsyncParsableCommand {
 }
 
 extension LearnerCommand {
+    /// `--algorithm`, `--post-training-frozen`, `--recap-value-steps`, `--seed` as a setup.
+    func postTrainingSetup() throws -> PostTrainingSetup {
+        guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
+        var setup = PostTrainingSetup()
+        setup.algorithm = kind
+        setup.frozen = parameterPrefixes(postTrainingFrozen)
+        setup.recapValueSteps = recapValueSteps
+        setup.seed = seed
+        return setup
+    }
+
     /// `--embodiment-file`: a body with no RobotSim code and `--tasks` as free task names,
     /// served with the linear policy on its native layout, or with `--checkpoint` the VLA
     /// (offline demos: `--demos STORE`'s successful all-operator episodes of the body).
@@ -162,12 +169,8 @@ extension LearnerCommand {
         var catalog = TaskCatalog(specs: [spec], tasks: [spec.name: taskNames])
         if let cameras = declared.cameras { catalog.cameras = [spec.name: cameras] }
         if let checkpoint {
-            guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap") }
-            var setup = PostTrainingSetup()
-            setup.algorithm = kind
-            setup.frozen = parameterPrefixes(postTrainingFrozen)
-            setup.recapValueSteps = recapValueSteps
-            setup.seed = seed
+            let setup = try postTrainingSetup()
+            let kind = setup.algorithm
             let url = URL(fileURLWithPath: checkpoint)
             let imageSize = try VLAPolicy.load(from: url).policy.model.config.imageSize
             catalog.imageSide = imageSize
