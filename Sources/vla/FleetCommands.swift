@@ -74,7 +74,7 @@ struct LearnerCommand: AsyncParsableCommand {
                 say("post-training \(checkpoint) with \(kind.rawValue) on \(offline.count) offline demos")
                 backend = try setup.learnerBackend(checkpoint: url, offline: offline, log: say).backend
                 if let group = setup.dataParallel {
-                    let endpoints = try rankEndpoints.map { list in
+                    let endpoints = rankEndpoints.map { list in
                         list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                     } ?? (0..<group.size).map { "\(host):\(port + $0)" }
                     guard endpoints.count == group.size, let own = endpoints[group.rank].split(separator: ":").last.flatMap({ Int($0) }) else {
