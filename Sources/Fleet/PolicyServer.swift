@@ -37,6 +37,10 @@ public struct LatencySummary: Sendable, CustomStringConvertible {
     /// Handling time (decode, validate, sample, encode) and model time alone.
     public var handling = Percentiles()
     public var inference = Percentiles()
+    /// With `--follow-learner`: the learner's version answering requests now (0: the
+    /// checkpoint's weights) and how many versions were loaded.
+    public var policyVersion = 0
+    public var versionsLoaded = 0
 
     public struct Percentiles: Sendable {
         public var p50 = 0.0, p90 = 0.0, p99 = 0.0, max = 0.0
@@ -52,6 +56,7 @@ public struct LatencySummary: Sendable, CustomStringConvertible {
     public var description: String {
         String(format: "%d requests (%d rejected); handling p50 %.1f ms, p90 %.1f, p99 %.1f, max %.1f; model p50 %.1f ms, p99 %.1f",
                requests, rejected, handling.p50, handling.p90, handling.p99, handling.max, inference.p50, inference.p99)
+            + (versionsLoaded > 0 ? "; serving v\(policyVersion) (\(versionsLoaded) versions loaded)" : "")
     }
 }
 
@@ -80,6 +85,11 @@ public final class PolicyServer: @unchecked Sendable {
     private let worker = WorkerThread(name: "policy-server")
     private let running = Locked<(server: GRPCServer<HTTP2ServerTransport.Posix>?, task: Task<Void, any Error>?, port: Int?)>((nil, nil, nil))
     private let sampling = Locked(RandomKey(seed: 0))
+    /// Newest version received from a followed learner and not loaded yet; the worker thread
+    /// loads it before its next request, so one request is answered by one version.
+    private let inbox = Locked<PolicyWeights?>(nil)
+    private let loaded = Locked((version: 0, count: 0))
+    private let following = Locked<Task<Void, Never>?>(nil)
 
     /// Serve over TLS (nil: plaintext).
     public let tls: FleetTLS?
@@ -118,6 +128,7 @@ public final class PolicyServer: @unchecked Sendable {
     }
 
     public func stop() async {
+        following.withLock { $0?.cancel(); $0 = nil }
         let r = running.withLock { r in defer { r = (nil, nil, nil) }; return r }
         r.server?.beginGracefulShutdown()
         _ = await r.task?.result
@@ -129,8 +140,47 @@ public final class PolicyServer: @unchecked Sendable {
         _ = await running.current.task?.result
     }
 
+    /// Follows a learner: its published versions replace the served weights between requests
+    /// (the checkpoint's until the first arrives; the last one loaded while it is unreachable).
+    public func follow(_ config: FollowLearnerConfig) {
+        let task = Task { [self] in
+            await LearnerFollower.run(config, knownVersion: { [self] in newestReceivedVersion },
+                                      deliver: { [self] weights in
+                                          guard weights.model == VLAActorPolicy.modelName else {
+                                              log("ignoring v\(weights.version): model \(weights.model), serving \(VLAActorPolicy.modelName)")
+                                              return
+                                          }
+                                          inbox.withLock { if ($0?.version ?? 0) < weights.version { $0 = weights } }
+                                      }, log: { [self] line in log(line) })
+        }
+        following.withLock { $0?.cancel(); $0 = task }
+    }
+
+    /// The learner's version answering requests now (0: the checkpoint's weights).
+    public var servedVersion: Int { loaded.current.version }
+    /// The newest version received from the followed learner (loaded before the next request).
+    public var newestReceivedVersion: Int { max(inbox.current?.version ?? 0, loaded.current.version) }
+
+    /// Loads the newest received version (on the worker thread, between requests). A version
+    /// that does not fit the model is logged and skipped; the served weights stay.
+    private func loadNewestVersion() {
+        guard let weights = inbox.withLock({ w in defer { w = nil }; return w }), weights.version > loaded.current.version else { return }
+        do {
+            try TensorLock.run {
+                try policy.model.update(parameters: weights.tensors)
+                // Evaluated here, so the first request on the new version does not pay for it.
+                try eval(Array(policy.model.parameters().values))
+            }
+            loaded.withLock { $0 = (weights.version, $0.count + 1) }
+            log("swapped in policy v\(weights.version) (learner train step \(weights.trainStep), \(weights.tensors.count) tensors)")
+        } catch {
+            log("could not load policy v\(weights.version): \(error); still serving v\(loaded.current.version)")
+        }
+    }
+
     /// Validates a request and samples its chunk (blocking; `handle` runs it on the server's thread).
     public func predict(_ request: Swiftvla_Fleet_V1_PredictChunkRequest) throws -> Swiftvla_Fleet_V1_PredictChunkResponse {
+        loadNewestVersion()
         let observation = try observation(from: request)
         let key: RandomKey = request.seedKnown ? RandomKey(seed: request.seed)
             : try sampling.withLock { k in let (now, next) = try k.split(); k = next; return now }
@@ -208,6 +258,9 @@ public final class PolicyServer: @unchecked Sendable {
         out.rejected = s.rejected.values.reduce(0, +)
         out.handling = .init(s.handling)
         out.inference = .init(s.inference)
+        let l = loaded.current
+        out.policyVersion = l.version
+        out.versionsLoaded = l.count
         return out
     }
 }

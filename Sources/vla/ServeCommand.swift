@@ -22,6 +22,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seed of the sampler's noise for requests without their own.") var seed: UInt64 = 0
     @Option(help: "Serve over TLS: certificate chain (PEM); needs --tls-key.") var tlsCert: String?
     @Option(help: "Serve over TLS: private key (PEM).") var tlsKey: String?
+    @Option(help: "Follow this learner (HOST:PORT): serve each version it publishes from the next request on (reconnects if it goes away, serving the version it has).") var followLearner: String?
+    @Option(help: "With --follow-learner: the id registered with the learner.") var actorId = "serve-\(ProcessInfo.processInfo.processIdentifier)"
+    @Option(help: "With --follow-learner: token for the learner.") var token = ""
+    @Option(help: "With --follow-learner: connect over TLS, trusting the certificates in this PEM file.") var tlsCa: String?
     @Option(help: "Also serve a WebSocket: JSON at ws://HOST:PORT/policy, MessagePack (openpi's format) at ws://HOST:PORT/ (0 = any free port).") var websocketPort: Int?
 
     func run() async throws {
@@ -41,6 +45,17 @@ struct Serve: AsyncParsableCommand {
         let bound = try await server.start()
         print("serving \(checkpoint) (step \(step), \(policy.stats.actions.keys.sorted().joined(separator: ", ")), "
               + "\(policy.model.config.imageSize)×\(policy.model.config.imageSize) cameras) on \(host):\(bound)")
+        if let followLearner {
+            let parts = followLearner.split(separator: ":")
+            guard parts.count == 2, let learnerPort = Int(parts[1]) else { throw ValidationError("--follow-learner must be HOST:PORT") }
+            // Registered as the declared body when there is one (a MetaWorld learner serves sawyer only).
+            guard let body = declared?.name ?? policy.stats.actions.keys.sorted().first else { throw ValidationError("the checkpoint has no embodiment") }
+            var follow = FollowLearnerConfig(host: String(parts[0]), port: learnerPort, actorID: actorId, embodiment: body)
+            follow.authToken = token
+            follow.tlsTrustRoots = tlsCa
+            server.follow(follow)
+            print("following learner \(followLearner) as \(actorId) (\(body))")
+        }
         var websocket: PolicyWebSocketServer?
         if let websocketPort {
             let ws = PolicyWebSocketServer(policyServer: server, host: host, port: websocketPort)

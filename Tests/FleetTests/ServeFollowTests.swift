@@ -1,0 +1,75 @@
+import Foundation
+import RobotData
+import TensorKit
+import Testing
+import TestSupport
+import Training
+import VLAModel
+@testable import Fleet
+
+/// `vla serve --follow-learner`: the policy server loads the versions a learner publishes.
+@Suite(.stopsLearners, .timeLimit(.minutes(1)))
+struct ServeFollowTests {
+    /// Waits (bounded by a count, not asserted on time) until `server` received `version`.
+    func waitForVersion(_ version: Int, on server: PolicyServer) async throws {
+        for _ in 0..<600 where server.newestReceivedVersion < version {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try #require(server.newestReceivedVersion >= version, "server received v\(server.newestReceivedVersion), waited for v\(version)")
+    }
+
+    /// Item: a served VLA follows the learner. After the learner publishes changed weights the
+    /// server's chunk (fixed observation and seed) is the chunk of a policy loaded directly
+    /// with the learner's newest weights, and differs from the chunk served before.
+    @Test func servedPolicySwapsInTheLearnersNewestVersion() async throws {
+        let (policy, observation) = try tinyPolicyFixture()
+        let checkpoint = temporaryDirectory("serve-follow-checkpoint")
+        try policy.save(to: checkpoint, optimizer: nil, step: 0)
+        // No offline demos and no actors: the learner never trains, it publishes only when told.
+        let backend = try PostTrainingSetup().learnerBackend(checkpoint: checkpoint, offline: [], log: { _ in }).backend
+        let learner = try trackedLearner(config: FleetLearnerConfig(storeDirectory: temporaryDirectory("serve-follow-store")), backend: backend)
+        let learnerPort = try await learner.start()   // publishes v1: the checkpoint's weights
+
+        let served = try VLAPolicy.load(from: checkpoint).policy
+        let server = PolicyServer(policy: served)
+        let swaps = Locked<[String]>([])
+        server.log = { line in swaps.withLock { $0.append(line) } }
+        let port = try await server.start()
+        server.follow(FollowLearnerConfig(host: "127.0.0.1", port: learnerPort, actorID: "server-under-test", embodiment: "arm7"))
+        let request = PolicyClient.request(observation, imageSize: 16, seed: 42)
+        func chunk() async throws -> [[Float]] {
+            try await PolicyClient.with(port: port) { PolicyClient.chunk(try await $0.predictChunk(request)) }
+        }
+
+        try await waitForVersion(1, on: server)
+        let before = try await chunk()
+        #expect(server.servedVersion == 1)
+
+        // Changed weights: every trainable parameter moved, published as v2.
+        let trainer = await backend.trainer
+        try TensorLock.run {
+            let moved = try trainer.policy.model.trainableParameters().mapValues { try $0 + 0.05 }
+            try eval(Array(moved.values))   // not left lazy for the thread that publishes them
+            try trainer.policy.model.update(parameters: moved)
+        }
+        let published = try await learner.publish()
+        #expect(published.version == 2)
+        try await waitForVersion(2, on: server)
+        let after = try await chunk()
+
+        let reference = try VLAPolicy.load(from: checkpoint).policy
+        let newest = try await backend.exportTrainableWeights()
+        let expected = try TensorLock.run {
+            try reference.model.update(parameters: newest)
+            return try reference.actionChunk(observation, key: RandomKey(seed: 42))
+        }
+        let summary = server.summary
+        await server.stop()
+        await learner.stop()
+
+        #expect(after == expected)
+        #expect(after != before)
+        #expect(server.servedVersion == 2 && summary.policyVersion == 2 && summary.versionsLoaded == 2)
+        #expect(swaps.current.filter { $0.hasPrefix("swapped in policy") }.count == 2, "\(swaps.current)")
+    }
+}
