@@ -72,6 +72,13 @@ final class ActorSession: Sendable {
         }
     }
 
+    /// A client transport to a learner: a dotted-quad host as IPv4, anything else through DNS.
+    static func transport(host: String, port: Int, trustRoots: String?) throws -> HTTP2ClientTransport.Posix {
+        let target: any ResolvableTarget = host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." })
+            ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
+        return try HTTP2ClientTransport.Posix(target: target, transportSecurity: FleetTLS.client(trustRoots: trustRoots))
+    }
+
     static func options(timeout: Double) -> CallOptions {
         var options = CallOptions.defaults
         options.timeout = .milliseconds(Int64(timeout * 1000))

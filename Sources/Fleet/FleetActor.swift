@@ -24,9 +24,7 @@ public final class FleetActor {
     public func run() async throws -> FleetActorReport {
         let started = ContinuousClock.now
         let transport = { (host: String, port: Int) throws -> HTTP2ClientTransport.Posix in
-            let target: any ResolvableTarget = host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." })
-                ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
-            return try HTTP2ClientTransport.Posix(target: target, transportSecurity: FleetTLS.client(trustRoots: self.config.tlsTrustRoots))
+            try ActorSession.transport(host: host, port: port, trustRoots: self.config.tlsTrustRoots)
         }
         var report = try await withGRPCClient(transport: transport(config.learnerHost, config.learnerPort)) { client in
             let session = try ActorSession(client: Swiftvla_Fleet_V1_Fleet.Client(wrapping: client), config: config)

@@ -43,9 +43,7 @@ enum LearnerFollower {
         var failing = false
         while !Task.isCancelled {
             do {
-                let isIPv4 = config.host.split(separator: ".").count == 4 && config.host.allSatisfy { $0.isNumber || $0 == "." }
-                let target: any ResolvableTarget = isIPv4 ? .ipv4(address: config.host, port: config.port) : .dns(host: config.host, port: config.port)
-                let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: FleetTLS.client(trustRoots: config.tlsTrustRoots))
+                let transport = try ActorSession.transport(host: config.host, port: config.port, trustRoots: config.tlsTrustRoots)
                 let registered = Locked(false)
                 defer {
                     // Registered: the learner is back; start the back-off over.

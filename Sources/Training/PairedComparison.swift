@@ -60,6 +60,11 @@ public struct PairedComparison: Sendable, Equatable {
             + String(format: "difference %+.1f points, McNemar exact p = %.3g", 100 * difference, pValue)
     }
 
+    /// Per-seed outcomes as a JSON array of 0/1 (`per_seed_success`).
+    public static func json(outcomes: [Bool]) -> String {
+        "[" + outcomes.map { $0 ? "1" : "0" }.joined(separator: ",") + "]"
+    }
+
     /// The comparison as a JSON object (the `paired` field of `vla eval --json`).
     public var json: String {
         #"{"candidate_only": \#(candidateOnly), "baseline_only": \#(baselineOnly), "both": \#(bothSucceeded), "neither": \#(bothFailed), "difference": \#(difference), "mcnemar_p": \#(pValue)}"#

@@ -234,15 +234,14 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "See --progress-stall-window.") var progressStallMinimum: Float = 0.05
 
     func run() async throws {
-        let parts = learner.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--learner must be HOST:PORT") }
+        let (learnerHost, port) = try hostAndPort(learner, option: "--learner")
         guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
         let taskKinds = try tasks.split(separator: ",").map { name in
             guard let t = TaskKind(rawValue: String(name)) else { throw ValidationError("unknown task \(name)") }
             return t
         }
         var config = FleetActorConfig(actorID: id, learnerPort: port, embodiment: e, tasks: taskKinds)
-        config.learnerHost = String(parts[0])
+        config.learnerHost = learnerHost
         config.episodes = episodes
         config.authToken = token
         config.tlsTrustRoots = tlsCa
@@ -292,6 +291,13 @@ struct ActorCommand: AsyncParsableCommand {
 }
 
 /// `--post-training-frozen`'s comma-separated parameter prefixes ("" = none).
+/// A `HOST:PORT` option's parts.
+func hostAndPort(_ address: String, option: String) throws -> (host: String, port: Int) {
+    let parts = address.split(separator: ":")
+    guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("\(option) must be HOST:PORT") }
+    return (String(parts[0]), port)
+}
+
 func parameterPrefixes(_ list: String) -> [String] {
     list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 }

@@ -46,11 +46,10 @@ struct Serve: AsyncParsableCommand {
         print("serving \(checkpoint) (step \(step), \(policy.stats.actions.keys.sorted().joined(separator: ", ")), "
               + "\(policy.model.config.imageSize)×\(policy.model.config.imageSize) cameras) on \(host):\(bound)")
         if let followLearner {
-            let parts = followLearner.split(separator: ":")
-            guard parts.count == 2, let learnerPort = Int(parts[1]) else { throw ValidationError("--follow-learner must be HOST:PORT") }
+            let (learnerHost, learnerPort) = try hostAndPort(followLearner, option: "--follow-learner")
             // Registered as the declared body when there is one (a MetaWorld learner serves sawyer only).
             guard let body = declared?.name ?? policy.stats.actions.keys.sorted().first else { throw ValidationError("the checkpoint has no embodiment") }
-            var follow = FollowLearnerConfig(host: String(parts[0]), port: learnerPort, actorID: actorId, embodiment: body)
+            var follow = FollowLearnerConfig(host: learnerHost, port: learnerPort, actorID: actorId, embodiment: body)
             follow.authToken = token
             follow.tlsTrustRoots = tlsCa
             server.follow(follow)

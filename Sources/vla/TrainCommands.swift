@@ -181,7 +181,7 @@ struct Eval: AsyncParsableCommand {
             let pairedFields = paired.map { r, p in
                 #", "baseline": {"checkpoint": "\#(baseline!)", "successes": \#(r.successes), "success_rate": \#(r.rate)}, "paired": \#(p.json)"#
             } ?? ""
-            print(json ? #"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(rate.successes), "success_rate": \#(rate.rate), "ci95": [\#(i.low), \#(i.high)], "noise_policy": true, "jpm_strength": \#(jpmStrength)\#(pairedFields), "per_seed_success": [\#(outcomes.map { $0 ? "1" : "0" }.joined(separator: ","))]}"#
+            print(json ? #"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(rate.successes), "success_rate": \#(rate.rate), "ci95": [\#(i.low), \#(i.high)], "noise_policy": true, "jpm_strength": \#(jpmStrength)\#(pairedFields), "per_seed_success": \#(PairedComparison.json(outcomes: outcomes))}"#
                   : "\(embodiment)/\(task) after step \(step) with the learned source noise\(jpm == nil ? "" : " and JPM (strength \(jpmStrength))"): success \(rate)")
             if let (r, p) = paired, !json {
                 print("baseline \(baseline!) (plain sampler start): success \(r)")
@@ -207,7 +207,7 @@ struct Eval: AsyncParsableCommand {
         if json {
             let i = result.success.interval95
             let oodFields = ood == nil ? "" : #", "ood_guard": "\#(oodGuard)", "ood_rule": "\#(oodRule)", "ood_checked_steps": \#(c.checkedSteps), "ood_steps": \#(c.outOfDistributionSteps), "ood_decisions": \#(c.decisions), "ood_decisions_out": \#(c.outOfDistributionDecisions), "ood_corrected_chunks": \#(c.correctedChunks), "ood_recovered_states": \#(c.recoveredStates)"#
-            let perSeed = #", "per_seed_success": [\#(result.outcomes.map { $0 ? "1" : "0" }.joined(separator: ","))]"#
+            let perSeed = #", "per_seed_success": \#(PairedComparison.json(outcomes: result.outcomes))"#
             let pairedFields = paired.map { r, p, step in
                 let i = r.success.interval95
                 return #", "baseline": {"checkpoint": "\#(baseline!)", "checkpoint_step": \#(step), "successes": \#(r.success.successes), "success_rate": \#(r.success.rate), "ci95": [\#(i.low), \#(i.high)]}, "paired": \#(p.json)"#
