@@ -132,6 +132,7 @@ public final class FleetActor {
     private func runEpisode(task: TaskKind, seed: UInt64, version: Int, lag: Int, session: ActorSession,
                             inferenceThread: WorkerThread?, loaded: Locked<LoadedVersions>) throws -> FleetActorReport.EpisodeSummary {
         let env = try RobotEnvironment(embodiment: config.embodiment, task: task, seed: seed, config: config.environment)
+        env.expert.profile.approach = config.operatorApproach
         let recorder = EpisodeRecorder(environment: env)
         var gate = InterventionGate(config: config.gate)
         var observation = env.reset()

@@ -23,6 +23,8 @@ public struct FleetActorConfig: Sendable {
     public var robotTimeBudget: Double?
     public var environment = EnvironmentConfig(imageWidth: 64, imageHeight: 64)
     public var gate = InterventionGate.Config()
+    /// The scripted operator's path when it takes over (and what the gate compares against).
+    public var operatorApproach = OperatorProfile.Approach.fromAbove
     public var stepsPerChunk = 16
     public var inference = InferenceMode.synchronous
     /// When newer weights are loaded: between episodes (SOP's rule: one episode, one version)

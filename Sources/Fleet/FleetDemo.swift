@@ -34,6 +34,8 @@ public struct FleetDemo: Sendable {
         g.handBackAfter = 10
         return g
     }()
+    /// The operator's path when it takes over (the demos always use the phase machine).
+    public var operatorApproach = OperatorProfile.Approach.fromAbove
     public var evaluationSeeds = 20
     public var model = VLAConfig()
     public var seed: UInt64 = 0
@@ -80,6 +82,7 @@ public struct FleetDemo: Sendable {
         var report = FleetDemoReport()
         // Locals, so the actor tasks below do not capture self.
         let (model, embodiment, tasks, episodes, gate) = (self.model, self.embodiment, self.tasks, self.episodesPerActor, self.gate)
+        let operatorApproach = self.operatorApproach
         let (jpmStrength, jpmPoint) = (self.jpmStrength, self.jpmPoint)
         report.settings = [
             "embodiment": embodiment.rawValue, "tasks": tasks.map(\.rawValue).joined(separator: ","),
@@ -96,6 +99,7 @@ public struct FleetDemo: Sendable {
             "post-training": offlineRounds.map { "offline HG-DAgger: \($0) rounds of collect (training paused), then retrain" } ?? "online (SOP)",
             "frozen in post-training": setup.frozen.isEmpty ? "nothing" : setup.frozen.joined(separator: ", "),
             "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
+            "operator approach on takeover": operatorApproach.rawValue,
         ]
         // 1. Pretrain (resumes or returns at once when the cached run is complete).
         var pretrain = BehaviorCloningRun(output: pretrainDirectory ?? output.appendingPathComponent("pretrain"))
@@ -175,6 +179,7 @@ public struct FleetDemo: Sendable {
                         c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
                         c.stepsPerChunk = 16
                         c.gate = gate
+                        c.operatorApproach = operatorApproach
                         let policy = try setup.actorPolicy(checkpoint: checkpoint)
                         let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
                         let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i), jpm: jpm, ood: ood)

@@ -19,6 +19,18 @@ public struct OperatorProfile: Sendable, Equatable {
     public var hesitationSteps: Int = 8
     /// Seed of the operator's own randomness.
     public var seed: UInt64 = 0
+    /// How the hand approaches a reach or grasp target.
+    public var approach: Approach = .fromAbove
+
+    /// The operator's path to a reach or grasp target.
+    public enum Approach: String, Sendable, Codable, CaseIterable {
+        /// The demos' phase machine: lift clear, move over the target, come down.
+        case fromAbove = "from-above"
+        /// Straight at the target from wherever the hand is, kept above a cone around it so the
+        /// fingers clear the object: a corrective operator that continues what a stalled policy
+        /// started instead of replaying its from-reset path.
+        case direct
+    }
 
     public init() {}
 

@@ -197,6 +197,11 @@ public final class ScriptedExpert {
         let o = env.objectPosition(i)
         let yaw = graspYaw(env, i)
         let xy = hypot(tcp.x - o.x, tcp.y - o.y)
+        if profile.approach == .direct {
+            return directApproach(tcp: tcp, goal: o + SIMD3(0, 0, 0.025), aligned: 0.012,
+                                  top: o.z + env.layout.objects[i].halfSize, clear: 0.03,
+                                  yaw: yaw, gripper: 1, maxStep: xy > 0.012 ? 0.025 : 0.02)
+        }
         if xy > 0.03 && tcp.z < o.z + 0.06 { return ArmGoal(position: SIMD3(tcp.x, tcp.y, o.z + 0.1), yaw: yaw, gripper: 1) }
         if xy > 0.012 { return ArmGoal(position: SIMD3(o.x, o.y, max(o.z + 0.08, min(tcp.z, o.z + 0.15))), yaw: yaw, gripper: 1) }
         return ArmGoal(position: o + SIMD3(0, 0, 0.025), yaw: yaw, gripper: 1, maxStep: 0.02)
@@ -242,6 +247,12 @@ public final class ScriptedExpert {
             // Closed on nothing: open and back off.
             return ArmGoal(position: SIMD3(tcp.x, tcp.y, o.z + 0.1), yaw: yaw, gripper: 1)
         }
+        if dxy > 0.01, profile.approach == .direct {
+            // A wider mound than reach's: the open fingers must come down around the block.
+            return directApproach(tcp: tcp, goal: SIMD3(o.x, o.y, o.z + 0.004), aligned: 0.01,
+                                  top: o.z + env.layout.objects[i].halfSize, clear: 0.06,
+                                  yaw: yaw, gripper: 1, maxStep: 0.025)
+        }
         if dxy > 0.01 {
             if tcp.z < o.z + 0.05 && dxy > 0.025 {
                 return ArmGoal(position: SIMD3(tcp.x, tcp.y, o.z + 0.1), yaw: yaw, gripper: 1)
@@ -253,6 +264,18 @@ public final class ScriptedExpert {
             return ArmGoal(position: SIMD3(o.x, o.y, o.z - 0.002), yaw: yaw, gripper: 1, maxStep: 0.02)
         }
         return ArmGoal(position: SIMD3(o.x, o.y, o.z - 0.002), yaw: yaw, gripper: 0)
+    }
+
+    /// One step straight toward `goal`. Until the hand is within `aligned` of it horizontally it
+    /// stays above a mound over the object: 1 cm over its `top` within `clear`, falling at
+    /// slope 1 outside. A hand stalled low and far comes in low; one stalled close rises only
+    /// as far as the fingers need (the phase machine lifts 10 cm and comes down from above).
+    func directApproach(tcp: SIMD3<Double>, goal: SIMD3<Double>, aligned: Double, top: Double, clear: Double,
+                        yaw: Double, gripper: Double, maxStep: Double) -> ArmGoal {
+        var next = tcp + clampNorm(goal - tcp, maxStep)
+        let d = hypot(next.x - goal.x, next.y - goal.y)
+        if d > aligned { next.z = max(next.z, top + 0.01 - max(0, d - clear)) }
+        return ArmGoal(position: next, yaw: yaw, gripper: gripper, maxStep: maxStep)
     }
 
     func push(_ env: RobotEnvironment, _ k: Int, object i: Int, goal: SIMD3<Double>) -> ArmGoal {

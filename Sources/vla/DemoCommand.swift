@@ -22,6 +22,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 200
     @Option(help: "Operator takes over when the policy's native action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.05
     @Option(help: "Operator takes over after this many policy steps in an episode.") var policyStepBudget = 60
+    @Option(help: "The operator's path when it takes over: from-above (the demos' phase machine: lift, move over, descend) or direct (straight at the target from where the policy stalled).") var operatorApproach = "from-above"
     @Option(help: "Post-training learning rate (constant).") var postTrainingLr: Float = TrainingSchedule.postTraining.learningRate
     @Option(help: "L1 pointing pretraining scenes before the demos' behaviour cloning (0: off; sets the pointing loss weight to 1).") var pointingScenes = 2000
     @Option(help: "L1 pointing pretraining steps.") var pointingSteps = 800
@@ -68,6 +69,7 @@ struct Demo: AsyncParsableCommand {
         demo.gate.deviationThreshold = deviationThreshold
         guard policyStepBudget >= 1 else { throw ValidationError("--policy-step-budget must be at least 1") }
         demo.gate.policyStepBudget = policyStepBudget
+        demo.operatorApproach = try parseOperatorApproach(operatorApproach)
         guard postTrainingLr > 0, postTrainingLr.isFinite else { throw ValidationError("--post-training-lr must be positive") }
         demo.setup.schedule.learningRate = postTrainingLr
         demo.evaluationSeeds = evalEpisodes

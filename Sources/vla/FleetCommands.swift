@@ -232,6 +232,7 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "Unacknowledged episodes kept in memory at most.") var maxInMemory = 16
     @Option(help: "Operator takes over when the policy's progress head (a checkpoint trained with --progress-weight) has not risen by --progress-stall-minimum over this many policy steps (0: off).") var progressStallWindow = 0
     @Option(help: "See --progress-stall-window.") var progressStallMinimum: Float = 0.05
+    @Option(help: "The operator's path when it takes over: from-above (the demos' phase machine: lift, move over, descend) or direct (straight at the target from where the policy stalled).") var operatorApproach = "from-above"
 
     func run() async throws {
         let (learnerHost, port) = try hostAndPort(learner, option: "--learner")
@@ -253,6 +254,7 @@ struct ActorCommand: AsyncParsableCommand {
         config.maxEpisodesInMemory = max(1, maxInMemory)
         config.gate.progressStallWindow = max(0, progressStallWindow)
         config.gate.progressStallMinimum = progressStallMinimum
+        config.operatorApproach = try parseOperatorApproach(operatorApproach)
         if controlRate > 0 { config.controlRate = controlRate }
         if prefetch > 0 { config.inference = .asynchronous(prefetchFraction: prefetch) }
         let policy: any ActorPolicy
@@ -290,7 +292,6 @@ struct ActorCommand: AsyncParsableCommand {
     }
 }
 
-/// `--post-training-frozen`'s comma-separated parameter prefixes ("" = none).
 /// A `HOST:PORT` option's parts.
 func hostAndPort(_ address: String, option: String) throws -> (host: String, port: Int) {
     let parts = address.split(separator: ":")
@@ -298,6 +299,15 @@ func hostAndPort(_ address: String, option: String) throws -> (host: String, por
     return (String(parts[0]), port)
 }
 
+/// `--operator-approach`: from-above or direct.
+func parseOperatorApproach(_ name: String) throws -> OperatorProfile.Approach {
+    guard let approach = OperatorProfile.Approach(rawValue: name) else {
+        throw ValidationError("--operator-approach must be one of: \(OperatorProfile.Approach.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return approach
+}
+
+/// `--post-training-frozen`'s comma-separated parameter prefixes ("" = none).
 func parameterPrefixes(_ list: String) -> [String] {
     list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 }
