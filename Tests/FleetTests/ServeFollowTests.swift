@@ -72,4 +72,66 @@ struct ServeFollowTests {
         #expect(server.servedVersion == 2 && summary.policyVersion == 2 && summary.versionsLoaded == 2)
         #expect(swaps.current.filter { $0.hasPrefix("swapped in policy") }.count == 2, "\(swaps.current)")
     }
+
+    /// Item: the learner goes away and comes back. The server keeps serving the version it has
+    /// while the learner is down, logs the loss, reconnects to the restarted learner on the same
+    /// port and swaps in what that one publishes (reference: a policy loaded with its weights).
+    @Test func serverKeepsServingAndReconnectsWhenTheLearnerRestarts() async throws {
+        let (policy, observation) = try tinyPolicyFixture()
+        let checkpoint = temporaryDirectory("serve-reconnect-checkpoint")
+        try policy.save(to: checkpoint, optimizer: nil, step: 0)
+        let store = temporaryDirectory("serve-reconnect-store")
+        func startLearner(port: Int) async throws -> (FleetLearner, Int, PostTrainingBackend) {
+            let backend = try PostTrainingSetup().learnerBackend(checkpoint: checkpoint, offline: [], log: { _ in }).backend
+            var config = FleetLearnerConfig(storeDirectory: store)
+            config.port = port
+            let learner = try trackedLearner(config: config, backend: backend)
+            return (learner, try await learner.start(), backend)
+        }
+        let (first, learnerPort, _) = try await startLearner(port: 0)
+
+        let server = PolicyServer(policy: try VLAPolicy.load(from: checkpoint).policy)
+        let lines = Locked<[String]>([])
+        server.log = { line in lines.withLock { $0.append(line) } }
+        let port = try await server.start()
+        var follow = FollowLearnerConfig(host: "127.0.0.1", port: learnerPort, actorID: "server-reconnecting", embodiment: "arm7")
+        follow.maxBackoff = 0.2
+        server.follow(follow)
+        let request = PolicyClient.request(observation, imageSize: 16, seed: 7)
+        func chunk() async throws -> [[Float]] {
+            try await PolicyClient.with(port: port) { PolicyClient.chunk(try await $0.predictChunk(request)) }
+        }
+        try await waitForVersion(1, on: server)
+        let before = try await chunk()
+
+        await first.stop()
+        for _ in 0..<200 where !lines.current.contains(where: { $0.hasPrefix("lost learner") }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(lines.current.contains { $0.hasPrefix("lost learner") }, "\(lines.current)")
+        // Down: still answering, with the same weights.
+        #expect(try await chunk() == before)
+
+        let (second, secondPort, backend) = try await startLearner(port: learnerPort)
+        #expect(secondPort == learnerPort)
+        let trainer = await backend.trainer
+        try TensorLock.run {
+            let moved = try trainer.policy.model.trainableParameters().mapValues { try $0 - 0.05 }
+            try eval(Array(moved.values))
+            try trainer.policy.model.update(parameters: moved)
+        }
+        let published = try await second.publish()
+        try await waitForVersion(published.version, on: server)
+        let after = try await chunk()
+        let reference = try VLAPolicy.load(from: checkpoint).policy
+        let newest = try await backend.exportTrainableWeights()
+        let expected = try TensorLock.run {
+            try reference.model.update(parameters: newest)
+            return try reference.actionChunk(observation, key: RandomKey(seed: 7))
+        }
+        await server.stop()
+        await second.stop()
+        #expect(after == expected && after != before)
+        #expect(lines.current.contains { $0.hasPrefix("following 127.0.0.1:\(learnerPort) again") }, "\(lines.current)")
+    }
 }
