@@ -39,8 +39,11 @@ public struct FleetLearnerConfig: Sendable {
     /// that hold it and accept deltas (lossless; the full file goes to everyone else).
     public var deltaWeights = true
     public var onlineBufferCapacity = 1_024
-    /// Scene seeds of the n-th registered actor start at seedBase + n · 100 000.
-    public var seedBase: UInt64 = 0
+    /// Scene seeds of the n-th registered actor start at seedBase + n · 100 000. The default
+    /// keeps fleet scenes apart from the evaluation seeds (0…), the demos' (10 000…) and L1's
+    /// scenes (100 000…): an actor at seed 0 would post-train on the held-out scenes.
+    public var seedBase: UInt64 = FleetLearnerConfig.defaultSeedBase
+    public static let defaultSeedBase: UInt64 = 1_000_000
     /// Save the backend's training state every this many train steps (and at stop) under
     /// `<storeDirectory>/learner-checkpoint`; a restarted learner resumes from it. 0: never.
     public var checkpointEveryTrainSteps = 200

@@ -194,6 +194,9 @@ struct FleetTests {
             let b = try await client.registerActor(request)
             #expect(Set([a.assignment.task, b.assignment.task]) == ["reach", "push"])
             #expect(a.assignment.seedBase != b.assignment.seedBase)
+            // Fleet scenes stay clear of the held-out evaluation seeds (0…), demos (10 000…)
+            // and L1 scenes (100 000 + 2 000 by default).
+            #expect(min(a.assignment.seedBase, b.assignment.seedBase) >= 1_000_000)
         }
         #expect(learner.metrics.snapshot().rejections["bad_token"] == 1)
         await learner.stop()
