@@ -23,19 +23,22 @@ public struct FleetDemo: Sendable {
     /// learner train steps (the post-training budget).
     public var trainSteps = 400
     public var publishEveryTrainSteps = 10
-    /// The scripted operator's gate. arm7 acts in absolute joint targets, which sit close to
-    /// the current joints, so a policy heading the wrong way differs from the operator by a
-    /// few centiradians per step: the threshold must be that small to catch it early.
+    /// The scripted operator's gate: the policy acts until it has used its step budget or
+    /// strays far (arm7's absolute joint targets sit close to the current joints, so 0.3 is
+    /// far), then the operator finishes the episode. Earlier takeovers (0.05) label mostly
+    /// the operator's own path, and the policy learns less from them (README, Fleet).
     public var gate: InterventionGate.Config = {
         var g = InterventionGate.Config()
-        g.deviationThreshold = 0.05
+        g.deviationThreshold = 0.3
         g.deviationPatience = 3
         g.policyStepBudget = 60
         g.handBackAfter = 10
         return g
     }()
-    /// The operator's path when it takes over (the demos always use the phase machine).
-    public var operatorApproach = OperatorProfile.Approach.fromAbove
+    /// The operator's path when it takes over (the demos always use the phase machine): from
+    /// where the policy stalled, straight at the target; the phase machine's lift-first
+    /// corrections collapse the action expert (README, Fleet).
+    public var operatorApproach = OperatorProfile.Approach.direct
     public var evaluationSeeds = 20
     public var model = VLAConfig()
     public var seed: UInt64 = 0
