@@ -19,7 +19,8 @@ struct BenchFleetScaling: AsyncParsableCommand {
     @Option(help: "Held-out evaluation episodes after each run.") var evalEpisodes = 50
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
     @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
-    @Option(help: "Operator takes over when the policy's action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.05
+    @Option(help: "Operator takes over when the policy's action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.3
+    @Option(help: "The operator's path when it takes over: direct (from where the policy stalled) or from-above (the demos' phase machine).") var operatorApproach = "direct"
     @Option(help: "Output directory (scaling.json and one run per fleet size).") var out = "runs/fleet-scaling"
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
@@ -38,6 +39,10 @@ struct BenchFleetScaling: AsyncParsableCommand {
         template.setup.algorithm = kind
         template.jpmStrength = jpmStrength
         template.gate.deviationThreshold = deviationThreshold
+        template.operatorApproach = try parseOperatorApproach(operatorApproach)
+        // As `vla demo`: a checkpoint with L1's pointing keeps that grounding frozen too.
+        template.setup.frozen = policy.model.config.pointingWeight > 0
+            ? PostTrainingSetup.languageBackboneAndGrounding : PostTrainingSetup.languageBackbone
         template.evaluationSeeds = evalEpisodes
         template.seed = seed
         var scaling = FleetScaling(template: template)
