@@ -23,8 +23,10 @@ public struct FleetActorConfig: Sendable {
     public var robotTimeBudget: Double?
     public var environment = EnvironmentConfig(imageWidth: 64, imageHeight: 64)
     public var gate = InterventionGate.Config()
-    /// The scripted operator's path when it takes over (and what the gate compares against).
-    public var operatorApproach = OperatorProfile.Approach.fromAbove
+    /// The scripted operator's path when it takes over (and what the gate compares against):
+    /// straight at the target from where the policy is (its corrections continue the policy's
+    /// motion; the demos' lift-first phase machine taught from there collapses a small policy).
+    public var operatorApproach = OperatorProfile.Approach.direct
     public var stepsPerChunk = 16
     public var inference = InferenceMode.synchronous
     /// When newer weights are loaded: between episodes (SOP's rule: one episode, one version)

@@ -232,7 +232,7 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "Unacknowledged episodes kept in memory at most.") var maxInMemory = 16
     @Option(help: "Operator takes over when the policy's progress head (a checkpoint trained with --progress-weight) has not risen by --progress-stall-minimum over this many policy steps (0: off).") var progressStallWindow = 0
     @Option(help: "See --progress-stall-window.") var progressStallMinimum: Float = 0.05
-    @Option(help: "The operator's path when it takes over: from-above (the demos' phase machine: lift, move over, descend) or direct (straight at the target from where the policy stalled).") var operatorApproach = "from-above"
+    @Option(help: "The operator's path when it takes over: from-above (the demos' phase machine: lift, move over, descend) or direct (straight at the target from where the policy stalled).") var operatorApproach = "direct"
 
     func run() async throws {
         let (learnerHost, port) = try hostAndPort(learner, option: "--learner")
