@@ -17,7 +17,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Scripted demos per task for pretraining (cached in the run directory).") var demos = 30
     @Option(help: "Pretraining steps (cached; raise to continue).") var pretrainSteps = 600
     @Option(help: "Fleet episodes per actor (minimum).") var episodesPerActor = 6
-    @Option(help: "Post-training budget: learner train steps (actors run until their episodes use the version after it).") var trainSteps = 2500
+    @Option(help: "Post-training budget: learner train steps (actors run until their episodes use the version after it).") var trainSteps = 1000
     @Option(help: "Plain HG-DAgger instead of online post-training: this many rounds of collecting --episodes-per-actor episodes per actor with a fixed policy, then retraining --train-steps / rounds steps.") var offlineRounds: Int?
     @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 200
     @Option(help: "Operator takes over when the policy's native action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.3

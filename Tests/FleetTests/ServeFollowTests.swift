@@ -18,6 +18,27 @@ struct ServeFollowTests {
         try #require(server.newestReceivedVersion >= version, "server received v\(server.newestReceivedVersion), waited for v\(version)")
     }
 
+    /// Moves every trainable parameter of the learner's policy by `delta` (new weights to publish).
+    func moveWeights(of backend: PostTrainingBackend, by delta: Double) async throws {
+        let trainer = await backend.trainer
+        try TensorLock.run {
+            let moved = try trainer.policy.model.trainableParameters().mapValues { try $0 + delta }
+            try eval(Array(moved.values))   // not left lazy for the thread that publishes them
+            try trainer.policy.model.update(parameters: moved)
+        }
+    }
+
+    /// Reference: the chunk of the checkpoint's policy loaded directly with the learner's
+    /// newest weights, for the same observation and seed.
+    func expectedChunk(checkpoint: URL, backend: PostTrainingBackend, observation: PolicyObservation, seed: UInt64) async throws -> [[Float]] {
+        let reference = try VLAPolicy.load(from: checkpoint).policy
+        let newest = try await backend.exportTrainableWeights()
+        return try TensorLock.run {
+            try reference.model.update(parameters: newest)
+            return try reference.actionChunk(observation, key: RandomKey(seed: seed))
+        }
+    }
+
     /// Item: a served VLA follows the learner. After the learner publishes changed weights the
     /// server's chunk (fixed observation and seed) is the chunk of a policy loaded directly
     /// with the learner's newest weights, and differs from the chunk served before.
@@ -46,23 +67,13 @@ struct ServeFollowTests {
         #expect(server.servedVersion == 1)
 
         // Changed weights: every trainable parameter moved, published as v2.
-        let trainer = await backend.trainer
-        try TensorLock.run {
-            let moved = try trainer.policy.model.trainableParameters().mapValues { try $0 + 0.05 }
-            try eval(Array(moved.values))   // not left lazy for the thread that publishes them
-            try trainer.policy.model.update(parameters: moved)
-        }
+        try await moveWeights(of: backend, by: 0.05)
         let published = try await learner.publish()
         #expect(published.version == 2)
         try await waitForVersion(2, on: server)
         let after = try await chunk()
 
-        let reference = try VLAPolicy.load(from: checkpoint).policy
-        let newest = try await backend.exportTrainableWeights()
-        let expected = try TensorLock.run {
-            try reference.model.update(parameters: newest)
-            return try reference.actionChunk(observation, key: RandomKey(seed: 42))
-        }
+        let expected = try await expectedChunk(checkpoint: checkpoint, backend: backend, observation: observation, seed: 42)
         let summary = server.summary
         await server.stop()
         await learner.stop()
@@ -114,21 +125,11 @@ struct ServeFollowTests {
 
         let (second, secondPort, backend) = try await startLearner(port: learnerPort)
         #expect(secondPort == learnerPort)
-        let trainer = await backend.trainer
-        try TensorLock.run {
-            let moved = try trainer.policy.model.trainableParameters().mapValues { try $0 - 0.05 }
-            try eval(Array(moved.values))
-            try trainer.policy.model.update(parameters: moved)
-        }
+        try await moveWeights(of: backend, by: -0.05)
         let published = try await second.publish()
         try await waitForVersion(published.version, on: server)
         let after = try await chunk()
-        let reference = try VLAPolicy.load(from: checkpoint).policy
-        let newest = try await backend.exportTrainableWeights()
-        let expected = try TensorLock.run {
-            try reference.model.update(parameters: newest)
-            return try reference.actionChunk(observation, key: RandomKey(seed: 7))
-        }
+        let expected = try await expectedChunk(checkpoint: checkpoint, backend: backend, observation: observation, seed: 7)
         await server.stop()
         await second.stop()
         #expect(after == expected && after != before)
