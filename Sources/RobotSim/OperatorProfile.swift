@@ -26,8 +26,8 @@ public struct OperatorProfile: Sendable, Equatable {
     public enum Approach: String, Sendable, Codable, CaseIterable {
         /// The demos' phase machine: lift clear, move over the target, come down.
         case fromAbove = "from-above"
-        /// Straight at the target from wherever the hand is, kept above a cone around it so the
-        /// fingers clear the object: a corrective operator that continues what a stalled policy
+        /// Straight at the target from wherever the hand is, kept above a mound over the object
+        /// so the fingers clear it: a corrective operator that continues what a stalled policy
         /// started instead of replaying its from-reset path.
         case direct
     }

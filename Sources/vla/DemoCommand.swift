@@ -22,7 +22,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 200
     @Option(help: "Operator takes over when the policy's native action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.3
     @Option(help: "Operator takes over after this many policy steps in an episode.") var policyStepBudget = 60
-    @Option(help: "The operator's path when it takes over: from-above (the demos' phase machine: lift, move over, descend) or direct (straight at the target from where the policy stalled).") var operatorApproach = "direct"
+    @Option(help: operatorApproachHelp) var operatorApproach = "direct"
     @Option(help: "Post-training learning rate (constant).") var postTrainingLr: Float = TrainingSchedule.postTraining.learningRate
     @Option(help: "L1 pointing pretraining scenes before the demos' behaviour cloning (0: off; sets the pointing loss weight to 1).") var pointingScenes = 2000
     @Option(help: "L1 pointing pretraining steps.") var pointingSteps = 800

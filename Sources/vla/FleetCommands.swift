@@ -232,7 +232,7 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "Unacknowledged episodes kept in memory at most.") var maxInMemory = 16
     @Option(help: "Operator takes over when the policy's progress head (a checkpoint trained with --progress-weight) has not risen by --progress-stall-minimum over this many policy steps (0: off).") var progressStallWindow = 0
     @Option(help: "See --progress-stall-window.") var progressStallMinimum: Float = 0.05
-    @Option(help: "The operator's path when it takes over: from-above (the demos' phase machine: lift, move over, descend) or direct (straight at the target from where the policy stalled).") var operatorApproach = "direct"
+    @Option(help: operatorApproachHelp) var operatorApproach = "direct"
 
     func run() async throws {
         let (learnerHost, port) = try hostAndPort(learner, option: "--learner")
@@ -298,6 +298,8 @@ func hostAndPort(_ address: String, option: String) throws -> (host: String, por
     guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("\(option) must be HOST:PORT") }
     return (String(parts[0]), port)
 }
+
+let operatorApproachHelp: ArgumentHelp = "The operator's path when it takes over: direct (straight at the target from where the policy stalled) or from-above (the demos' phase machine: lift, move over, descend)."
 
 /// `--operator-approach`: from-above or direct.
 func parseOperatorApproach(_ name: String) throws -> OperatorProfile.Approach {

@@ -20,7 +20,7 @@ struct BenchFleetScaling: AsyncParsableCommand {
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
     @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
     @Option(help: "Operator takes over when the policy's action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.3
-    @Option(help: "The operator's path when it takes over: direct (from where the policy stalled) or from-above (the demos' phase machine).") var operatorApproach = "direct"
+    @Option(help: operatorApproachHelp) var operatorApproach = "direct"
     @Option(help: "Output directory (scaling.json and one run per fleet size).") var out = "runs/fleet-scaling"
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
