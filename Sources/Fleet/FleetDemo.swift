@@ -96,7 +96,7 @@ public struct FleetDemo: Sendable {
             "post-training learning rate": "\(setup.schedule.learningRate)", "seed": "\(seed)",
             "JPM guidance": jpmStrength > 0 ? "strength \(jpmStrength), \(jpmPoint.rawValue) point" : "off",
             "algorithm": setup.algorithm == .recap
-                ? "RECAP (value steps \(setup.recapValueSteps), n = \(setup.recapLookahead), positive fraction \(setup.recapPositiveFraction), CFG w fleet \(setup.recapFleetGuidance) / evaluation \(recapEvaluationGuidance))"
+                ? "RECAP (value steps \(setup.recapValueSteps), n = \(setup.recapLookahead), positive fraction \(setup.recapPositiveFraction), value \(setup.recapContinuousValue ? "trained online" : "frozen"), CFG w fleet \(setup.recapFleetGuidance) / evaluation \(recapEvaluationGuidance))"
                 : "HG-DAgger",
             "OOD guard on actors": oodGuard.rawValue,
             "post-training": offlineRounds.map { "offline HG-DAgger: \($0) rounds of collect (training paused), then retrain" } ?? "online (SOP)",

@@ -79,6 +79,8 @@ public final class RECAP: PostTrainingAlgorithm, @unchecked Sendable {
     private var thresholds: [String: Float] = [:]
     /// Online features and two-hot targets (only with `continuousValue`).
     private var valueRows: (features: [Tensor], targets: [Tensor], count: Int) = ([], [], 0)
+    /// Per task, how the value did on online episodes at ingest (before any update from them).
+    private var diagnostics: [String: ValueDiagnostics] = [:]
 
     public init(value: StepsToGoValue, specs: [String: EmbodimentSpec], lookahead: Int = 10, positiveFraction: Double = 0.3,
                 fixedThreshold: Float? = nil, dropIndicator: Double = 0.3, continuousValue: Bool = false) {
@@ -101,11 +103,13 @@ public final class RECAP: PostTrainingAlgorithm, @unchecked Sendable {
 
     public func ingest(_ episode: Episode) throws {
         guard let spec = specs[episode.embodiment] else { throw PolicyError.unknownEmbodiment(episode.embodiment) }
-        let (a, features) = try TensorLock.run {
+        let (a, v, features) = try TensorLock.run {
             try value.advantages(of: episode, spec: spec, stepLimit: Self.stepLimit(episode), n: lookahead)
         }
         advantages[episode.id] = a
         let key = Self.taskKey(episode)
+        let g = value.returns.returnsToGo(steps: episode.stepCount, success: episode.success, stepLimit: Self.stepLimit(episode))
+        diagnostics[key, default: ValueDiagnostics()].add(episode: episode, values: v, returnsToGo: g, advantages: a)
         var sorted = policyAdvantages[key] ?? []
         for t in 0..<episode.stepCount where episode.sources[t] == .policy {
             let i = sorted.partitioningIndex { $0 >= a[t] }
@@ -117,7 +121,6 @@ public final class RECAP: PostTrainingAlgorithm, @unchecked Sendable {
             thresholds[key] = sorted[min(sorted.count - 1, Int(Double(sorted.count) * (1 - positiveFraction)))]
         }
         if continuousValue {
-            let g = value.returns.returnsToGo(steps: episode.stepCount, success: episode.success, stepLimit: Self.stepLimit(episode))
             valueRows.features.append(features)
             valueRows.targets.append(try value.targets(g))
             valueRows.count += g.count
@@ -152,9 +155,13 @@ public final class RECAP: PostTrainingAlgorithm, @unchecked Sendable {
         try TensorLock.run { _ = try value.trainStep(features: x, targets: y, rows: rows) }
     }
 
-    /// Per task: ε and the share of policy steps above it.
+    /// Per task: ε, the share of policy steps above it, and how well the value predicted the
+    /// online episodes (`ValueDiagnostics`).
     public var summary: [String: Double] {
         var out: [String: Double] = [:]
+        for (key, d) in diagnostics {
+            for (name, x) in d.summary { out["\(key) \(name)"] = x }
+        }
         for (key, sorted) in policyAdvantages {
             guard let e = thresholds[key] else { continue }
             out["\(key) ε"] = Double(e)
@@ -173,6 +180,51 @@ public final class RECAP: PostTrainingAlgorithm, @unchecked Sendable {
     public func restoreState(from directory: URL) throws {
         let head = value.head
         try TensorLock.run { _ = try Checkpoint.load(into: head, optimizer: nil, from: directory.appendingPathComponent("value")) }
+    }
+}
+
+/// How well RECAP's value predicted the online episodes it labelled, measured at ingest: R² of
+/// V(s_t) against the realized return-to-go, and the mean advantage of policy steps in
+/// successful minus failed episodes (positive: the labels carry the outcome's signal).
+public struct ValueDiagnostics: Sendable {
+    public private(set) var steps = 0
+    private var squaredError = 0.0, sum = 0.0, sumSquares = 0.0
+    private var advantage: (success: Double, successSteps: Int, failure: Double, failureSteps: Int) = (0, 0, 0, 0)
+
+    public init() {}
+
+    public mutating func add(episode: Episode, values: [Float], returnsToGo: [Float], advantages: [Float]) {
+        for t in 0..<min(values.count, returnsToGo.count) {
+            let g = Double(returnsToGo[t])
+            squaredError += (Double(values[t]) - g) * (Double(values[t]) - g)
+            sum += g
+            sumSquares += g * g
+            steps += 1
+        }
+        for t in 0..<min(advantages.count, episode.stepCount) where episode.sources[t] == .policy {
+            if episode.success { advantage.success += Double(advantages[t]); advantage.successSteps += 1 }
+            else { advantage.failure += Double(advantages[t]); advantage.failureSteps += 1 }
+        }
+    }
+
+    /// 1 − Σ(V − g)² / Σ(g − ḡ)² over every online step (nil: fewer than 2 steps or constant returns).
+    public var rSquared: Double? {
+        guard steps > 1 else { return nil }
+        let variance = sumSquares - sum * sum / Double(steps)
+        return variance > 1e-12 ? 1 - squaredError / variance : nil
+    }
+
+    /// Mean advantage of policy steps in successful episodes minus in failed ones (nil: one side empty).
+    public var advantageGap: Double? {
+        guard advantage.successSteps > 0, advantage.failureSteps > 0 else { return nil }
+        return advantage.success / Double(advantage.successSteps) - advantage.failure / Double(advantage.failureSteps)
+    }
+
+    public var summary: [String: Double] {
+        var out: [String: Double] = [:]
+        if let r = rSquared { out["value R² online"] = r }
+        if let g = advantageGap { out["advantage success − failure"] = g }
+        return out
     }
 }
 

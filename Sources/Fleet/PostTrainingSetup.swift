@@ -30,6 +30,8 @@ public struct PostTrainingSetup: Sendable {
     public var recapLookahead = 10
     public var recapPositiveFraction = 0.3
     public var recapFleetGuidance = 1.0
+    /// RECAP: keep training the value head on the online episodes (SOP's option; off: frozen).
+    public var recapContinuousValue = false
     public var seed: UInt64 = 0
     /// Train as one rank of a data-parallel learner (see `LearnerRanks`).
     public var dataParallel: DistributedGroup?
@@ -62,13 +64,15 @@ public struct PostTrainingSetup: Sendable {
             // V(s) reads a frozen copy of the pretrained backbone; only its head trains.
             let (encoder, _) = try VLAPolicy.load(from: checkpoint)
             let value = try StepsToGoValue(encoder: encoder, seed: seed &+ 3)
-            log("RECAP: fitting the value on \(offline.count) offline episodes (\(recapValueSteps) steps), then freezing it")
-            try TensorLock.run {
+            log("RECAP: fitting the value on \(offline.count) offline episodes (\(recapValueSteps) steps)"
+                + (recapContinuousValue ? ", then training it on the online episodes too" : ", then freezing it"))
+            _ = try TensorLock.run {
                 try value.fit(episodes: offline, specs: specs, stepLimit: RECAP.stepLimit, steps: recapValueSteps,
                               seed: seed &+ 4, log: log)
             }
             policy = try policy.withAdvantageConditioning(seed: Self.advantageTokenSeed)
-            algorithm = RECAP(value: value, specs: specs, lookahead: recapLookahead, positiveFraction: recapPositiveFraction)
+            algorithm = RECAP(value: value, specs: specs, lookahead: recapLookahead, positiveFraction: recapPositiveFraction,
+                              continuousValue: recapContinuousValue)
         }
         let trainer = BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: seed &+ 1, dataParallel: dataParallel)
         trainer.bfloat16Gradients = bfloat16Gradients

@@ -171,12 +171,12 @@ public final class StepsToGoValue: @unchecked Sendable {
         return recent.reduce(0, +) / Float(max(1, recent.count))
     }
 
-    /// n-step advantages of every step of an episode under this value, and the features
-    /// they were computed from (a continuously trained value reuses them).
+    /// n-step advantages of every step of an episode under this value, the values V(s_t)
+    /// they came from, and the features (a continuously trained value reuses them).
     public func advantages(of episode: Episode, spec: EmbodimentSpec, stepLimit: Int, n: Int) throws
-        -> (advantages: [Float], features: Tensor) {
+        -> (advantages: [Float], values: [Float], features: Tensor) {
         let x = try features(of: episode, spec: spec)
         let v: [Float] = try values(features: x).toArray()
-        return (returns.advantages(values: v, success: episode.success, stepLimit: stepLimit, n: n), x)
+        return (returns.advantages(values: v, success: episode.success, stepLimit: stepLimit, n: n), v, x)
     }
 }

@@ -32,6 +32,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
     @Option(help: "Parameter prefixes frozen in post-training, comma separated (default: the language backbone, and L1's grounding when --freeze-grounding kept it frozen in pretraining; \"\" trains everything).") var postTrainingFrozen: String?
     @Option(help: "RECAP: value-head steps on the offline demos before it is frozen.") var recapValueSteps = 400
+    @Flag(help: "RECAP: keep training the value head on the online episodes (default: frozen after the demos).") var recapContinuousValue = false
     @Option(help: "RECAP: classifier-free guidance weight on the fleet's rollouts.") var recapFleetGuidance = 1.0
     @Option(help: "RECAP: classifier-free guidance weight in the final evaluation.") var recapEvalGuidance = 1.5
     @Option(help: "RECAP: steps of the n-step return.") var recapLookahead = 10
@@ -87,6 +88,7 @@ struct Demo: AsyncParsableCommand {
         demo.setup.frozen = postTrainingFrozen.map(parameterPrefixes)
             ?? (freezeGrounding && pointingScenes > 0 ? PostTrainingSetup.languageBackboneAndGrounding : PostTrainingSetup.languageBackbone)
         demo.setup.recapValueSteps = recapValueSteps
+        demo.setup.recapContinuousValue = recapContinuousValue
         demo.setup.recapFleetGuidance = recapFleetGuidance
         demo.recapEvaluationGuidance = recapEvalGuidance
         demo.setup.recapLookahead = recapLookahead

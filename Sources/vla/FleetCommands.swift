@@ -34,6 +34,7 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
     @Option(help: "Parameter prefixes frozen in post-training, comma separated (\"\" trains everything).") var postTrainingFrozen = PostTrainingSetup.languageBackbone.joined(separator: ",")
     @Option(help: "RECAP: value-head steps on the offline demos.") var recapValueSteps = 400
+    @Flag(help: "RECAP: keep training the value head on the online episodes (default: frozen after the demos).") var recapContinuousValue = false
     @Option(help: "Serve the dashboard and Prometheus /metrics on this port (0 = any free port; default: none).") var dashboardPort: Int?
     @Option(help: "Address the dashboard binds (default: --host).") var dashboardHost: String?
     @Option(help: "Run as one rank of a data-parallel learner over MLX distributed: ring or mpi (start every rank with `mlx.launch`, or MLX_RANK/MLX_HOSTFILE); needs --checkpoint.")
@@ -154,6 +155,7 @@ extension LearnerCommand {
         setup.algorithm = kind
         setup.frozen = parameterPrefixes(postTrainingFrozen)
         setup.recapValueSteps = recapValueSteps
+        setup.recapContinuousValue = recapContinuousValue
         setup.seed = seed
         return setup
     }

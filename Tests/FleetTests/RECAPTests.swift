@@ -60,6 +60,44 @@ struct RECAPTests {
         let offline = recap.indicators(for: (0..<10).map { (demos[1], $0) }, online: false, generator: &g)!
         #expect(offline.allSatisfy { $0 == .positive })
         #expect(recap.summary["arm7/reach ε"].map { abs($0 - Double(epsilon)) < 1e-6 } == true)
+        // The value's fit on the episode it labelled, from the same independent pass.
+        let returnsToGo: [Double] = RECAPReturns().returnsToGo(steps: e.stepCount, success: false, stepLimit: TaskKind.reach.stepLimit).map(Double.init)
+        let values: [Double] = v.map(Double.init)
+        let mean: Double = returnsToGo.reduce(0, +) / Double(returnsToGo.count)
+        var residual = 0.0, spread = 0.0
+        for t in 0..<returnsToGo.count {
+            residual += (values[t] - returnsToGo[t]) * (values[t] - returnsToGo[t])
+            spread += (returnsToGo[t] - mean) * (returnsToGo[t] - mean)
+        }
+        let r2 = try #require(recap.summary["arm7/reach value R² online"])
+        #expect(abs(r2 - (1 - residual / spread)) < 1e-4 * max(1, abs(r2)), "\(r2)")
+    }
+
+    /// An episode with only what `ValueDiagnostics` reads: step count, sources and outcome.
+    func bareEpisode(_ sources: [StepSource], success: Bool) throws -> Episode {
+        let n = sources.count
+        return Episode(embodiment: "arm7", task: "reach", instruction: "", cameras: [:],
+                       states: try StepMatrix(rows: n, columns: 1, values: Array(repeating: 0, count: n)),
+                       nativeActions: try StepMatrix(rows: n, columns: 1, values: Array(repeating: 0, count: n)),
+                       unifiedActions: try StepMatrix(rows: n, columns: 1, values: Array(repeating: 0, count: n)),
+                       actionMask: [1], rewards: Array(repeating: 0, count: n), dones: Array(repeating: false, count: n),
+                       sources: sources, timestamps: (0..<n).map(Double.init), success: success)
+    }
+
+    @Test func valueDiagnosticsMatchHandComputedFigures() throws {
+        var d = ValueDiagnostics()
+        // Success, L = 10: g = (−0.4, −0.3, −0.2, −0.1), V = 0; failure: g = (−1.2, −1.1), V = −0.5.
+        d.add(episode: try bareEpisode([.policy, .policy, .operator, .policy], success: true),
+              values: [0, 0, 0, 0], returnsToGo: [-0.4, -0.3, -0.2, -0.1], advantages: [0.1, 0.2, 0.5, 0.3])
+        d.add(episode: try bareEpisode([.policy, .policy], success: false),
+              values: [-0.5, -0.5], returnsToGo: [-1.2, -1.1], advantages: [-0.4, -0.2])
+        // By hand: Σ(V − g)² = 0.30 + 0.85 = 1.15; ḡ = −0.55, Σ(g − ḡ)² = 2.95 − 3.3²/6 = 1.135;
+        // R² = 1 − 1.15/1.135 = −0.013215859.
+        #expect(d.steps == 6)
+        #expect(abs(d.rSquared! - -0.013215859) < 1e-6, "\(d.rSquared!)")
+        // Policy steps only (the operator's 0.5 is left out): mean(0.1, 0.2, 0.3) − mean(−0.4, −0.2) = 0.5.
+        #expect(abs(d.advantageGap! - 0.5) < 1e-6)
+        #expect(ValueDiagnostics().rSquared == nil && ValueDiagnostics().advantageGap == nil)
     }
 
     @Test func indicatorDropoutLeavesTheConfiguredShareUnconditioned() throws {
