@@ -194,6 +194,8 @@ public final class PolicyServer: @unchecked Sendable {
         response.executeSteps = UInt32(policy.model.config.executeSteps)
         response.checkpointStep = Int64(checkpointStep)
         response.inferenceMs = elapsed
+        // `handle` runs requests one at a time, so the loaded version is the one that answered.
+        response.policyVersion = Int64(loaded.current.version)
         return response
     }
 

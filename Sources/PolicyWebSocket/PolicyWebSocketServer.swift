@@ -128,7 +128,7 @@ public final class PolicyWebSocketServer: Sendable {
             let r = try await policyServer.handle(request)
             let actions = NumPyArray(float32: r.actions, shape: [Int(r.horizon), Int(r.actionDim)])
             return .map([(.string("actions"), actions.messagePack), (.string("execute_steps"), .int(Int64(r.executeSteps))),
-                         (.string("checkpoint_step"), .int(r.checkpointStep)),
+                         (.string("checkpoint_step"), .int(r.checkpointStep)), (.string("policy_version"), .int(r.policyVersion)),
                          (.string("policy_timing"), .map([(.string("infer_ms"), .double(r.inferenceMs))]))])
         } catch let error as RPCError {
             return Self.errorMap(error.code == .invalidArgument ? "invalid_argument" : "internal", error.message)

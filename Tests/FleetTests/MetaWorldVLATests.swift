@@ -132,39 +132,71 @@ struct MetaWorldVLATests {
         #expect(drawn.online > 0 && drawn.offline > 0, "\(drawn)")
     }
 
-    /// Item: the bridge's policy episodes driven by the VLA. A tiny VLA (normalized on bridge
-    /// demos) behind `PolicyServer` serving the declared body acts in the bridge's policy
-    /// episodes: every chunk the bridge asked for was served, and the uploaded episodes' policy
-    /// steps are the steps the bridge did not hand to the operator (forced takeovers here).
+    /// Item: the bridge's policy episodes are acted by a served VLA that follows the learner.
+    /// With forced takeovers the server answers exactly the chunks the bridge requested, the
+    /// stored policy steps are the steps the bridge did not hand to the operator, and every
+    /// step is stored with the version that answered: v1 (published at start) in the first
+    /// run; after the learner publishes v2, the next run's steps carry v2.
     @Test func bridgePolicyEpisodesAreDrivenByTheServedVLA() async throws {
         let spec = try sawyer().spec
         let store = try await bridgeDemoStore("metaworld-serve-stats", count: 1)
         let demos = try StoredDemos.load(store: store, embodiment: "sawyer", imageSize: model.imageSize)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)), stats: NormalizationStats(episodes: demos))
-        let server = PolicyServer(policy: policy, declared: [spec])
-        let serverPort = try await server.start()
+        let checkpoint = temporaryDirectory("metaworld-served-checkpoint")
+        try VLAPolicy(model: try FlowMatchingVLA(config: model, key: RandomKey(seed: 1)), stats: NormalizationStats(episodes: demos))
+            .save(to: checkpoint, optimizer: nil, step: 0)
+        var setup = PostTrainingSetup()
+        setup.schedule.batchSize = 8
         var config = FleetLearnerConfig(storeDirectory: temporaryDirectory("metaworld-served"))
-        config.catalog = try catalog()
-        let learner = try trackedLearner(config: config, backend: try BehaviorCloningBackend(embodiment: spec, seed: 2))
-        let result = try await bridge(port: try await learner.start(), demos: 0,
-                                      ["--episodes", "2", "--max-steps", "40", "--stall-steps", "0", "--takeover-steps", "3",
-                                       "--policy-server", "127.0.0.1:\(serverPort)"])
+        config.catalog = try catalog(imageSide: model.imageSize)
+        config.publishEveryTrainSteps = .max      // v1 at start, v2 when the test publishes it
+        let learner = try trackedLearner(config: config, backend: try setup.learnerBackend(
+            checkpoint: checkpoint, offline: [], declared: [spec], log: { _ in }).backend)
+        let learnerPort = try await learner.start()
+        let server = PolicyServer(policy: try VLAPolicy.load(from: checkpoint).policy, declared: [spec])
+        let serverPort = try await server.start()
+        server.follow(FollowLearnerConfig(host: "127.0.0.1", port: learnerPort, actorID: "metaworld-server", embodiment: "sawyer"))
+        func waitForVersion(_ version: Int) async throws {
+            for _ in 0..<600 where server.newestReceivedVersion < version { try await Task.sleep(for: .milliseconds(50)) }
+            try #require(server.newestReceivedVersion >= version, "server has v\(server.newestReceivedVersion), waited for v\(version)")
+        }
+        func run(episodes: Int) async throws -> ChildProcess.Result {
+            try await bridge(port: learnerPort, demos: 0,
+                             ["--episodes", "\(episodes)", "--max-steps", "40", "--stall-steps", "0", "--takeover-steps", "3",
+                              "--policy-server", "127.0.0.1:\(serverPort)"])
+        }
+        try await waitForVersion(1)
+        let result = try await run(episodes: 2)
+        let firstRun = try learner.store.loadAll().episodes
+        let published = try await learner.publish()
+        try await waitForVersion(published.version)
+        let second = try await run(episodes: 1)
         await learner.stop()
         let served = server.summary
         await server.stop()
-        #expect(result.status == 0, "\(result.stderr.suffix(1500))")
+        #expect(result.status == 0 && second.status == 0, "\(result.stderr.suffix(1500))\n\(second.stderr.suffix(1500))")
         struct Summary: Decodable {
-            struct Row: Decodable { var acked: Int; var steps: Int; var operator_steps: Int; var policy_requests: Int }
+            struct Row: Decodable { var acked: Int; var steps: Int; var operator_steps: Int; var policy_requests: Int; var policy_versions: [Int] }
             var tasks: [String: Row]
         }
-        let row = try #require(try JSONDecoder().decode(Summary.self, from: Data((result.stdout.split(separator: "\n").last ?? "").utf8)).tasks["reach-v3"])
+        func row(_ r: ChildProcess.Result) throws -> Summary.Row {
+            try #require(try JSONDecoder().decode(Summary.self, from: Data((r.stdout.split(separator: "\n").last ?? "").utf8)).tasks["reach-v3"])
+        }
+        let (row, row2) = (try row(result), try row(second))
         // --stall-steps 0: the operator takes 3 steps after every policy step (each takeover drops
         // the rest of the chunk, so every policy step of an uploaded episode asks for a new one).
         #expect(row.acked == 2 && row.policy_requests > 0 && row.operator_steps > 0, "\(row)")
-        #expect(served.requests == row.policy_requests && served.rejected == 0, "server \(served.requests) requests, bridge \(row.policy_requests)")
-        let stored = try learner.store.loadAll().episodes
-        let policySteps = stored.reduce(0) { $0 + $1.sources.filter { $0 == .policy }.count }
-        #expect(policySteps > 0 && policySteps == row.steps - row.operator_steps, "\(policySteps) policy steps stored, bridge \(row)")
-        print("metaworld served VLA: \(served.requests) chunks served, \(policySteps) policy steps of \(row.steps) uploaded")
+        #expect(served.requests == row.policy_requests + row2.policy_requests && served.rejected == 0,
+                "server \(served.requests) requests, bridge \(row.policy_requests) + \(row2.policy_requests)")
+        let policySteps = firstRun.reduce(0) { $0 + $1.sources.filter { $0 == .policy }.count }
+        #expect(firstRun.count == 2 && policySteps > 0 && policySteps == row.steps - row.operator_steps,
+                "\(policySteps) policy steps stored, bridge \(row)")
+        // Every step, operator steps included, is stored with the served version in charge.
+        func versions(_ e: Episode) -> [Int] { e.stepPolicyVersions ?? Array(repeating: e.policyVersion, count: e.stepCount) }
+        #expect(row.policy_versions == [1, 1] && firstRun.allSatisfy { $0.policyVersion == 1 && versions($0).allSatisfy { $0 == 1 } })
+        let ids = Set(firstRun.map(\.id))
+        let secondRun = try learner.store.loadAll().episodes.filter { !ids.contains($0.id) }
+        #expect(published.version == 2 && row2.policy_versions == [2])
+        #expect(secondRun.count == 1 && secondRun.allSatisfy { $0.policyVersion == 2 && versions($0).allSatisfy { $0 == 2 } })
+        print("metaworld served VLA: \(served.requests) chunks served, \(policySteps) policy steps of \(row.steps) uploaded, v1 then v2")
     }
 }

@@ -42,6 +42,8 @@ struct PythonClientTests {
         struct Transient: Decodable { var id: String; var firstStatus: String; var queued: Int; var retries: Int; var finalStatus: String }
         struct Rejected: Decodable { var id: String; var status: String; var code: String?; var reason: String? }
         struct Heartbeat: Decodable { var latestPolicyVersion: Int; var task: String }
+        struct Wire: Decodable { var header: Int; var steps: [Int] }
+        struct StepVersions: Decodable { var swapped: Wire; var steady: Wire }
 
         var layouts: [String: Layout]
         var policy: Policy
@@ -55,6 +57,7 @@ struct PythonClientTests {
         var lazyRegistration: Int
         var forwardedAttribute: Bool
         var corruptRefused: Bool
+        var stepVersions: StepVersions
     }
 
     @Test func pythonClientStreamsEpisodesReceivesPoliciesAndIsValidatedByTheLearner() async throws {
@@ -152,6 +155,11 @@ struct PythonClientTests {
         #expect(transient.firstStatus == "pending" && transient.queued == 1 && transient.retries >= 1)
         #expect(["acked", "duplicate"].contains(transient.finalStatus))
         #expect(summary.pending == 0 && summary.lazyRegistration == 1 && summary.forwardedAttribute)
+
+        // Per-step versions: a mid-episode swap v1 → v2 sends each step's version and the newest
+        // in the header; an episode on one version sends none (0: the header's).
+        #expect(summary.stepVersions.swapped.header == 2 && summary.stepVersions.swapped.steps == [1, 1, 2, 2])
+        #expect(summary.stepVersions.steady.header == 1 && summary.stepVersions.steady.steps == [0, 0, 0, 0])
 
         // The NaN state was refused, counted and not stored.
         #expect(summary.rejected.status == "rejected" && summary.rejected.code == "INVALID_ARGUMENT")

@@ -56,22 +56,29 @@ struct ServeFollowTests {
         let swaps = Locked<[String]>([])
         server.log = { line in swaps.withLock { $0.append(line) } }
         let port = try await server.start()
-        server.follow(FollowLearnerConfig(host: "127.0.0.1", port: learnerPort, actorID: "server-under-test", embodiment: "arm7"))
         let request = PolicyClient.request(observation, imageSize: 16, seed: 42)
-        func chunk() async throws -> [[Float]] {
-            try await PolicyClient.with(port: port) { PolicyClient.chunk(try await $0.predictChunk(request)) }
+        func answer() async throws -> Swiftvla_Fleet_V1_PredictChunkResponse {
+            try await PolicyClient.with(port: port) { try await $0.predictChunk(request) }
         }
+        // Not following yet: the checkpoint's own weights answer, version 0.
+        let unfollowed = try await answer()
+        #expect(unfollowed.policyVersion == 0)
+        server.follow(FollowLearnerConfig(host: "127.0.0.1", port: learnerPort, actorID: "server-under-test", embodiment: "arm7"))
 
         try await waitForVersion(1, on: server)
-        let before = try await chunk()
-        #expect(server.servedVersion == 1)
+        let first = try await answer()
+        let before = PolicyClient.chunk(first)
+        #expect(server.servedVersion == 1 && first.policyVersion == 1)
 
         // Changed weights: every trainable parameter moved, published as v2.
         try await moveWeights(of: backend, by: 0.05)
         let published = try await learner.publish()
         #expect(published.version == 2)
         try await waitForVersion(2, on: server)
-        let after = try await chunk()
+        let second = try await answer()
+        let after = PolicyClient.chunk(second)
+        // Each answer names the version that produced it.
+        #expect(second.policyVersion == 2)
 
         let expected = try await expectedChunk(checkpoint: checkpoint, backend: backend, observation: observation, seed: 42)
         let summary = server.summary

@@ -152,21 +152,25 @@ class LinearPolicy:
 class ServedPolicy:
     """A VLA behind `vla serve --embodiment-file sawyer.yaml` (PolicyServer.PredictChunk): the
     scene frame, state and instruction in, a chunk of native actions out; the first
-    `execute_steps` run before the next request. The served checkpoint is fixed: versions the
-    learner publishes are not loaded into it."""
+    `execute_steps` run before the next request. A server started with `--follow-learner`
+    swaps in the learner's versions between requests, so the version can change inside an
+    episode: each answer says which one chose the chunk, and every step is recorded with it."""
 
     needs_frames = True
     ready = True
+    #: Steps are uploaded with the served version that chose them (`FleetEnv.step(policy_version=)`).
+    versions_per_step = True
 
     def __init__(self, target: str):
         from swiftvla_client import PolicyClient
         self.client = PolicyClient(target)
         self.execute_steps = self.client.info().execute_steps
         self.instruction, self.queue, self.requests = "", [], 0
+        #: The version that answered the last request (0: the server's checkpoint).
         self.version = 0
 
     def load(self, version) -> None:
-        pass                     # episodes keep version 0: the served checkpoint acted
+        pass                     # the server loads the learner's versions itself
 
     def start_episode(self, instruction: str) -> None:
         self.instruction, self.queue = instruction, []
@@ -178,6 +182,7 @@ class ServedPolicy:
         if not self.queue:
             chunk = self.client.predict("sawyer", self.instruction, obs["images"], obs["state"])
             self.requests += 1
+            self.version = self.client.last_policy_version
             self.queue = list(chunk[: self.execute_steps])
         return np.clip(self.queue.pop(0), -1, 1).astype(np.float32)
 
@@ -197,7 +202,9 @@ def run_episode(task: SawyerTask, env, policy, seed: int, demo: bool,
         operator_steps += operator
         takeover_left = max(0, takeover_left - 1)
         if upload:
-            obs, reward, terminated, truncated, info = env.step(action, intervention=operator)
+            # Operator steps carry the served version in charge of the episode at the time.
+            version = policy.version if getattr(policy, "versions_per_step", False) else None
+            obs, reward, terminated, truncated, info = env.step(action, intervention=operator, policy_version=version)
         else:
             obs, reward, terminated, truncated, info = task.step(action)
         success = info.get("success", success) if isinstance(info, dict) else success
@@ -261,7 +268,7 @@ def main() -> int:
             row["uploaded"] += 1
             row["steps"] += steps
             row["operator_steps"] += ops
-            row["policy_versions"].append(policy.version)
+            row["policy_versions"].append(env.last_episode.policy_version)   # the newest that acted
         client.flush()
         if versions and versions[-1].version != policy.version:
             policy.load(versions[-1])

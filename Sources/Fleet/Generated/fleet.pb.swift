@@ -593,6 +593,9 @@ public nonisolated struct Swiftvla_Fleet_V1_PredictChunkResponse: Sendable {
   /// time in the model on the server (transport excluded)
   public var inferenceMs: Double = 0
 
+  /// learner version whose weights answered (0: the checkpoint's own)
+  public var policyVersion: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1669,7 +1672,7 @@ nonisolated extension Swiftvla_Fleet_V1_PredictChunkRequest: SwiftProtobuf.Messa
 
 nonisolated extension Swiftvla_Fleet_V1_PredictChunkResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PredictChunkResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}horizon\0\u{3}action_dim\0\u{1}actions\0\u{3}execute_steps\0\u{3}checkpoint_step\0\u{3}inference_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}horizon\0\u{3}action_dim\0\u{1}actions\0\u{3}execute_steps\0\u{3}checkpoint_step\0\u{3}inference_ms\0\u{3}policy_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1683,6 +1686,7 @@ nonisolated extension Swiftvla_Fleet_V1_PredictChunkResponse: SwiftProtobuf.Mess
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.executeSteps) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.checkpointStep) }()
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.inferenceMs) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.policyVersion) }()
       default: break
       }
     }
@@ -1707,6 +1711,9 @@ nonisolated extension Swiftvla_Fleet_V1_PredictChunkResponse: SwiftProtobuf.Mess
     if self.inferenceMs.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.inferenceMs, fieldNumber: 6)
     }
+    if self.policyVersion != 0 {
+      try visitor.visitSingularInt64Field(value: self.policyVersion, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1717,6 +1724,7 @@ nonisolated extension Swiftvla_Fleet_V1_PredictChunkResponse: SwiftProtobuf.Mess
     if lhs.executeSteps != rhs.executeSteps {return false}
     if lhs.checkpointStep != rhs.checkpointStep {return false}
     if lhs.inferenceMs != rhs.inferenceMs {return false}
+    if lhs.policyVersion != rhs.policyVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -30,7 +30,9 @@ class Episode:
     Per step t: `frames[name][t]` is `[H, W, 3]` uint8 RGB of camera `name`, `states[t]` the
     native proprio state, `native_actions[t]` the command executed, `unified_actions[t]` the
     same command in the 64 unified slots, `sources[t]` POLICY or OPERATOR (an intervention),
-    `timestamps[t]` seconds since the episode started.
+    `timestamps[t]` seconds since the episode started. `step_policy_versions[t]`, when set, is
+    the policy version that chose step t (e.g. a served policy that swapped versions mid-episode;
+    0 reads as `policy_version`, the newest that acted); None: every step ran `policy_version`.
     """
 
     embodiment: str
@@ -48,6 +50,7 @@ class Episode:
     policy_version: int = 0
     seed: Optional[int] = None
     id: str = field(default_factory=new_episode_id)
+    step_policy_versions: Optional[np.ndarray] = None   # [T] int64
 
     @property
     def step_count(self) -> int:
@@ -84,6 +87,7 @@ class EpisodeRecorder:
         self._dones: List[bool] = []
         self._sources: List[int] = []
         self._timestamps: List[float] = []
+        self._versions: List[int] = []
         self._started: Optional[float] = None
 
     @property
@@ -96,10 +100,14 @@ class EpisodeRecorder:
 
     def add_step(self, state: Sequence[float], action: Sequence[float], reward: float = 0.0, done: bool = False, *,
                  frames: Optional[Mapping[str, np.ndarray]] = None, operator: bool = False,
-                 source: Optional[int] = None, timestamp: Optional[float] = None) -> None:
+                 source: Optional[int] = None, timestamp: Optional[float] = None,
+                 policy_version: Optional[int] = None) -> None:
         """Appends one step. `operator=True` marks an intervention (source OPERATOR);
         `source` overrides it (POLICY, OPERATOR or DEMO). `timestamp` defaults to the wall
-        time since the first step."""
+        time since the first step. `policy_version`: the version that chose this step when it
+        differs within the episode (default: the recorder's `policy_version`)."""
+        if policy_version is not None and int(policy_version) < 0:
+            raise ValueError(f"step {self.step_count}: negative policy version {policy_version}")
         state = np.asarray(state, dtype=np.float32).reshape(-1)
         if state.shape[0] != self.layout.state_dim:
             raise ValueError(f"{self.layout.name}: state has {state.shape[0]} values, expected {self.layout.state_dim}")
@@ -132,6 +140,7 @@ class EpisodeRecorder:
         self._dones.append(bool(done))
         self._sources.append(int(source))
         self._timestamps.append(float(now - self._started) if timestamp is None else float(timestamp))
+        self._versions.append(self.policy_version if policy_version is None else int(policy_version))
 
     def finish(self, success: bool) -> Episode:
         """The episode so far (at least one step)."""
@@ -144,4 +153,6 @@ class EpisodeRecorder:
             unified_actions=np.stack(self._unified).reshape(-1, UNIFIED_DIMENSION),
             rewards=np.asarray(self._rewards, dtype=np.float32), dones=np.asarray(self._dones, dtype=bool),
             sources=np.asarray(self._sources, dtype=np.int32), timestamps=np.asarray(self._timestamps, dtype=np.float64),
-            success=bool(success), policy_version=self.policy_version, seed=self.seed, id=self.id)
+            success=bool(success), policy_version=max([self.policy_version] + self._versions), seed=self.seed, id=self.id,
+            step_policy_versions=(None if all(v == self.policy_version for v in self._versions)
+                                  else np.asarray(self._versions, dtype=np.int64)))

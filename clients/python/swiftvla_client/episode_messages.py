@@ -59,6 +59,8 @@ def encode(episode: Episode, actor_id: str, steps_per_chunk: int = 16,
             state=episode.states[i].tolist(), native_action=episode.native_actions[i].tolist(),
             unified_action=episode.unified_actions[i].tolist(), reward=float(episode.rewards[i]),
             done=bool(episode.dones[i]), source=int(episode.sources[i]), timestamp=float(episode.timestamps[i]))
+        if episode.step_policy_versions is not None:
+            step.policy_version = int(episode.step_policy_versions[i])
         step_size = _step_bytes(step)
         if chunk is not None and (len(chunk.steps) >= per_chunk or (budget is not None and size + step_size > budget)):
             messages.append(pb.UploadEpisodeRequest(chunk=chunk))

@@ -105,8 +105,11 @@ class FleetEnv:
         self._obs = obs
         return obs, info
 
-    def step(self, action: Any, intervention: bool = False) -> Tuple[Any, float, bool, bool, dict]:
-        """Executes `action` (the native command; an operator's when `intervention`)."""
+    def step(self, action: Any, intervention: bool = False,
+             policy_version: Optional[int] = None) -> Tuple[Any, float, bool, bool, dict]:
+        """Executes `action` (the native command; an operator's when `intervention`).
+        `policy_version`: the version that chose it, when versions change within an episode
+        (a served policy following a learner); default the client's `policy_version`."""
         if self._recorder is None:
             raise RuntimeError("call reset() before step()")
         result = self.env.step(action)
@@ -122,7 +125,7 @@ class FleetEnv:
         terminated, truncated = bool(terminated), bool(truncated)
         done = terminated or truncated
         self._recorder.add_step(self.state_fn(self._obs), np.asarray(action, dtype=np.float32), float(reward), done,
-                                frames=self.frames_fn(self._obs), operator=intervention)
+                                frames=self.frames_fn(self._obs), operator=intervention, policy_version=policy_version)
         self._obs = obs
         if done:
             episode = self._recorder.finish(self.success_fn(obs, reward, terminated, truncated, info))

@@ -63,6 +63,8 @@ class PolicyClient:
         self._stub = pb_grpc.PolicyServerStub(self._channel)
         self._timeout = timeout
         self.last_inference_ms: Optional[float] = None
+        # The learner version whose weights answered the last request (0: the checkpoint's own).
+        self.last_policy_version: Optional[int] = None
 
     def info(self) -> ServerInfo:
         return _server_info(self._stub.GetServerInfo(pb.ServerInfoRequest(), timeout=self._timeout))
@@ -75,6 +77,7 @@ class PolicyClient:
         request = _predict_request(embodiment, instruction, cameras, state, seed)
         r = self._stub.PredictChunk(request, timeout=self._timeout)
         self.last_inference_ms = r.inference_ms
+        self.last_policy_version = int(r.policy_version)
         return np.asarray(r.actions, dtype=np.float32).reshape(r.horizon, r.action_dim)
 
     def close(self) -> None:
@@ -110,6 +113,7 @@ class WebSocketPolicyClient:
         self._timeout = timeout
         self._info = _server_info(self._json.Parse(self._socket.recv(timeout=timeout), pb.ServerInfo()))
         self.last_inference_ms: Optional[float] = None
+        self.last_policy_version: Optional[int] = None
 
     def info(self) -> ServerInfo:
         """What the server sent on connect."""
@@ -124,6 +128,7 @@ class WebSocketPolicyClient:
             raise PolicyRequestRefused(reply["error"]["code"], reply["error"]["message"])
         r = self._json.ParseDict(reply, pb.PredictChunkResponse())
         self.last_inference_ms = r.inference_ms
+        self.last_policy_version = int(r.policy_version)
         return np.asarray(r.actions, dtype=np.float32).reshape(r.horizon, r.action_dim)
 
     def close(self) -> None:
@@ -160,7 +165,8 @@ class MsgpackPolicyClient:
     binary frames, openpi's wire format (needs `websockets` and `msgpack`). `metadata()` is what
     the server sent on connect; `infer(obs)` sends an observation dict — `embodiment`, `prompt`,
     `state`, `images` (camera name → uint8 [H, W, 3]), optional `seed` — and returns the reply
-    dict with `actions` (float32 [horizon, action_dim]). A refused request raises
+    dict with `actions` (float32 [horizon, action_dim]) and `policy_version` (the learner
+    version that answered, 0: the checkpoint's own). A refused request raises
     `PolicyRequestRefused` and the connection stays open."""
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:

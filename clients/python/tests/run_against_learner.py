@@ -17,7 +17,8 @@ What it does, in order:
      registers on first use);
   6. submits an arm7 episode with a NaN in its state: refused with INVALID_ARGUMENT, dropped;
   7. sends a heartbeat.
-Along the way it checks locally that a received version with one flipped bit is refused.
+Along the way it checks locally how per-step policy versions are encoded (a served policy that
+swapped v1 -> v2 mid-episode; an episode on one version sends none) and that a received version with one flipped bit is refused.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np  # noqa: E402
 from swiftvla_client import (EMBODIMENTS, EpisodeRejected, FleetEnv, PolicyVersion, RobotClient,  # noqa: E402
                              WeightAssembler, WeightTransferError, layout_for)
 from swiftvla_client import fleet_pb2 as pb  # noqa: E402
+from swiftvla_client.episode_messages import encode  # noqa: E402
 
 
 class ToyArmEnv:
@@ -261,6 +263,22 @@ def main() -> int:
                            "code": error.code.name if isinstance(error, EpisodeRejected) else None,
                            "reason": error.reason if isinstance(error, EpisodeRejected) else None}
     log("malformed:", summary["rejected"])
+
+    # Per-step versions (encoded locally, not uploaded): recorded at version 1, the last two
+    # steps chosen by v2 (a served policy swapped mid-episode).
+    swapped = arm7.recorder("reach the red block", seed=8)
+    steady = arm7.recorder("reach the red block", seed=8)
+    state, action = np.zeros(toy.layout.state_dim, dtype=np.float32), np.zeros(toy.layout.action_dim, dtype=np.float32)
+    for t in range(4):
+        swapped.add_step(state, action, policy_version=1 if t < 2 else 2)
+        steady.add_step(state, action, policy_version=1)
+
+    def wire(episode):
+        messages = encode(episode, "py-arm7")
+        return {"header": messages[0].header.policy_version,
+                "steps": [s.policy_version for m in messages if m.HasField("chunk") for s in m.chunk.steps]}
+
+    summary["step_versions"] = {"swapped": wire(swapped.finish(success=True)), "steady": wire(steady.finish(success=True))}
 
     # 7. heartbeat with this robot's counters.
     beat = arm7.heartbeat()
