@@ -72,6 +72,11 @@ public struct FleetDemo: Sendable {
     /// every actor for `episodesPerActor` episodes on a fixed policy (training paused), then
     /// trains `trainSteps / rounds` steps on all data so far and publishes (nil: online, SOP).
     public var offlineRounds: Int?
+    /// SOP's on-policy vs more-offline-data baseline instead of the fleet: this many more
+    /// scripted demos per task (the seeds after the pretraining demos'), then the learner's
+    /// backend trains `trainSteps` steps on the pretraining demos plus these, no online data
+    /// (nil: the fleet).
+    public var extraDemos: Int?
     /// Evaluate the pretrained policy first (a series of runs from one checkpoint needs it once).
     public var evaluateBefore = true
     /// Where the pretraining run lives (default `output/pretrain`; runs may share one).
@@ -99,7 +104,8 @@ public struct FleetDemo: Sendable {
                 ? "RECAP (value steps \(setup.recapValueSteps), n = \(setup.recapLookahead), positive fraction \(setup.recapPositiveFraction), value \(setup.recapContinuousValue ? "trained online" : "frozen"), CFG w fleet \(setup.recapFleetGuidance) / evaluation \(recapEvaluationGuidance))"
                 : "HG-DAgger",
             "OOD guard on actors": oodGuard.rawValue,
-            "post-training": offlineRounds.map { "offline HG-DAgger: \($0) rounds of collect (training paused), then retrain" } ?? "online (SOP)",
+            "post-training": extraDemos.map { "offline: \($0) more scripted demos per task, no fleet" }
+                ?? offlineRounds.map { "offline HG-DAgger: \($0) rounds of collect (training paused), then retrain" } ?? "online (SOP)",
             "frozen in post-training": setup.frozen.isEmpty ? "nothing" : setup.frozen.joined(separator: ", "),
             "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
             "operator approach on takeover": operatorApproach.rawValue,
@@ -142,6 +148,11 @@ public struct FleetDemo: Sendable {
         let demos = try PostTrainingSetup.offlineDemos(store: pretrain.output.appendingPathComponent("demos"), embodiment: embodiment,
                                                        tasks: tasks, imageSize: model.imageSize, perTask: pretrainDemos)
         let setup = { var s = self.setup; s.seed = seed; return s }()
+        if let extraDemos {
+            let (trainer, algorithm) = try await trainOnMoreDemos(extraDemos, demos: demos, checkpoint: checkpoint, setup: setup,
+                                                                   report: &report, log: log)
+            return try finish(report: &report, trainer: trainer, algorithm: algorithm, seeds: seeds, log: log)
+        }
         let (backend, trainer, algorithm) = try setup.learnerBackend(checkpoint: checkpoint, offline: demos) { log("== " + $0) }
         let fleetRun = output.appendingPathComponent("fleet-\(Int(Date().timeIntervalSince1970))")
         var config = FleetLearnerConfig(storeDirectory: fleetRun)
@@ -248,7 +259,13 @@ public struct FleetDemo: Sendable {
                    report.ingestMegabytesPerSecond, Double(report.publicationBytes) / 1e6, Double(report.publicationDeltaBytes) / 1e6,
                    1000 * report.publicationSeconds, report.versionsSent, report.deltaVersionsSent, Double(report.weightBytesSent) / 1e6))
 
-        // 4. The same held-out evaluation after the fleet.
+        return try finish(report: &report, trainer: trainer, algorithm: algorithm, seeds: seeds, log: log)
+    }
+
+    /// 4. The same held-out evaluation after post-training; saves the post-trained checkpoint
+    /// and the report.
+    private func finish(report: inout FleetDemoReport, trainer: BehaviorCloningTrainer, algorithm: any PostTrainingAlgorithm,
+                        seeds: [UInt64], log: @escaping @Sendable (String) -> Void) throws -> FleetDemoReport {
         log("== evaluating the post-trained policy on the same seeds")
         report.algorithmSummary = algorithm.summary
         if algorithm.needsAdvantageToken { trainer.policy.advantageGuidance = recapEvaluationGuidance }
@@ -259,6 +276,50 @@ public struct FleetDemo: Sendable {
         try encoder.encode(report).write(to: output.appendingPathComponent("report.json"), options: .atomic)
         try Data(report.html().utf8).write(to: output.appendingPathComponent("report.html"), options: .atomic)
         return report
+    }
+
+    /// The more-offline-data baseline: `extra` new scripted demos per task from the seeds after
+    /// the pretraining demos' (failed ones skipped), then `trainSteps` learner train steps on
+    /// all demos, no fleet. The robot time the demos took is in the log and the settings.
+    private func trainOnMoreDemos(_ extra: Int, demos: [Episode], checkpoint: URL, setup: PostTrainingSetup,
+                                  report: inout FleetDemoReport, log: @escaping @Sendable (String) -> Void) async throws
+        -> (BehaviorCloningTrainer, any PostTrainingAlgorithm) {
+        let first = (demos.compactMap(\.seed).max() ?? 10_000) + 1
+        var next = first
+        var fresh: [Episode] = []
+        for task in tasks {
+            var mine: [Episode] = [], tried = 0
+            // Scripted demos rarely fail; the bound keeps a broken task from looping forever.
+            while mine.count < extra && tried < 2 * extra {
+                mine += try DemoCollector.collect(embodiment: embodiment, task: task, seeds: [next], imageSize: model.imageSize)
+                next += 1
+                tried += 1
+                if tried % 50 == 0 { log("collecting \(embodiment.rawValue)/\(task.rawValue) extra demos: \(mine.count)/\(extra)") }
+            }
+            fresh += mine
+        }
+        let steps = fresh.reduce(0) { $0 + $1.stepCount }
+        // Steps are evenly spaced in robot time: T steps last T/(T − 1) × the last timestamp.
+        let robotMinutes = fresh.reduce(0.0) { t, e in
+            t + (e.stepCount > 1 ? e.timestamps[e.stepCount - 1] * Double(e.stepCount) / Double(e.stepCount - 1) : 0)
+        } / 60
+        report.settings["post-training"] = "offline: \(fresh.count) more scripted demos (\(steps) steps, "
+            + String(format: "%.1f robot-minutes", robotMinutes) + "), no fleet"
+        log("== more offline data instead of the fleet: \(fresh.count) new demos (seeds \(first)…\(next - 1)), \(steps) steps = "
+            + String(format: "%.1f", robotMinutes) + " robot-minutes; \(trainSteps) train steps on \(demos.count + fresh.count) demos")
+        let (backend, trainer, algorithm) = try setup.learnerBackend(checkpoint: checkpoint, offline: demos + fresh) { log("== " + $0) }
+        let started = Date()
+        var recent: [Float] = []
+        for step in 1...max(1, trainSteps) {
+            if let loss = try await backend.trainStep() { recent.append(loss) }
+            if recent.count > 50 { recent.removeFirst() }
+            if step % 100 == 0 || step == trainSteps {
+                log(String(format: "train step %d/%d  loss %.4f", step, trainSteps, recent.reduce(0, +) / Float(max(1, recent.count))))
+            }
+        }
+        report.fleetSeconds = Date().timeIntervalSince(started)
+        report.trainSteps = await backend.stepsTrained
+        return (trainer, algorithm)
     }
 
     /// A cached evaluation, if it was written after the checkpoint (else it may be stale).

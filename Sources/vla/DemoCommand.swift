@@ -19,6 +19,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Fleet episodes per actor (minimum).") var episodesPerActor = 6
     @Option(help: "Post-training budget: learner train steps (actors run until their episodes use the version after it).") var trainSteps = 1000
     @Option(help: "Plain HG-DAgger instead of online post-training: this many rounds of collecting --episodes-per-actor episodes per actor with a fixed policy, then retraining --train-steps / rounds steps.") var offlineRounds: Int?
+    @Option(help: "SOP's more-offline-data baseline instead of the fleet: this many more scripted demos per task, then --train-steps learner steps on all demos, no online data.") var extraDemos: Int?
     @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 200
     @Option(help: "Operator takes over when the policy's native action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.3
     @Option(help: "Operator takes over after this many policy steps in an episode.") var policyStepBudget = 60
@@ -66,6 +67,11 @@ struct Demo: AsyncParsableCommand {
         if let offlineRounds {
             guard offlineRounds >= 1, offlineRounds <= trainSteps else { throw ValidationError("--offline-rounds must be between 1 and --train-steps") }
             demo.offlineRounds = offlineRounds
+        }
+        if let extraDemos {
+            guard extraDemos >= 1 else { throw ValidationError("--extra-demos must be at least 1") }
+            guard offlineRounds == nil else { throw ValidationError("--extra-demos replaces the fleet: not with --offline-rounds") }
+            demo.extraDemos = extraDemos
         }
         demo.gate.deviationThreshold = deviationThreshold
         guard policyStepBudget >= 1 else { throw ValidationError("--policy-step-budget must be at least 1") }
