@@ -9,15 +9,9 @@ import VLAModel
 @Suite("More offline data instead of the fleet", .timeLimit(.minutes(10)))
 struct ExtraDemosBaselineTests {
     @Test func trainsTheSameBackendOnMoreDemosWithoutAFleet() async throws {
-        var demo = FleetDemo(output: temporaryDirectory("extra-demos"))
-        demo.model = tinyVLAConfig()
-        demo.pretrainDemos = 2
-        demo.pretrainSteps = 4
-        demo.pretrainBatchSize = 8
+        var demo = tinyFleetDemo("extra-demos")
         demo.trainSteps = 5
-        demo.evaluationSeeds = 1
         demo.evaluateBefore = false
-        demo.setup.schedule.batchSize = 4
         demo.extraDemos = 3
         demo.model.pointingWeight = 1
         demo.setup.frozen = PostTrainingSetup.languageBackboneAndGrounding

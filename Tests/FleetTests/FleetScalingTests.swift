@@ -7,13 +7,7 @@ import RobotSim
 @Suite("Fleet scaling (vla bench fleet-scaling)", .stopsLearners, .timeLimit(.minutes(10)))
 struct FleetScalingTests {
     @Test func equalRobotTimeAndLearnerPaceAcrossFleetSizes() async throws {
-        var template = FleetDemo(output: temporaryDirectory("scaling"))
-        template.model = tinyVLAConfig()
-        template.pretrainDemos = 2
-        template.pretrainSteps = 4
-        template.pretrainBatchSize = 8
-        template.evaluationSeeds = 1
-        template.setup.schedule.batchSize = 4
+        var template = tinyFleetDemo("scaling")
         template.publishEveryTrainSteps = 2
         var scaling = FleetScaling(template: template)
         scaling.actorCounts = [1, 2]

@@ -5,12 +5,26 @@ import GRPCNIOTransportHTTP2
 import RobotData
 import RobotSim
 import TensorKit
+import TestSupport
 @testable import Fleet
 
 typealias FleetClient = Swiftvla_Fleet_V1_Fleet.Client<HTTP2ClientTransport.Posix>
 
 func temporaryDirectory(_ name: String) -> URL {
     FileManager.default.temporaryDirectory.appendingPathComponent("fleet-tests-\(name)-\(UUID().uuidString)")
+}
+
+/// `vla demo` at test size: a tiny VLA pretrained 4 steps on 2 demos, 1 held-out seed,
+/// post-training batches of 4.
+func tinyFleetDemo(_ name: String) -> FleetDemo {
+    var demo = FleetDemo(output: temporaryDirectory(name))
+    demo.model = tinyVLAConfig()
+    demo.pretrainDemos = 2
+    demo.pretrainSteps = 4
+    demo.pretrainBatchSize = 8
+    demo.evaluationSeeds = 1
+    demo.setup.schedule.batchSize = 4
+    return demo
 }
 
 /// A learner on an ephemeral loopback port serving arm7 / reach.

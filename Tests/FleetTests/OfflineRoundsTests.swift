@@ -8,18 +8,12 @@ import VLAModel
 @Suite("Offline HG-DAgger rounds", .stopsLearners, .timeLimit(.minutes(10)))
 struct OfflineRoundsTests {
     @Test func eachRoundCollectsWithOneFixedVersionThenRetrains() async throws {
-        var demo = FleetDemo(output: temporaryDirectory("offline-rounds"))
-        demo.model = tinyVLAConfig()
+        var demo = tinyFleetDemo("offline-rounds")
         demo.actors = 2
-        demo.pretrainDemos = 2
-        demo.pretrainSteps = 4
-        demo.pretrainBatchSize = 8
         demo.episodesPerActor = 2
         demo.trainSteps = 6
         demo.publishEveryTrainSteps = 2
-        demo.evaluationSeeds = 1
         demo.evaluateBefore = false
-        demo.setup.schedule.batchSize = 4
         demo.gate.policyStepBudget = 10
         demo.offlineRounds = 2
         // With a pointing head, as `vla demo` runs it: the grounding stays frozen with the backbone.

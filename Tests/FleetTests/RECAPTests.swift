@@ -143,19 +143,13 @@ struct RECAPTests {
     }
 
     @Test func demoPostTrainsWithRECAPAndKeepsTheLanguageBackboneFrozen() async throws {
-        var demo = FleetDemo(output: temporaryDirectory("recap-demo"))
-        demo.model = tinyVLAConfig()
+        var demo = tinyFleetDemo("recap-demo")
         demo.setup.algorithm = .recap
         demo.actors = 2
-        demo.pretrainDemos = 2
-        demo.pretrainSteps = 4
-        demo.pretrainBatchSize = 8
         demo.episodesPerActor = 1
         demo.trainSteps = 4
         demo.publishEveryTrainSteps = 2
-        demo.evaluationSeeds = 1
         demo.setup.recapValueSteps = 10
-        demo.setup.schedule.batchSize = 4
         demo.gate.policyStepBudget = 10
         demo.oodGuard = .monitor               // the pretraining's guard, on every actor
         let lines = Locked([String]())
