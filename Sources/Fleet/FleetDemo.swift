@@ -81,6 +81,8 @@ public struct FleetDemo: Sendable {
     public var evaluateBefore = true
     /// Where the pretraining run lives (default `output/pretrain`; runs may share one).
     public var pretrainDirectory: URL?
+    /// Seconds between the fleet phase's progress lines.
+    public var progressInterval = 20.0
     /// Called once the fleet's learner serves (e.g. to attach its dashboard).
     public var onLearnerStarted: (@Sendable (FleetLearner) async -> Void)?
 
@@ -215,6 +217,16 @@ public struct FleetDemo: Sendable {
             }
         }
         var reports: [(String, FleetActorReport, PolicyEvaluator.OODCounts?)] = []
+        // The fleet runs for minutes: a progress line every `progressInterval` seconds.
+        let progress = Task { [trainSteps, progressInterval] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(progressInterval))
+                if Task.isCancelled { break }
+                log(Self.fleetProgress(learner.metrics.snapshot(), history: learner.history.snapshot().episodes,
+                                       seconds: Date().timeIntervalSince(started), trainSteps: trainSteps))
+            }
+        }
+        defer { progress.cancel() }
         do {
             if let rounds = offlineRounds {
                 // Plain HG-DAgger (SOP's offline baseline): collect with a fixed policy, then
@@ -236,6 +248,7 @@ public struct FleetDemo: Sendable {
             await learner.stop()
             throw error
         }
+        progress.cancel()
         report.fleetSeconds = Date().timeIntervalSince(started)
         await learner.stop()
         report.record(learner.metrics.snapshot())
@@ -322,6 +335,18 @@ public struct FleetDemo: Sendable {
         return (trainer, algorithm)
     }
 
+    /// One progress line of the fleet phase: train steps against the budget, versions, episodes
+    /// with the success and operator-step share of the last 50.
+    static func fleetProgress(_ m: FleetMetrics.Snapshot, history: [LearnerHistory.Episode], seconds: Double, trainSteps: Int) -> String {
+        let recent = history.suffix(50)
+        let steps = recent.reduce(0) { $0 + $1.steps }
+        let recentText = recent.isEmpty ? "" : String(format: "; last %d: success %.0f%%, operator steps %.0f%%", recent.count,
+            100 * Double(recent.filter(\.success).count) / Double(recent.count),
+            100 * Double(recent.reduce(0) { $0 + $1.operatorSteps }) / Double(max(1, steps)))
+        return String(format: "fleet %.0f s: train step %d/%d, version %d, %d episodes", seconds, m.trainSteps, trainSteps,
+                      m.latestVersion, m.episodesAccepted) + recentText
+    }
+
     /// A cached evaluation, if it was written after the checkpoint (else it may be stale).
     static func cachedEvaluation(_ file: URL, newerThan checkpoint: URL) -> [FleetDemoReport.Evaluation]? {
         func modified(_ url: URL) -> Date? { try? url.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate }
@@ -334,7 +359,9 @@ public struct FleetDemo: Sendable {
     private func evaluate(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {
         try tasks.map { task in
             let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
-            let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: embodiment, task: task, seeds: seeds, jpm: jpm)
+            let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: embodiment, task: task, seeds: seeds, jpm: jpm) { done, total, ok in
+                if done % 25 == 0 && done < total { log("\(label) \(embodiment.rawValue)/\(task.rawValue): \(done)/\(total) seeds, \(ok) successes") }
+            }
             let r = result.success
             log("\(label) \(embodiment.rawValue)/\(task.rawValue): \(r)")
             return FleetDemoReport.Evaluation(embodiment: embodiment.rawValue, task: task.rawValue, episodes: r.episodes,

@@ -77,4 +77,21 @@ struct FleetDemoReportTests {
         #expect(FleetDemo.cachedEvaluation(cache, newerThan: checkpoint) == nil)
         #expect(FleetDemo.cachedEvaluation(dir.appendingPathComponent("missing.json"), newerThan: checkpoint) == nil)
     }
+
+    @Test func fleetProgressLineCountsTheLastFiftyEpisodes() {
+        var m = FleetMetrics.Snapshot()
+        m.trainSteps = 120
+        m.latestVersion = 13
+        m.episodesAccepted = 60
+        // 60 episodes of 20 steps: the first 10 failed with 20 operator steps; of the last 50,
+        // 40 succeeded and each had 2 operator steps (100 of 1000 = 10%).
+        let history = (0..<60).map { i in
+            LearnerHistory.Episode(id: UUID(), actor: "a", embodiment: "arm7", task: "reach", policyVersion: 1, policyLag: 0,
+                                   steps: 20, operatorSteps: i < 10 ? 20 : 2, success: i >= 20, receivedAt: Double(i))
+        }
+        #expect(FleetDemo.fleetProgress(m, history: history, seconds: 45.2, trainSteps: 1000)
+                == "fleet 45 s: train step 120/1000, version 13, 60 episodes; last 50: success 80%, operator steps 10%")
+        #expect(FleetDemo.fleetProgress(FleetMetrics.Snapshot(), history: [], seconds: 20, trainSteps: 1000)
+                == "fleet 20 s: train step 0/1000, version 0, 0 episodes")
+    }
 }
