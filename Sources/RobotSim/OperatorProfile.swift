@@ -19,15 +19,16 @@ public struct OperatorProfile: Sendable, Equatable {
     public var hesitationSteps: Int = 8
     /// Seed of the operator's own randomness.
     public var seed: UInt64 = 0
-    /// How the hand approaches a reach or grasp target.
+    /// How the hand approaches a reach or grasp target or a push's start.
     public var approach: Approach = .fromAbove
 
-    /// The operator's path to a reach or grasp target.
+    /// The operator's path to a reach or grasp target or to the point behind a puck a push
+    /// starts from.
     public enum Approach: String, Sendable, Codable, CaseIterable {
         /// The demos' phase machine: lift clear, move over the target, come down.
         case fromAbove = "from-above"
         /// Straight at the target from wherever the hand is, kept above a mound over the object
-        /// so the fingers clear it: a corrective operator that continues what a stalled policy
+        /// (the puck, for a push) so the fingers clear it: a corrective operator that continues what a stalled policy
         /// started instead of replaying its from-reset path.
         case direct
     }

@@ -233,7 +233,7 @@ public struct SceneBuilder: Sendable {
 
         for o in s.objects {
             // Pucks are low and slippery so a push never tips them over.
-            let size = o.shape == .box ? "\(f(o.halfSize)) \(f(o.halfSize)) \(f(o.halfSize))" : "\(f(o.halfSize)) 0.015"
+            let size = o.shape == .box ? "\(f(o.halfSize)) \(f(o.halfSize)) \(f(o.halfSize))" : "\(f(o.halfSize)) \(f(o.halfHeight))"
             let friction = o.shape == .box ? "" : " friction=\"0.5 0.005 0.0001\""
             body += """
                 <body name="\(o.name)" pos="\(v(o.position))" euler="0 0 \(f(o.yaw))">

@@ -24,10 +24,15 @@ public struct SceneObject: Sendable {
     /// Rendered colour (the named colour with a small seeded jitter).
     public let rgb: SIMD3<Double>
     public let shape: ObjectShape
-    /// Half extent (box half side / cylinder radius and half height), metres.
+    /// Half extent (box half side / cylinder radius), metres.
     public let halfSize: Double
     public var position: SIMD3<Double>
     public let yaw: Double
+
+    /// Every cylinder (puck) is 3 cm tall.
+    public static let cylinderHalfHeight = 0.015
+    /// Half of the object's height: its top is `position.z + halfHeight`.
+    public var halfHeight: Double { shape == .box ? halfSize : Self.cylinderHalfHeight }
 
     /// "red block", "blue puck", ...
     public var phrase: String { "\(color.name) \(shape == .box ? "block" : "puck")" }

@@ -312,6 +312,16 @@ public final class ScriptedExpert {
         }
         let pre = SIMD3(o.x, o.y, 0) - d * (contact + 0.025)
         let off = hypot(tcp.x - pre.x, tcp.y - pre.y)
+        if off > 0.01, profile.approach == .direct {
+            // Straight at the push start from wherever the hand is, passing over a mound around
+            // the puck (3 cm over its top, where the closed fingers clear it, out to 3 cm past
+            // its rim, slope 1 beyond) instead of the phase machine's lift to 10 cm first.
+            let top = o.z + env.layout.objects[i].halfHeight
+            var next = tcp + clampNorm(SIMD3(pre.x, pre.y, pushZ) - tcp, 0.025)
+            let rim = hypot(next.x - o.x, next.y - o.y) - r
+            next.z = max(next.z, top + 0.03 - max(0, rim - 0.03))
+            return ArmGoal(position: next, yaw: pushYaw, gripper: 0, maxStep: 0.025)
+        }
         if off > 0.01 {
             if tcp.z < 0.07 && off > 0.03 { return ArmGoal(position: SIMD3(tcp.x, tcp.y, 0.1), yaw: pushYaw, gripper: 0) }
             return ArmGoal(position: SIMD3(pre.x, pre.y, max(0.09, min(tcp.z, 0.14))), yaw: pushYaw, gripper: 0)

@@ -59,6 +59,23 @@ import Testing
         #expect(direct.steps < phased.steps)
     }
 
+    /// Push from a hand stalled low on the wrong side of the puck (8 cm toward the circle,
+    /// 1 cm over the table): the phase machine lifts to 10 cm before moving behind the puck; the
+    /// direct operator passes over the puck's mound (3 cm over its 3 cm top) and pushes it in.
+    @Test func directOperatorFinishesAPushFromTheWrongSideWithoutTheLift() throws {
+        let env = try RobotEnvironment(embodiment: .arm7, task: .push, seed: 4, config: EnvironmentConfig(renderImages: false))
+        let o = env.objectPosition(env.goal.object), zone = try #require(env.goal.zone).center
+        let toward = SIMD3(zone.x - o.x, zone.y - o.y, 0) / hypot(zone.x - o.x, zone.y - o.y)
+        let snap = try Self.stalledBeside(env, offset: toward * 0.08 + SIMD3(0, 0, 0.01 - o.z))
+        let phased = try Self.takeOver(env, from: snap, approach: .fromAbove, steps: env.stepLimit)
+        let direct = try Self.takeOver(env, from: snap, approach: .direct, steps: env.stepLimit)
+        #expect(phased.success && direct.success, "phased \(phased), direct \(direct)")
+        // Heights relative to the puck's centre (1.5 cm): its top is at +1.5 cm, the mound at +4.5 cm.
+        #expect(phased.maxHeight > 0.07, "phased max height \(phased.maxHeight)")
+        #expect(direct.maxHeight < 0.045 + 0.005, "direct max height \(direct.maxHeight)")
+        #expect(direct.steps < phased.steps, "direct \(direct.steps) steps, phased \(phased.steps)")
+    }
+
     /// Pick-and-place from a hand stalled beside the block: the direct approach comes in over
     /// its mound, grasps and places it.
     @Test func directOperatorFinishesAPickAndPlaceFromAStalledGrasp() throws {
@@ -75,12 +92,12 @@ import Testing
 
 extension CorrectiveOperatorTests {
     /// The direct approach is a whole operator too: from reset it solves the tasks it changes
-    /// (reach, and pick-and-place's grasp) on every body.
+    /// (reach, pick-and-place's grasp, push) on every body.
     @Test(arguments: [EmbodimentKind.arm7, .arm6, .bimanual])
     func directOperatorSolvesFromReset(embodiment: EmbodimentKind) throws {
         var profile = OperatorProfile.clean
         profile.approach = .direct
-        for task in [TaskKind.reach, .pickPlace] where task.embodiments.contains(embodiment) {
+        for task in [TaskKind.reach, .pickPlace, .push] where task.embodiments.contains(embodiment) {
             for seed: UInt64 in [0, 1, 2] {
                 let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed, config: EnvironmentConfig(renderImages: false))
                 let r = try SimRunner.runExpert(env, profile: profile)
