@@ -292,33 +292,28 @@ public struct FleetDemo: Sendable {
     }
 
     /// The more-offline-data baseline: `extra` new scripted demos per task from the seeds after
-    /// the pretraining demos' (failed ones skipped), then `trainSteps` learner train steps on
-    /// all demos, no fleet. The robot time the demos took is in the log and the settings.
+    /// the pretraining demos' (the pretraining's own rule, `BehaviorCloningRun.demoSeeds`;
+    /// failed ones skipped), then `trainSteps` learner train steps on all demos, no fleet. The
+    /// robot time the demos took is in the log and the settings.
     private func trainOnMoreDemos(_ extra: Int, demos: [Episode], checkpoint: URL, setup: PostTrainingSetup,
                                   report: inout FleetDemoReport, log: @escaping @Sendable (String) -> Void) async throws
         -> (BehaviorCloningTrainer, any PostTrainingAlgorithm) {
-        let first = (demos.compactMap(\.seed).max() ?? 10_000) + 1
-        var next = first
-        var fresh: [Episode] = []
+        var fresh: [Episode] = [], tried: [UInt64] = []
         for task in tasks {
-            var mine: [Episode] = [], tried = 0
-            // Scripted demos rarely fail; the bound keeps a broken task from looping forever.
-            while mine.count < extra && tried < 2 * extra {
-                mine += try DemoCollector.collect(embodiment: embodiment, task: task, seeds: [next], imageSize: model.imageSize)
-                next += 1
-                tried += 1
-                if tried % 50 == 0 { log("collecting \(embodiment.rawValue)/\(task.rawValue) extra demos: \(mine.count)/\(extra)") }
+            let seeds = BehaviorCloningRun.demoSeeds(after: demos.filter { $0.task == task.rawValue }, needed: extra)
+            var mine: [Episode] = []
+            for (i, seed) in seeds.enumerated() where mine.count < extra {
+                mine += try DemoCollector.collect(embodiment: embodiment, task: task, seeds: [seed], imageSize: model.imageSize)
+                tried.append(seed)
+                if (i + 1) % 50 == 0 { log("collecting \(embodiment.rawValue)/\(task.rawValue) extra demos: \(mine.count)/\(extra)") }
             }
             fresh += mine
         }
         let steps = fresh.reduce(0) { $0 + $1.stepCount }
-        // Steps are evenly spaced in robot time: T steps last T/(T − 1) × the last timestamp.
-        let robotMinutes = fresh.reduce(0.0) { t, e in
-            t + (e.stepCount > 1 ? e.timestamps[e.stepCount - 1] * Double(e.stepCount) / Double(e.stepCount - 1) : 0)
-        } / 60
+        let robotMinutes = fresh.reduce(0.0) { $0 + Double($1.stepCount) * $1.controlPeriod } / 60
         report.settings["post-training"] = "offline: \(fresh.count) more scripted demos (\(steps) steps, "
             + String(format: "%.1f robot-minutes", robotMinutes) + "), no fleet"
-        log("== more offline data instead of the fleet: \(fresh.count) new demos (seeds \(first)…\(next - 1)), \(steps) steps = "
+        log("== more offline data instead of the fleet: \(fresh.count) new demos (seeds \(tried.first ?? 0)…\(tried.last ?? 0)), \(steps) steps = "
             + String(format: "%.1f", robotMinutes) + " robot-minutes; \(trainSteps) train steps on \(demos.count + fresh.count) demos")
         let (backend, trainer, algorithm) = try setup.learnerBackend(checkpoint: checkpoint, offline: demos + fresh) { log("== " + $0) }
         let started = Date()

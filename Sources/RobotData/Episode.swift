@@ -102,6 +102,10 @@ public struct Episode: Sendable, Equatable {
     }
 
     public var stepCount: Int { states.rows }
+    /// Seconds between steps (steps are evenly spaced; 0 for a single step).
+    public var controlPeriod: Double {
+        stepCount > 1 ? (timestamps[stepCount - 1] - timestamps[0]) / Double(stepCount - 1) : 0
+    }
     /// Steps where an operator acted.
     public var interventionCount: Int { sources.filter { $0 == .operator }.count }
     /// The source of most steps (used to index and filter).

@@ -94,7 +94,7 @@ public struct SpeedAlignment: Sendable {
         out.rewards = nearest.map { e.rewards[$0] }
         out.sources = nearest.map { e.sources[$0] }
         out.dones = (0..<count).map { $0 == count - 1 ? e.dones[t - 1] : false }
-        let period = t > 1 ? (e.timestamps[t - 1] - e.timestamps[0]) / Double(t - 1) : 0
+        let period = e.controlPeriod
         out.timestamps = (0..<count).map { e.timestamps[0] + Double($0) * period }
         // The outcome's reward belongs to the final step.
         if let last = e.rewards.last { out.rewards[count - 1] = last }

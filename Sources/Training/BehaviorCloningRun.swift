@@ -204,7 +204,7 @@ public struct BehaviorCloningRun: Sendable {
     /// Seeds to try for `needed` more demos: twice as many (the expert fails on some scenes),
     /// from 10 000 on a fresh store, otherwise past every stored demo's seed — counting stored
     /// demos instead would reuse a seed after a failed one and store the same scene twice.
-    static func demoSeeds(after stored: [Episode], needed: Int) -> [UInt64] {
+    public static func demoSeeds(after stored: [Episode], needed: Int) -> [UInt64] {
         let start = max(UInt64(10_000 + stored.count), stored.compactMap(\.seed).max().map { $0 + 1 } ?? 0)
         return Array(start..<(start + UInt64(needed) * 2))
     }

@@ -158,8 +158,6 @@ class ServedPolicy:
 
     needs_frames = True
     ready = True
-    #: Steps are uploaded with the served version that chose them (`FleetEnv.step(policy_version=)`).
-    versions_per_step = True
 
     def __init__(self, target: str):
         from swiftvla_client import PolicyClient
@@ -202,9 +200,9 @@ def run_episode(task: SawyerTask, env, policy, seed: int, demo: bool,
         operator_steps += operator
         takeover_left = max(0, takeover_left - 1)
         if upload:
-            # Operator steps carry the served version in charge of the episode at the time.
-            version = policy.version if getattr(policy, "versions_per_step", False) else None
-            obs, reward, terminated, truncated, info = env.step(action, intervention=operator, policy_version=version)
+            # Every step carries the version in charge (operator steps too): the linear policy's
+            # is fixed for the episode, a served one's is the version that answered last.
+            obs, reward, terminated, truncated, info = env.step(action, intervention=operator, policy_version=policy.version)
         else:
             obs, reward, terminated, truncated, info = task.step(action)
         success = info.get("success", success) if isinstance(info, dict) else success
