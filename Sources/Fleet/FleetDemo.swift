@@ -81,6 +81,10 @@ public struct FleetDemo: Sendable {
     public var evaluateBefore = true
     /// Where the pretraining run lives (default `output/pretrain`; runs may share one).
     public var pretrainDirectory: URL?
+    /// Save the learner's policy this many seconds into the fleet phase, to
+    /// `output/snapshots/<seconds>s` (listed in `report.snapshots`): fleet scaling's learning
+    /// curves. Times after the fleet phase ends are skipped.
+    public var snapshotSeconds: [Double] = []
     /// Seconds between the fleet phase's progress lines.
     public var progressInterval = 20.0
     /// Called once the fleet's learner serves (e.g. to attach its dashboard).
@@ -130,7 +134,7 @@ public struct FleetDemo: Sendable {
         let checkpoint = pretrain.output.appendingPathComponent("checkpoint")
 
         // 2. Held-out evaluation before the fleet (seeds 0 ..< n; demos use seeds ≥ 10 000).
-        let seeds = Array(UInt64(0)..<UInt64(evaluationSeeds))
+        let seeds = heldOutSeeds
         if evaluateBefore {
             // Cached next to the checkpoint: runs that share a pretraining share its evaluation.
             let cache = pretrain.output.appendingPathComponent(
@@ -227,6 +231,23 @@ public struct FleetDemo: Sendable {
             }
         }
         defer { progress.cancel() }
+        let snapshots = Task { [snapshotSeconds, output] in
+            var taken: [FleetDemoReport.Snapshot] = []
+            for t in snapshotSeconds.sorted() {
+                let wait = t - Date().timeIntervalSince(started)
+                if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
+                if Task.isCancelled { break }
+                let directory = output.appendingPathComponent("snapshots/\(Int(t.rounded()))s")
+                let step = try TensorLock.run {
+                    try trainer.policy.save(to: directory, optimizer: nil, step: trainer.step)
+                    return trainer.step
+                }
+                log(String(format: "snapshot at %.0f s: train step %d → %@", t, step, directory.path))
+                taken.append(.init(seconds: t, trainStep: step, checkpoint: directory.path))
+            }
+            return taken
+        }
+        defer { snapshots.cancel() }
         do {
             if let rounds = offlineRounds {
                 // Plain HG-DAgger (SOP's offline baseline): collect with a fixed policy, then
@@ -249,6 +270,8 @@ public struct FleetDemo: Sendable {
             throw error
         }
         progress.cancel()
+        snapshots.cancel()
+        report.snapshots = snapshotSeconds.isEmpty ? nil : try await snapshots.value
         report.fleetSeconds = Date().timeIntervalSince(started)
         await learner.stop()
         report.record(learner.metrics.snapshot())
@@ -351,7 +374,11 @@ public struct FleetDemo: Sendable {
         return try? JSONDecoder().decode([FleetDemoReport.Evaluation].self, from: data)
     }
 
-    private func evaluate(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {
+    /// The evaluation seeds, before and after (0 ..< n; demos use seeds ≥ 10 000).
+    var heldOutSeeds: [UInt64] { Array(UInt64(0)..<UInt64(evaluationSeeds)) }
+
+    /// The held-out evaluation of `policy` on every task (JPM as configured).
+    func evaluate(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {
         try tasks.map { task in
             let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
             let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: embodiment, task: task, seeds: seeds, jpm: jpm) { done, total, ok in

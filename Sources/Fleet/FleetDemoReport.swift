@@ -68,6 +68,16 @@ public struct FleetDemoReport: Codable, Sendable {
 
     /// One actor's OOD guard: chunks planned, those planned from an out-of-distribution state,
     /// and those whose targets it corrected.
+    /// The learner's policy saved part-way through the fleet phase (`FleetDemo.snapshotSeconds`):
+    /// points of a learning curve over robot time.
+    public struct Snapshot: Codable, Sendable {
+        /// Seconds into the fleet phase (paced actors: robot time).
+        public var seconds: Double
+        public var trainStep: Int
+        public var checkpoint: String
+    }
+    public var snapshots: [Snapshot]? = nil
+
     public struct OODGuardRow: Codable, Sendable, Equatable {
         public var chunks: Int
         public var outOfDistribution: Int

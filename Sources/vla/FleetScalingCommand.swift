@@ -17,6 +17,8 @@ struct BenchFleetScaling: AsyncParsableCommand {
     @Option(help: "Actors' control rate (steps per second of robot time).") var controlRate = 10.0
     @Option(help: "Learner pace: one train step per this many seconds.") var learnerInterval = 1.0
     @Option(help: "Held-out evaluation episodes after each run.") var evalEpisodes = 50
+    @Option(help: "Learning-curve points per fleet size: the policy is also saved and evaluated at k/N of the robot time (1: the end only).") var curvePoints = 3
+    @Option(help: "Success rate for the robot time to target (default: halfway from the pretrained rate to the lowest final rate).") var target: Double?
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
     @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
     @Option(help: "Operator takes over when the policy's action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.3
@@ -53,6 +55,10 @@ struct BenchFleetScaling: AsyncParsableCommand {
         scaling.robotSeconds = robotMinutes * 60
         scaling.controlRate = controlRate
         scaling.learnerStepInterval = learnerInterval
+        guard curvePoints >= 1 else { throw ValidationError("--curve-points must be at least 1") }
+        scaling.curvePoints = curvePoints
+        if let target, !(0...1).contains(target) { throw ValidationError("--target is a success rate in 0…1") }
+        scaling.targetSuccess = target
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let result = try await scaling.run { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
         if let b = result.before { print("pretrained: \(FleetDemoReport.rate(b))") }
@@ -61,6 +67,16 @@ struct BenchFleetScaling: AsyncParsableCommand {
             print(String(format: "%6d  %8d  %11d  %13.1f  %11d  %7.0f%%  %d/%d = %.0f%% [%.0f–%.0f]", r.actors, r.episodes, r.robotSteps,
                          r.achievedControlRate, r.trainSteps, 100 * r.operatorShare, r.successes, r.evaluationEpisodes,
                          100 * Double(r.successes) / Double(max(1, r.evaluationEpisodes)), 100 * r.interval[0], 100 * r.interval[1]))
+        }
+        if let target = result.target {
+            print(String(format: "learning curves (success at robot time) and robot time to %.1f%% success:", 100 * target))
+            let sop = [1: "1.0×", 2: "1.4×", 4: "2.4×"]   // SOP: 173.6 → 126.5 → 71.7 min
+            for (r, speedup) in zip(result.rows, result.speedups) {
+                let curve = r.curve.map { String(format: "%.0f s %.0f%%", $0.robotSeconds, 100 * $0.rate) }.joined(separator: ", ")
+                let time = r.secondsToTarget.map { String(format: "%.0f s", $0) } ?? "not reached"
+                print("\(r.actors) actor\(r.actors == 1 ? " " : "s"): \(curve); to target \(time)"
+                      + (speedup.map { String(format: ", %.2f× faster than %d (SOP %@)", $0, result.rows[0].actors, sop[r.actors] ?? "-") } ?? ""))
+            }
         }
         print("written: \(out)/scaling.json")
     }

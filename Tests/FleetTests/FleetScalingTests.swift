@@ -14,6 +14,7 @@ struct FleetScalingTests {
         scaling.robotSeconds = 3
         scaling.controlRate = 20
         scaling.learnerStepInterval = 0.25
+        scaling.curvePoints = 2
         let result = try await scaling.run { _ in }
         #expect(result.before != nil && result.rows.map(\.actors) == [1, 2])
         let (one, two) = (result.rows[0], result.rows[1])
@@ -27,5 +28,32 @@ struct FleetScalingTests {
             #expect(row.trainSteps <= Int(row.fleetSeconds / 0.25) + 3, "\(row.trainSteps) steps in \(row.fleetSeconds) s")
         }
         #expect(FileManager.default.fileExists(atPath: template.output.appendingPathComponent("scaling.json").path))
+        // Learning curves: the snapshot half-way (saved by the learner at 1.5 s, evaluated on
+        // the same seed) and the end, in time order, the snapshot's train step no later.
+        for row in result.rows {
+            #expect(row.curve.map(\.robotSeconds) == [1.5, 3])
+            #expect(row.curve[0].trainStep <= row.curve[1].trainStep && row.curve[1].trainStep == row.trainSteps)
+            #expect(row.curve.allSatisfy { $0.episodes == 1 } && row.curve[1].successes == row.successes)
+            let snapshot = template.output.appendingPathComponent("actors-\(row.actors)/snapshots/2s/config.json")
+            #expect(FileManager.default.fileExists(atPath: snapshot.path))
+        }
+        // The default target lies between the pretrained rate and the lowest final rate.
+        let before = try #require(result.before).rate, target = try #require(result.target)
+        let lowest = result.rows.map { $0.curve.last!.rate }.min()!
+        #expect(abs(target - (before + lowest) / 2) < 1e-12)
+        #expect(result.speedups.count == 2)
+    }
+
+    /// Closed-form cases of the interpolated time to target.
+    @Test func secondsToTargetInterpolatesTheCurve() {
+        let curve: [(seconds: Double, rate: Double)] = [(0, 0.3), (100, 0.4), (200, 0.6), (300, 0.5)]
+        // 0.5 lies half-way between 0.4 at 100 s and 0.6 at 200 s.
+        #expect(FleetScaling.secondsToTarget(curve, target: 0.5) == 150)
+        // 0.35 between 0.3 at 0 and 0.4 at 100: 50 s; the start already at 0.3.
+        #expect(abs(FleetScaling.secondsToTarget(curve, target: 0.35)! - 50) < 1e-9)
+        #expect(FleetScaling.secondsToTarget(curve, target: 0.3) == 0)
+        // The first crossing counts, and a target never reached has no time.
+        #expect(FleetScaling.secondsToTarget(curve, target: 0.6) == 200)
+        #expect(FleetScaling.secondsToTarget(curve, target: 0.7) == nil)
     }
 }
