@@ -108,4 +108,58 @@ struct MetaWorldBridgeTests {
             try EmbodimentFile(yaml: file.spec.yaml + "cameras: [scene, scene]\n")
         }
     }
+
+    /// `--cameras scene,a_wrist` adds MetaWorld's gripper camera as the wrist camera, for a
+    /// learner serving sawyer-wrist.yaml (the same body with both cameras declared).
+    @Test func bridgeUploadsTheWristCameraToALearnerThatDeclaresIt() async throws {
+        let root = ChildProcess.packageRoot
+        let python = root.appendingPathComponent(".venv-metaworld/bin/python")
+        try #require(FileManager.default.isExecutableFile(atPath: python.path), "run scripts/bootstrap: it creates .venv-metaworld")
+        let plain = try EmbodimentFile.load(root.appendingPathComponent("bridges/metaworld/sawyer.yaml"))
+        let file = try EmbodimentFile.load(root.appendingPathComponent("bridges/metaworld/sawyer-wrist.yaml"))
+        // The same body as sawyer.yaml, with one more camera.
+        #expect(file.spec.name == "sawyer" && file.cameras == ["scene", "a_wrist"])
+        #expect(file.spec.actionMap.slots == plain.spec.actionMap.slots && file.spec.stateDimension == plain.spec.stateDimension)
+        var config = FleetLearnerConfig(storeDirectory: temporaryDirectory("metaworld-wrist"))
+        config.catalog = TaskCatalog(specs: [file.spec], tasks: ["sawyer": ["reach-v3"]])
+        config.catalog.cameras = ["sawyer": try #require(file.cameras)]
+        let learner = try trackedLearner(config: config, backend: try BehaviorCloningBackend(embodiment: file.spec, seed: 2))
+        let port = try await learner.start()
+        let bridge = root.appendingPathComponent("bridges/metaworld/bridge.py").path
+        func runBridge(_ cameras: String) async throws -> ChildProcess.Result {
+            try await ChildProcess.run(python, [bridge, "--learner", "127.0.0.1:\(port)", "--tasks", "reach-v3", "--cameras", cameras,
+                                                "--demo-episodes", "1", "--episodes", "0", "--eval-episodes", "0",
+                                                "--max-steps", "40"], timeout: 120)
+        }
+        let result = try await runBridge("scene,a_wrist")
+        // A camera the bridge has no MetaWorld camera for is refused before anything runs.
+        let bad = try await runBridge("scene,l_wrist")
+        await learner.stop()
+        #expect(result.status == 0, "\(result.stderr.suffix(1500))")
+        #expect(bad.status == 2 && bad.stderr.contains("--cameras"), "\(bad.stderr.suffix(500))")
+        let stored = try learner.store.loadAll().episodes
+        let e = try #require(stored.first)
+        #expect(stored.count == 1 && Set(e.cameras.keys) == ["scene", "a_wrist"])
+        let scene = try #require(e.cameras["scene"]), wrist = try #require(e.cameras["a_wrist"])
+        #expect(wrist.count == e.stepCount && wrist.width == scene.width && wrist.height == scene.height)
+        func meanDifference(_ a: [UInt8], _ b: [UInt8]) -> Double {
+            Double(zip(a, b).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) }) / Double(a.count)
+        }
+        let (first, last) = (Array(wrist.frame(0)), Array(wrist.frame(e.stepCount - 1)))
+        // Another view than the scene camera's, and one that moves with the hand.
+        #expect(meanDifference(first, Array(scene.frame(0))) > 10, "wrist and scene frame 0 differ by \(meanDifference(first, Array(scene.frame(0))))")
+        #expect(meanDifference(first, last) > 1, "wrist frames 0 and \(e.stepCount - 1) differ by \(meanDifference(first, last))")
+        // Uploads with the scene camera only are refused by this learner at the header.
+        let header = { () -> Swiftvla_Fleet_V1_EpisodeHeader in
+            var h = Swiftvla_Fleet_V1_EpisodeHeader()
+            (h.episodeID, h.actorID, h.embodiment, h.task, h.stateDim, h.actionDim) = (UUID().uuidString, "m", "sawyer", "reach-v3", 10, 4)
+            var c = Swiftvla_Fleet_V1_CameraSpec()
+            (c.name, c.height, c.width) = ("scene", 64, 64)
+            h.cameras = [c]
+            return h
+        }()
+        #expect(throws: IngestError.shape("cameras [scene], sawyer declares [a_wrist, scene]")) {
+            try EpisodeAssembler(header: header, catalog: config.catalog, limits: IngestLimits())
+        }
+    }
 }

@@ -17,7 +17,9 @@ scripted operator's own success on the same seeds. Prints one JSON summary line.
 instead of the learner's linear policy, from the scene frame, state and task instruction.
 
 Every uploaded step carries MetaWorld's "corner" camera as the fleet's `scene` camera
-(`--image-size` square RGB, rendered off-screen; `--image-size 0` uploads state only).
+(`--image-size` square RGB, rendered off-screen; `--image-size 0` uploads state only), and with
+`--cameras scene,a_wrist` also the gripper's "gripperPOV" camera as the wrist camera `a_wrist`
+(VLA camera slot 1; the learner then needs sawyer-wrist.yaml, which declares both).
 
 Runs in its own venv (.venv-metaworld: metaworld pulls the `mujoco` Python package, which must
 not share site-packages with the `mujoco-core` wheel SwiftVLA links against).
@@ -47,8 +49,9 @@ MT10 = ["reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3"
         "button-press-topdown-v3", "peg-insert-side-v3", "window-open-v3", "window-close-v3"]
 #: sawyer.yaml's action slots: ee_x, ee_y, ee_z, left_gripper.
 SAWYER = EmbodimentLayout(name="sawyer", state_dim=10, action_slots=(35, 36, 37, 13))
-#: MetaWorld's camera uploaded as the fleet's "scene" camera (VLA camera slot 0).
-CAMERA = "corner"
+#: The fleet camera names the bridge can upload and MetaWorld's camera behind each: "scene"
+#: (VLA camera slot 0) and the wrist camera "a_wrist" (slot 1), mounted on the gripper.
+CAMERAS = {"scene": "corner", "a_wrist": "gripperPOV"}
 #: The VLA's default image side (VLAConfig.imageSize).
 DEFAULT_IMAGE_SIZE = 64
 
@@ -66,9 +69,10 @@ def sawyer_state(obs: np.ndarray) -> np.ndarray:
 class SawyerTask:
     """One MT10 task as a gymnasium-style env with the fleet's observation dict."""
 
-    def __init__(self, benchmark, name: str, max_steps: int, image_size: int = 0):
+    def __init__(self, benchmark, name: str, max_steps: int, image_size: int = 0, cameras=("scene",)):
         self.name = name
         self.image_size = image_size
+        self.cameras = list(cameras)
         self.renderer = None
         #: Frames are rendered only for uploaded episodes (the linear policy reads the state).
         self.recording = True
@@ -96,19 +100,22 @@ class SawyerTask:
                 truncated or self.t >= self.max_steps, {"success": success})
 
     def observation(self) -> dict:
-        images = {"scene": self.render()} if self.image_size > 0 and self.recording else {}
+        images = {c: self.render(c) for c in self.cameras} if self.image_size > 0 and self.recording else {}
         return {"state": sawyer_state(self.raw), "images": images}
 
-    def render(self) -> np.ndarray:
+    def render(self, camera: str = "scene") -> np.ndarray:
         import mujoco
         if self.renderer is None:
+            # One renderer (one GL context) per task, kept for the task's life: a second
+            # context made after freeing one renders garbage under OSMesa.
             self.renderer = mujoco.Renderer(self.env.model, self.image_size, self.image_size)
-        self.renderer.update_scene(self.env.data, camera=CAMERA)
+        self.renderer.update_scene(self.env.data, camera=CAMERAS[camera])
         # Shadows and reflections cost more than half of a software-rendered frame.
         self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
         self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+        frame = self.renderer.render()
         # MetaWorld's corner camera is mounted upside down: turn the image upright.
-        return np.ascontiguousarray(self.renderer.render()[::-1, ::-1])
+        return np.ascontiguousarray(frame[::-1, ::-1] if camera == "scene" else frame)
 
     def expert_action(self) -> np.ndarray:
         with warnings.catch_warnings():
@@ -233,14 +240,21 @@ def main() -> int:
                              "and eval episodes instead of the learner's linear policy")
     parser.add_argument("--token", default="")
     parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE,
-                        help="side of the uploaded square scene camera (0: no frames)")
+                        help="side of the uploaded square cameras (0: no frames)")
+    parser.add_argument("--cameras", default="scene",
+                        help="fleet cameras to upload, comma separated: scene (MetaWorld's corner camera) and "
+                             "a_wrist (its gripperPOV camera; the learner needs sawyer-wrist.yaml)")
     args = parser.parse_args()
+    cameras = [c for c in args.cameras.split(",") if c]
+    unknown = [c for c in cameras if c not in CAMERAS]
+    if unknown or not cameras or len(set(cameras)) != len(cameras):
+        parser.error(f"--cameras: {args.cameras!r} must name each of {', '.join(CAMERAS)} at most once")
     import metaworld
     benchmark = metaworld.MT10(seed=args.seed)
     names = [n for n in args.tasks.split(",") if n]
     summary = {"tasks": {}}
     for name in names:
-        task = SawyerTask(benchmark, name, args.max_steps, args.image_size)
+        task = SawyerTask(benchmark, name, args.max_steps, args.image_size, cameras)
         client = RobotClient(args.learner, actor_id=f"metaworld-{name}", embodiment="sawyer", tasks=[name],
                              token=args.token, layout=SAWYER, retry_for=60)
         registration = client.register()
@@ -277,7 +291,11 @@ def main() -> int:
         row.update({"acked": client.stats.episodes_acked, "rejected": client.stats.rejected,
                     "policy_success": float(np.mean(policy_success)) if policy_success else None,
                     "operator_success": float(np.mean(expert_success)) if expert_success else None,
-                    "final_version": policy.version, "policy_requests": getattr(policy, "requests", 0)})
+                    "final_version": policy.version, "policy_requests": getattr(policy, "requests", 0),
+                    # Per seed (1/0), in eval-seed order: seed s replays the task variation s % 50, so
+                    # a report can split variations seen in the demos from unseen ones.
+                    "eval_seeds": eval_seeds, "policy_successes": [int(s) for s in policy_success],
+                    "operator_successes": [int(s) for s in expert_success]})
         summary["tasks"][name] = row
         log(name, row)
         client.close()
