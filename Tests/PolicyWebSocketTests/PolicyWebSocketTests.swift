@@ -2,6 +2,7 @@ import Foundation
 import Fleet
 import HummingbirdWSClient
 import Logging
+import NIOCore
 import RobotData
 import RobotSim
 import TensorKit
@@ -88,6 +89,40 @@ struct PolicyWebSocketTests {
         // MessagePack (openpi's format, Python's msgpack): float32 arrays back, the same chunk.
         #expect(summary.msgpack.chunk.map { $0.map(Float.init) } == reference && summary.msgpack.dtype == "<f4")
         #expect(summary.msgpack.image_size == 16 && summary.msgpack.refused == "invalid_argument" && summary.msgpack.repeatable)
+    }
+
+    /// The MessagePack reply names the version that answered (`policy_version`), like the gRPC
+    /// reply's field: 0 for the checkpoint's own weights, then v1 once the server follows a
+    /// learner (which publishes the checkpoint as v1 at start).
+    @Test func messagePackReplyNamesTheServedVersion() async throws {
+        let (policy, observation) = try Self.fixture()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ws-version-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let checkpoint = root.appendingPathComponent("checkpoint")
+        try policy.save(to: checkpoint, optimizer: nil, step: 0)
+        let backend = try PostTrainingSetup().learnerBackend(checkpoint: checkpoint, offline: [], log: { _ in }).backend
+        let learner = try FleetLearner(config: FleetLearnerConfig(storeDirectory: root.appendingPathComponent("store")), backend: backend)
+        let learnerPort = try await learner.start()
+        let policyServer = PolicyServer(policy: try VLAPolicy.load(from: checkpoint).policy)
+        _ = try await policyServer.start()
+        let server = PolicyWebSocketServer(policyServer: policyServer)
+        let images = observation.cameras.mapValues { NumPyArray(dtype: "|u1", shape: [16, 16, 3], data: $0).messagePack }
+        let request = MessagePack.map([
+            (.string("embodiment"), .string("arm7")), (.string("prompt"), .string(observation.instruction)),
+            (.string("state"), .array(observation.nativeState.map { .double(Double($0)) })),
+            (.string("images"), .map(images.map { (.string($0.key), $0.value) })), (.string("seed"), .int(42)),
+        ])
+        func reply() async -> MessagePack { await server.answerMessagePack(.binary(ByteBuffer(bytes: request.encoded()))) }
+        let unfollowed = await reply()
+        policyServer.follow(FollowLearnerConfig(host: "127.0.0.1", port: learnerPort, actorID: "ws-version", embodiment: "arm7"))
+        let deadline = Date().addingTimeInterval(60)
+        while policyServer.newestReceivedVersion < 1 && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let followed = await reply()
+        await policyServer.stop()
+        await learner.stop()
+        #expect(unfollowed["error"] == nil && unfollowed["actions"] != nil, "\(unfollowed)")
+        #expect(unfollowed["policy_version"]?.integer == 0 && followed["policy_version"]?.integer == 1, "\(followed)")
+        #expect(policyServer.servedVersion == 1)
     }
 
     /// The codec against byte strings Python's msgpack 1.1.2 produced (`msgpack.packb`, shown
