@@ -324,13 +324,13 @@ public struct FleetDemo: Sendable {
         var fresh: [Episode] = [], tried: [UInt64] = []
         for task in tasks {
             let seeds = BehaviorCloningRun.demoSeeds(after: demos.filter { $0.task == task.rawValue }, needed: extra)
-            var mine: [Episode] = []
-            for (i, seed) in seeds.enumerated() where mine.count < extra {
-                mine += try DemoCollector.collect(embodiment: embodiment, task: task, seeds: [seed], imageSize: model.imageSize)
-                tried.append(seed)
-                if (i + 1) % 50 == 0 { log("collecting \(embodiment.rawValue)/\(task.rawValue) extra demos: \(mine.count)/\(extra)") }
-            }
-            fresh += mine
+            var count = 0
+            fresh += try DemoCollector.collectSuccessful(count: extra, embodiment: embodiment, task: task, seeds: seeds,
+                                                         imageSize: model.imageSize, progress: { n, succeeded in
+                count = n
+                if n % 50 == 0 { log("collecting \(embodiment.rawValue)/\(task.rawValue) extra demos: \(succeeded)/\(extra)") }
+            })
+            tried += seeds.prefix(count)
         }
         let steps = fresh.reduce(0) { $0 + $1.stepCount }
         let robotMinutes = fresh.reduce(0.0) { $0 + Double($1.stepCount) * $1.controlPeriod } / 60

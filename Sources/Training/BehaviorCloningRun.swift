@@ -230,15 +230,15 @@ public struct BehaviorCloningRun: Sendable {
                     .filter { $0.cameras.values.first?.width == model.imageSize }
                 if have.count < demosPerPair {
                     let seeds = Self.demoSeeds(after: have, needed: demosPerPair - have.count)
-                    var fresh: [Episode] = []
-                    for (i, seed) in seeds.enumerated() {
-                        let scale = operatorSpeeds[Int(seed % UInt64(operatorSpeeds.count))]
-                        fresh += try DemoCollector.collect(embodiment: e, task: t, seeds: [seed], imageSize: model.imageSize,
-                                                           profile: scale == 1 ? .clean : .speed(scale), maxDistractors: maxDistractors)
-                        if (i + 1) % 10 == 0 || i + 1 == seeds.count { log("collecting \(e.rawValue)/\(t.rawValue) demos: \(i + 1)/\(seeds.count) seeds") }
-                        if have.count + fresh.count >= demosPerPair { break }
+                    let speeds = operatorSpeeds
+                    let fresh = try DemoCollector.collectSuccessful(
+                        count: demosPerPair - have.count, embodiment: e, task: t, seeds: seeds, imageSize: model.imageSize,
+                        maxDistractors: maxDistractors,
+                        profile: { seed in let scale = speeds[Int(seed % UInt64(speeds.count))]; return scale == 1 ? .clean : .speed(scale) }
+                    ) { tried, _ in
+                        if tried % 10 == 0 || tried == seeds.count { log("collecting \(e.rawValue)/\(t.rawValue) demos: \(tried)/\(seeds.count) seeds") }
                     }
-                    for ep in fresh.prefix(demosPerPair - have.count) { try store.insert(ep); have.append(ep) }
+                    for ep in fresh { try store.insert(ep); have.append(ep) }
                 }
                 episodes += have.prefix(demosPerPair)
             }

@@ -22,6 +22,22 @@ public enum DemoCollector {
         return episodes
     }
 
+    /// Successful demos from `seeds`, in order, until `count` succeeded (failed seeds are
+    /// skipped); `profile` picks each seed's operator, `progress(tried, succeeded)` follows
+    /// each seed.
+    public static func collectSuccessful(
+        count: Int, embodiment: EmbodimentKind, task: TaskKind, seeds: [UInt64], imageSize: Int, maxDistractors: Int? = nil,
+        profile: (UInt64) -> OperatorProfile = { _ in .clean }, progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> [Episode] {
+        var episodes: [Episode] = []
+        for (i, seed) in seeds.enumerated() where episodes.count < count {
+            episodes += try collect(embodiment: embodiment, task: task, seeds: [seed], imageSize: imageSize,
+                                    profile: profile(seed), maxDistractors: maxDistractors)
+            progress(i + 1, episodes.count)
+        }
+        return episodes
+    }
+
     /// Embodiment specs by name, for datasets and policies.
     public static var specs: [String: EmbodimentSpec] {
         Dictionary(uniqueKeysWithValues: EmbodimentKind.allCases.map { ($0.rawValue, $0.spec) })

@@ -302,6 +302,17 @@ struct DemoSeedTests {
         // Episodes without a seed fall back to the count.
         #expect(BehaviorCloningRun.demoSeeds(after: [demo(nil)], needed: 1) == [10_001, 10_002])
     }
+
+    /// Collection goes through the seeds in order, skips a failed one and stops at the count.
+    @Test func collectSuccessfulSkipsFailuresAndStopsAtTheCount() throws {
+        var calls: [[Int]] = []
+        // A 50× slower operator cannot finish a reach in the step limit: seed 10 001 fails.
+        let demos = try DemoCollector.collectSuccessful(
+            count: 2, embodiment: .arm7, task: .reach, seeds: [10_000, 10_001, 10_002, 10_003], imageSize: 16,
+            profile: { $0 == 10_001 ? .speed(0.02) : .clean }, progress: { calls.append([$0, $1]) })
+        #expect(demos.map(\.seed) == [10_000, 10_002] && demos.allSatisfy(\.success))
+        #expect(calls == [[1, 1], [2, 1], [3, 2]])
+    }
 }
 
 @Suite("L1 pointing pretraining")
