@@ -21,7 +21,8 @@ public struct FleetScaling: Sendable {
     /// curvePoints − 1) plus the end of the run (1: the end only).
     public var curvePoints = 1
     /// Success rate the time-to-target is measured at (nil: halfway from the pretrained rate to
-    /// the lowest final rate, a target every fleet size reaches).
+    /// the lowest final rate, a target every fleet size reaches; none if some size ended at or
+    /// below the pretrained rate).
     public var targetSuccess: Double?
 
     /// One point of a learning curve: the policy after `robotSeconds` of the run.
@@ -106,8 +107,8 @@ public struct FleetScaling: Sendable {
                                         episodes: after.episodes, interval: after.interval))
             result.rows.append(row)
         }
-        if let before = result.before, !result.rows.isEmpty {
-            let target = targetSuccess ?? (before.rate + (result.rows.map { $0.curve.last!.rate }.min()! - before.rate) / 2)
+        if let before = result.before,
+           let target = targetSuccess ?? Self.defaultTarget(before: before.rate, finals: result.rows.map { $0.curve.last!.rate }) {
             result.target = target
             for i in result.rows.indices {
                 result.rows[i].secondsToTarget = Self.secondsToTarget(
@@ -123,6 +124,13 @@ public struct FleetScaling: Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(result).write(to: template.output.appendingPathComponent("scaling.json"), options: .atomic)
         return result
+    }
+
+    /// Half-way from the pretrained rate to the lowest final rate: half of the gain every fleet
+    /// size made (nil when one made none).
+    public static func defaultTarget(before: Double, finals: [Double]) -> Double? {
+        guard let lowest = finals.min(), lowest > before else { return nil }
+        return (before + lowest) / 2
     }
 
     /// The first time a learning curve (time, success rate; ascending time) reaches `target`,

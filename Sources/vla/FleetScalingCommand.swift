@@ -78,6 +78,9 @@ struct BenchFleetScaling: AsyncParsableCommand {
                       + (speedup.map { String(format: ", %.2f× faster than %d (SOP %@)", $0, result.rows[0].actors, sop[r.actors] ?? "-") } ?? ""))
             }
         }
+        if result.target == nil, result.rows.contains(where: { $0.curve.count > 1 }) {
+            print("no robot time to target: some fleet size ended at or below the pretrained rate (pass --target)")
+        }
         print("written: \(out)/scaling.json")
     }
 }

@@ -37,11 +37,19 @@ struct FleetScalingTests {
             let snapshot = template.output.appendingPathComponent("actors-\(row.actors)/snapshots/2s/config.json")
             #expect(FileManager.default.fileExists(atPath: snapshot.path))
         }
-        // The default target lies between the pretrained rate and the lowest final rate.
-        let before = try #require(result.before).rate, target = try #require(result.target)
-        let lowest = result.rows.map { $0.curve.last!.rate }.min()!
-        #expect(abs(target - (before + lowest) / 2) < 1e-12)
-        #expect(result.speedups.count == 2)
+        // The default target is the rule's for these rates (nil when a size gained nothing),
+        // and each reached time is on the curve's time axis.
+        let before = try #require(result.before).rate
+        #expect(result.target == FleetScaling.defaultTarget(before: before, finals: result.rows.map(\.curve.last!.rate)))
+        #expect(result.speedups.count == (result.target == nil ? 0 : 2))
+        #expect(result.rows.allSatisfy { ($0.secondsToTarget ?? 0) <= 3 })
+    }
+
+    /// The default target: half of the smallest gain; none without a gain in every fleet size.
+    @Test func defaultTargetIsHalfTheSmallestGain() {
+        #expect(FleetScaling.defaultTarget(before: 0.3, finals: [0.5, 0.7, 0.6]) == 0.4)
+        #expect(FleetScaling.defaultTarget(before: 0.3, finals: [0.5, 0.3]) == nil)
+        #expect(FleetScaling.defaultTarget(before: 0.6, finals: [0.2, 0.8]) == nil)
     }
 
     /// Closed-form cases of the interpolated time to target.
