@@ -66,8 +66,6 @@ public struct FleetDemoReport: Codable, Sendable {
     /// Per actor, what its OOD guard saw (empty when the guard was off).
     public var oodGuard: [String: OODGuardRow] = [:]
 
-    /// One actor's OOD guard: chunks planned, those planned from an out-of-distribution state,
-    /// and those whose targets it corrected.
     /// The learner's policy saved part-way through the fleet phase (`FleetDemo.snapshotSeconds`):
     /// points of a learning curve over robot time.
     public struct Snapshot: Codable, Sendable {
@@ -78,6 +76,8 @@ public struct FleetDemoReport: Codable, Sendable {
     }
     public var snapshots: [Snapshot]? = nil
 
+    /// One actor's OOD guard: chunks planned, those planned from an out-of-distribution state,
+    /// and those whose targets it corrected.
     public struct OODGuardRow: Codable, Sendable, Equatable {
         public var chunks: Int
         public var outOfDistribution: Int

@@ -68,18 +68,19 @@ struct BenchFleetScaling: AsyncParsableCommand {
                          r.achievedControlRate, r.trainSteps, 100 * r.operatorShare, r.successes, r.evaluationEpisodes,
                          100 * Double(r.successes) / Double(max(1, r.evaluationEpisodes)), 100 * r.interval[0], 100 * r.interval[1]))
         }
-        if let target = result.target {
-            print(String(format: "learning curves (success at robot time) and robot time to %.1f%% success:", 100 * target))
+        if result.rows.contains(where: { $0.curve.count > 1 }) {
+            print(result.target.map { String(format: "learning curves (success at robot time) and robot time to %.1f%% success:", 100 * $0) }
+                  ?? "learning curves (success at robot time); no time to target: a fleet size ended at or below the pretrained rate (pass --target)")
             let sop = [1: "1.0×", 2: "1.4×", 4: "2.4×"]   // SOP: 173.6 → 126.5 → 71.7 min
-            for (r, speedup) in zip(result.rows, result.speedups) {
+            for (i, r) in result.rows.enumerated() {
                 let curve = r.curve.map { String(format: "%.0f s %.0f%%", $0.robotSeconds, 100 * $0.rate) }.joined(separator: ", ")
-                let time = r.secondsToTarget.map { String(format: "%.0f s", $0) } ?? "not reached"
-                print("\(r.actors) actor\(r.actors == 1 ? " " : "s"): \(curve); to target \(time)"
-                      + (speedup.map { String(format: ", %.2f× faster than %d (SOP %@)", $0, result.rows[0].actors, sop[r.actors] ?? "-") } ?? ""))
+                var line = "\(r.actors) actor\(r.actors == 1 ? " " : "s"): \(curve)"
+                if result.target != nil { line += "; to target " + (r.secondsToTarget.map { String(format: "%.0f s", $0) } ?? "not reached") }
+                if i < result.speedups.count, let speedup = result.speedups[i] {
+                    line += String(format: ", %.2f× faster than %d", speedup, result.rows[0].actors) + " (SOP \(sop[r.actors] ?? "-"))"
+                }
+                print(line)
             }
-        }
-        if result.target == nil, result.rows.contains(where: { $0.curve.count > 1 }) {
-            print("no robot time to target: some fleet size ended at or below the pretrained rate (pass --target)")
         }
         print("written: \(out)/scaling.json")
     }
