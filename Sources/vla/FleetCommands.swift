@@ -34,6 +34,7 @@ struct LearnerCommand: AsyncParsableCommand {
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
     @Option(help: "Parameter prefixes frozen in post-training, comma separated (\"\" trains everything).") var postTrainingFrozen = PostTrainingSetup.languageBackbone.joined(separator: ",")
     @Option(help: "RECAP: value-head steps on the offline demos.") var recapValueSteps = 400
+    @Option(help: "Post-training learning rate (constant; lower for a checkpoint trained to convergence).") var postTrainingLr: Float = TrainingSchedule.postTraining.learningRate
     @Flag(help: "RECAP: keep training the value head on the online episodes (default: frozen after the demos).") var recapContinuousValue = false
     @Option(help: "Serve the dashboard and Prometheus /metrics on this port (0 = any free port; default: none).") var dashboardPort: Int?
     @Option(help: "Address the dashboard binds (default: --host).") var dashboardHost: String?
@@ -156,6 +157,8 @@ extension LearnerCommand {
         setup.frozen = parameterPrefixes(postTrainingFrozen)
         setup.recapValueSteps = recapValueSteps
         setup.recapContinuousValue = recapContinuousValue
+        guard postTrainingLr.isFinite, postTrainingLr > 0 else { throw ValidationError("--post-training-lr must be a positive number") }
+        setup.schedule.learningRate = postTrainingLr
         setup.seed = seed
         return setup
     }
