@@ -304,8 +304,7 @@ public struct FleetDemo: Sendable {
                         seeds: [UInt64], log: @escaping @Sendable (String) -> Void) throws -> FleetDemoReport {
         log("== evaluating the post-trained policy on the same seeds")
         report.algorithmSummary = algorithm.summary
-        if algorithm.needsAdvantageToken { trainer.policy.advantageGuidance = recapEvaluationGuidance }
-        report.after = try TensorLock.run { try evaluate(trainer.policy, seeds: seeds, label: "post-trained", log: log) }
+        report.after = try TensorLock.run { try evaluatePostTrained(trainer.policy, seeds: seeds, label: "post-trained", log: log) }
         try trainer.policy.save(to: output.appendingPathComponent("post-trained"), optimizer: trainer.optimizer, step: trainer.step)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -321,22 +320,23 @@ public struct FleetDemo: Sendable {
     private func trainOnMoreDemos(_ extra: Int, demos: [Episode], checkpoint: URL, setup: PostTrainingSetup,
                                   report: inout FleetDemoReport, log: @escaping @Sendable (String) -> Void) async throws
         -> (BehaviorCloningTrainer, any PostTrainingAlgorithm) {
-        var fresh: [Episode] = [], tried: [UInt64] = []
+        var fresh: [Episode] = []
         for task in tasks {
             let seeds = BehaviorCloningRun.demoSeeds(after: demos.filter { $0.task == task.rawValue }, needed: extra)
-            var count = 0
-            fresh += try DemoCollector.collectSuccessful(count: extra, embodiment: embodiment, task: task, seeds: seeds,
-                                                         imageSize: model.imageSize, progress: { n, succeeded in
-                count = n
+            var tried = 0
+            let collected = try DemoCollector.collectSuccessful(count: extra, embodiment: embodiment, task: task, seeds: seeds,
+                                                               imageSize: model.imageSize, progress: { n, succeeded in
+                tried = n
                 if n % 50 == 0 { log("collecting \(embodiment.rawValue)/\(task.rawValue) extra demos: \(succeeded)/\(extra)") }
             })
-            tried += seeds.prefix(count)
+            if tried > 0 { log("\(embodiment.rawValue)/\(task.rawValue): \(collected.count) extra demos from seeds \(seeds[0])…\(seeds[tried - 1])") }
+            fresh += collected
         }
         let steps = fresh.reduce(0) { $0 + $1.stepCount }
         let robotMinutes = fresh.reduce(0.0) { $0 + Double($1.stepCount) * $1.controlPeriod } / 60
         report.settings["post-training"] = "offline: \(fresh.count) more scripted demos (\(steps) steps, "
             + String(format: "%.1f robot-minutes", robotMinutes) + "), no fleet"
-        log("== more offline data instead of the fleet: \(fresh.count) new demos (seeds \(tried.first ?? 0)…\(tried.last ?? 0)), \(steps) steps = "
+        log("== more offline data instead of the fleet: \(fresh.count) new demos, \(steps) steps = "
             + String(format: "%.1f", robotMinutes) + " robot-minutes; \(trainSteps) train steps on \(demos.count + fresh.count) demos")
         let (backend, trainer, algorithm) = try setup.learnerBackend(checkpoint: checkpoint, offline: demos + fresh) { log("== " + $0) }
         let started = Date()
@@ -378,6 +378,14 @@ public struct FleetDemo: Sendable {
     var heldOutSeeds: [UInt64] { Array(UInt64(0)..<UInt64(evaluationSeeds)) }
 
     /// The held-out evaluation of `policy` on every task (JPM as configured).
+    /// The held-out evaluation of a post-trained policy (the report's "after", the scaling
+    /// curves): one trained with RECAP's advantage token samples toward "positive" at
+    /// `recapEvaluationGuidance` rather than the fleet's rollout weight.
+    func evaluatePostTrained(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {
+        if policy.model.config.advantageConditioning { policy.advantageGuidance = recapEvaluationGuidance }
+        return try evaluate(policy, seeds: seeds, label: label, log: log)
+    }
+
     func evaluate(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {
         try tasks.map { task in
             let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil

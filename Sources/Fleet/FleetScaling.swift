@@ -97,9 +97,8 @@ public struct FleetScaling: Sendable {
                           fleetSeconds: report.fleetSeconds)
             for snapshot in report.snapshots ?? [] {
                 let (policy, _) = try VLAPolicy.load(from: URL(fileURLWithPath: snapshot.checkpoint))
-                if demo.setup.algorithm == .recap { policy.advantageGuidance = demo.recapEvaluationGuidance }
                 let label = "\(n) actor\(n == 1 ? "" : "s") at \(Int(snapshot.seconds)) s"
-                guard let e = try TensorLock.run({ try demo.evaluate(policy, seeds: demo.heldOutSeeds, label: label, log: log) }).first else { continue }
+                guard let e = try TensorLock.run({ try demo.evaluatePostTrained(policy, seeds: demo.heldOutSeeds, label: label, log: log) }).first else { continue }
                 row.curve.append(CurvePoint(robotSeconds: snapshot.seconds, trainStep: snapshot.trainStep, successes: e.successes,
                                             episodes: e.episodes, interval: e.interval))
             }

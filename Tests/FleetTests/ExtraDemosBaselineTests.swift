@@ -24,8 +24,10 @@ struct ExtraDemosBaselineTests {
         // 3 new demos from the seed after the pretraining demos' last; all 5 train.
         let stored = try EpisodeStore(root: demo.output.appendingPathComponent("pretrain/demos")).loadAll().episodes
         let lastPretrainSeed = try #require(stored.compactMap(\.seed).max())
+        let seedLine = try #require(lines.current.first { $0.contains("extra demos from seeds") }, "\(lines.current)")
+        #expect(seedLine.contains(": 3 extra demos from seeds \(lastPretrainSeed + 1)…"), "\(seedLine)")
         let line = try #require(lines.current.first { $0.contains("more offline data instead of the fleet") }, "\(lines.current)")
-        #expect(line.contains("3 new demos (seeds \(lastPretrainSeed + 1)…") && line.contains("5 train steps on 5 demos"), "\(line)")
+        #expect(line.contains("3 new demos,") && line.contains("5 train steps on 5 demos"), "\(line)")
         #expect(report.settings["post-training"]?.hasPrefix("offline: 3 more scripted demos") == true)
         // The action expert moved; the frozen grounding did not.
         let (pretrained, _) = try VLAPolicy.load(from: demo.output.appendingPathComponent("pretrain/checkpoint"))
