@@ -146,12 +146,9 @@ public final class DemonstrationDataset: @unchecked Sendable {
             batch.targetPointMask = points.map { $0 == nil ? Float(0) : 1 }
         }
         if config.progressWeight > 0 {
-            // Only a successful episode says how far along each step was.
-            batch.progress = picks.map { ei, t in
-                let e = episodes[ei]
-                return e.success ? Float(t) / Float(max(e.stepCount - 1, 1)) : 0
-            }
-            batch.progressMask = picks.map { episodes[$0.0].success ? Float(1) : 0 }
+            let labels = picks.map { ProgressLabels.label(episodes[$0.0], step: $0.1) }
+            batch.progress = labels.map(\.target)
+            batch.progressMask = labels.map(\.weight)
         }
         return batch
     }

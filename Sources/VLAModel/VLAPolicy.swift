@@ -222,6 +222,22 @@ public final class VLAPolicy: @unchecked Sendable {
         return policy
     }
 
+    /// This policy with an episode-progress head (itself when it has one): the same weights
+    /// and frozen parameters, plus a fresh head (`progressWeight` 1 if it was 0).
+    public func withProgressHead(seed: UInt64) throws -> VLAPolicy {
+        guard model.progressHead == nil else { return self }
+        var config = model.config
+        config.progressWeight = 1
+        let extended = try FlowMatchingVLA(config: config, key: RandomKey(seed: seed))
+        try extended.update(parameters: model.parameters())
+        let frozen = Set(model.parameters().keys).subtracting(model.trainableParameters().keys)
+        if !frozen.isEmpty { extended.freeze(Array(frozen)) }
+        let policy = VLAPolicy(model: extended, stats: stats)
+        policy.advantageGuidance = advantageGuidance
+        policy.speed = speed
+        return policy
+    }
+
     /// Native actions `[H][actionDim]` from a standardized chunk `[H · 64]` sampled for
     /// `observation` (whose joint state anchors a relative chunk).
     public func nativeChunk(standardized: [Float], observation: PolicyObservation) throws -> [[Float]] {

@@ -9,7 +9,7 @@ import VLAModel
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train policies: `vla train --config stages/R1.yaml` runs a stage config.",
-        subcommands: [TrainStage.self, TrainBC.self, TrainR2.self],
+        subcommands: [TrainStage.self, TrainBC.self, TrainR2.self, TrainProgress.self],
         defaultSubcommand: TrainStage.self)
 }
 

@@ -9,7 +9,7 @@ import VLAModel
 
 @Suite("Speed and progress labels of a demonstration dataset")
 struct SpeedAndProgressLabelTests {
-    @Test func rowsCarryTheirEpisodesSpeedOverTheMedianAndSuccessfulProgress() throws {
+    @Test func rowsCarryTheirEpisodesSpeedOverTheMedianAndOutcomeProgress() throws {
         // The same scene demonstrated at 0.5×, 1× and 2× operator speed (32 px: optical flow
         // needs a 16-px coarsest pyramid level).
         let episodes = try [0.5, 1, 2].flatMap { scale in
@@ -35,9 +35,9 @@ struct SpeedAndProgressLabelTests {
         let expectedLog = [speeds[0], speeds[1], speeds[2], speeds[1]].map { Foundation.log($0 / median) }
         for (got, want) in zip(batch.inputs.logSpeeds, expectedLog) { #expect(abs(got - want) < 1e-5) }
         #expect(batch.inputs.logSpeeds[0] < -0.25 && batch.inputs.logSpeeds[2] > 0.25, "\(batch.inputs.logSpeeds)")
-        // Progress t/(T − 1) on successful episodes; the failed copy is unlabelled.
+        // Progress t/(T − 1) on successful episodes; the failed copy is labelled 0 (ProgressLabels).
         #expect(batch.progress! == [3 / Float(episodes[0].stepCount - 1), 0, 1, 0])
-        #expect(batch.progressMask! == [1, 1, 1, 0])
+        #expect(batch.progressMask! == [1, 1, 1, 1])
         let tensors = try batch.tensors()
         #expect(try tensors.progress!.toArray() as [Float] == batch.progress!)
         #expect(try tensors.inputs.logSpeed.toArray() as [Float] == batch.inputs.logSpeeds)
