@@ -20,9 +20,9 @@ public enum ProgressLabels {
 }
 
 /// The progress head as a success detector, fitted on a frozen policy: the policy's own
-/// rollouts (successes and failures) join the demos, and a head reads the frozen prefix
-/// features — the pooled backbone tokens and the standardized state, exactly what
-/// `FlowMatchingVLA.predictProgress` reads — so nothing that acts changes. Two heads from one
+/// rollouts (successes and failures) join the demos, and a head reads the frozen features
+/// `predictProgress` reads (the pooled backbone tokens and the standardized state), so
+/// nothing that acts changes. Two heads from one
 /// initialization, one per labelling rule (`ProgressLabels`), are compared on held-out
 /// rollouts by how well their estimate at the last recorded step separates successes from
 /// failures (ROC AUC). The returned policy carries the head fitted with failures.
@@ -171,7 +171,7 @@ public struct ProgressHeadFit {
     }
 
     /// `[pooled prefix, standardized state · mask]` per observation, flattened row-major: what
-    /// the progress head reads.
+    /// `FlowMatchingVLA.predictProgress` reads.
     static func features(_ policy: VLAPolicy, _ observations: [PolicyObservation]) throws -> [Float] {
         var rows: [Float] = []
         for start in stride(from: 0, to: observations.count, by: 64) {

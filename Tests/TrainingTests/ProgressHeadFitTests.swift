@@ -56,7 +56,7 @@ struct ProgressHeadFitTests {
         let (policy, _) = try tinyPolicyFixture()
         let failed = try firstSteps(of: demo, demo.stepCount / 2)
         var fit = ProgressHeadFit(embodiment: .arm7, task: .reach)
-        fit.steps = 600
+        fit.steps = 1500
         fit.batchSize = 64
         fit.learningRate = 3e-3
         let training = [demo, demo, failed]
@@ -64,17 +64,22 @@ struct ProgressHeadFitTests {
         let observations = training.flatMap { e in (0..<e.stepCount).map { e.policyObservation(at: $0, spec: spec) } }
         let features = try ProgressHeadFit.features(policy, observations)
         let width = features.count / observations.count
-        // Features are what predictProgress reads: pooled prefix ++ standardized state · mask.
+        // Features are what predictProgress reads: the mean of the valid prefix tokens, then the
+        // standardized state — recomputed here from the raw tokens.
         let inputs = try policy.inputs([observations[0]])
-        let pooled = try policy.model.pooledPrefix(encoded: policy.model.encodePrefix(inputs)).toArray(Float.self)
-        #expect(width == pooled.count + inputs.state.dim(1))
-        for j in 0..<pooled.count { #expect(abs(features[j] - pooled[j]) < 1e-5) }
+        let (tokens, mask) = try policy.model.encodePrefix(inputs)
+        let t = try tokens.toArray(Float.self), valid = try mask.astype(.float32).toArray(Float.self)
+        let d = policy.model.config.dims, rows = valid.indices.filter { valid[$0] > 0 }
+        var expected = (0..<d).map { j in rows.reduce(Float(0)) { $0 + t[$1 * d + j] } / Float(rows.count) }
+        expected += try (inputs.state * inputs.stateMask).toArray(Float.self)
+        #expect(width == expected.count && rows.count < valid.count)   // padding and the missing camera are left out
+        for j in 0..<width { #expect(abs(features[j] - expected[j]) < 1e-4, "feature \(j)") }
 
         let steps = training.flatMap { e in (0..<e.stepCount).map { (e, $0) } }
         let ends = [demo.stepCount - 1, 2 * demo.stepCount + failed.stepCount - 1]   // last rows of a success and of the failure
         var finals: [Bool: [Float]] = [:]
         for failures in [false, true] {
-            let head = try MLP(dims: width, hidden: 32, outDims: 1, activation: .gelu, key: RandomKey(seed: 5))
+            let head = try MLP(dims: width, hidden: 64, outDims: 1, activation: .gelu, key: RandomKey(seed: 5))
             _ = try fit.fit(head, features: features, width: width, labels: steps.map { ProgressLabels.label($0.0, step: $0.1, failures: failures) })
             let all = try ProgressHeadFit.predict(head, features, width: width)
             finals[failures] = ends.map { all[$0] }
