@@ -39,6 +39,11 @@ public struct ProgressHeadFit {
     public var seed: UInt64 = 0
     public var maxDistractors: Int?
     public var jpm: JointPredictionModule?
+    /// > 0: then fine-tune the whole policy (from the fitted head) this many steps, the progress
+    /// loss on demos and rollouts and the flow loss on demo steps only (a rollout's actions are
+    /// never cloned), and measure that head too. The returned policy is then the fine-tuned one.
+    public var backboneSteps = 0
+    public var backboneLearningRate: Float = 1e-4
 
     public init(embodiment: EmbodimentKind, task: TaskKind) {
         self.embodiment = embodiment
@@ -65,10 +70,12 @@ public struct ProgressHeadFit {
         public var checkpointHead: Separation?
         public var successesOnly: Separation
         public var withFailures: Separation
+        /// After `backboneSteps` of fine-tuning the whole policy (nil: not run).
+        public var fineTuned: Separation?
 
         enum CodingKeys: String, CodingKey {
             case rollouts, heldOut, trainingSteps, labelledStepsSuccessesOnly, labelledStepsWithFailures
-            case checkpointHead, successesOnly, withFailures
+            case checkpointHead, successesOnly, withFailures, fineTuned
         }
         public init(rollouts: SuccessRate, heldOut: SuccessRate, trainingSteps: Int, labelledSteps: (successesOnly: Int, withFailures: Int),
                     checkpointHead: Separation?, successesOnly: Separation, withFailures: Separation) {
@@ -84,6 +91,7 @@ public struct ProgressHeadFit {
             checkpointHead = try c.decodeIfPresent(Separation.self, forKey: .checkpointHead)
             successesOnly = try c.decode(Separation.self, forKey: .successesOnly)
             withFailures = try c.decode(Separation.self, forKey: .withFailures)
+            fineTuned = try c.decodeIfPresent(Separation.self, forKey: .fineTuned)
         }
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -95,6 +103,7 @@ public struct ProgressHeadFit {
             try c.encodeIfPresent(checkpointHead, forKey: .checkpointHead)
             try c.encode(successesOnly, forKey: .successesOnly)
             try c.encode(withFailures, forKey: .withFailures)
+            try c.encodeIfPresent(fineTuned, forKey: .fineTuned)
         }
     }
 
@@ -139,7 +148,7 @@ public struct ProgressHeadFit {
         }
         var checkpointHead: Separation?
         if let own = policy.model.progressHead { checkpointHead = try measure(own) }
-        let report = Report(rollouts: SuccessRate(successes: rollouts.filter(\.success).count, episodes: rollouts.count),
+        var report = Report(rollouts: SuccessRate(successes: rollouts.filter(\.success).count, episodes: rollouts.count),
                             heldOut: SuccessRate(successes: outcomes.filter { $0 }.count, episodes: outcomes.count),
                             trainingSteps: steps, labelledSteps: (labelled[false]!, labelled[true]!),
                             checkpointHead: checkpointHead, successesOnly: try measure(heads[false]!), withFailures: try measure(heads[true]!))
@@ -147,7 +156,33 @@ public struct ProgressHeadFit {
         var parameters: [String: Tensor] = [:]
         for (key, value) in heads[true]!.parameters() { parameters["progressHead." + key] = value }
         try fitted.model.update(parameters: parameters)
+        if backboneSteps > 0 {
+            try fineTune(fitted, on: training, log: log)
+            let heldOutObservations = heldOut.map { $0.policyObservation(at: $0.stepCount - 1, spec: spec) }
+            report.fineTuned = Self.separation(try Self.predict(fitted.model.progressHead!, Self.features(fitted, heldOutObservations), width: width),
+                                               outcomes: outcomes)
+        }
         return (fitted, report)
+    }
+
+    /// `backboneSteps` of AdamW on the whole policy: flow matching on demo steps, progress on all.
+    func fineTune(_ policy: VLAPolicy, on episodes: [Episode], log: (String) -> Void) throws {
+        var schedule = TrainingSchedule.postTraining
+        schedule.learningRate = backboneLearningRate
+        schedule.batchSize = 32
+        let trainer = BehaviorCloningTrainer(policy: policy, schedule: schedule, seed: seed)
+        let dataset = try DemonstrationDataset(episodes: episodes, specs: DemoCollector.specs, config: policy.model.config,
+                                               stats: policy.stats, isTarget: { e, t in e.sources[t] != .policy })
+        var generator = SplitMix64(seed: seed &+ 1)
+        var recent: [Float] = []
+        for step in 1...backboneSteps {
+            recent.append(try trainer.trainStep(dataset.sampleBatch(size: schedule.batchSize, generator: &generator)))
+            if recent.count > 50 { recent.removeFirst() }
+            if step % 100 == 0 || step == backboneSteps {
+                log(String(format: "fine-tuning the policy with the progress loss: step %d/%d, loss %.4f", step, backboneSteps,
+                           recent.reduce(0, +) / Float(recent.count)))
+            }
+        }
     }
 
     /// The policy's episodes on `seeds`, recorded.

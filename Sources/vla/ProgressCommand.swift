@@ -17,6 +17,7 @@ struct TrainProgress: AsyncParsableCommand {
     @Option(help: "Rollouts the head trains on (seeds from 20000).") var rollouts = 100
     @Option(help: "Held-out rollouts it is measured on (seeds 0 ..< N).") var heldOut = 100
     @Option(help: "Head training steps.") var steps = 2000
+    @Option(help: "Then fine-tune the whole policy this many steps with the progress loss (flow loss on demo steps only) and measure that head too; the saved checkpoint is then the fine-tuned policy (0: head only).") var backboneSteps = 0
     @Option(help: "JPM guidance strength (predicted point) in the rollouts, as the policy is deployed (0: off).") var jpmStrength = 0.0
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Output directory (checkpoint/ with the fitted head, progress-report.json).") var out = "runs/progress"
@@ -24,7 +25,7 @@ struct TrainProgress: AsyncParsableCommand {
     func run() async throws {
         guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
         guard let t = TaskKind(rawValue: task) else { throw ValidationError("unknown task \(task)") }
-        guard rollouts > 0, heldOut > 0, steps > 0 else { throw ValidationError("--rollouts, --held-out and --steps must be positive") }
+        guard rollouts > 0, heldOut > 0, steps > 0, backboneSteps >= 0 else { throw ValidationError("--rollouts, --held-out and --steps must be positive, --backbone-steps not negative") }
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
         let (episodes, skipped) = try EpisodeStore(root: URL(fileURLWithPath: demos))
             .loadAll(matching: EpisodeQuery(task: task, embodiment: embodiment, source: .demo, success: true))
@@ -35,6 +36,7 @@ struct TrainProgress: AsyncParsableCommand {
         fit.heldOutSeeds = Array(0..<UInt64(heldOut))
         fit.steps = steps
         fit.seed = seed
+        fit.backboneSteps = backboneSteps
         fit.jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength) : nil
         let (fitted, report) = try fit.run(policy: policy, demos: usable) { print($0) }
         let output = URL(fileURLWithPath: out)
@@ -52,6 +54,7 @@ struct TrainProgress: AsyncParsableCommand {
         if let own = report.checkpointHead { line("checkpoint's head", own) }
         line("head on successes only", report.successesOnly)
         line("head with failures", report.withFailures)
+        if let tuned = report.fineTuned { line("policy fine-tuned with the progress loss", tuned) }
         print("checkpoint with the fitted head: \(out)/checkpoint; report: \(out)/progress-report.json")
     }
 }

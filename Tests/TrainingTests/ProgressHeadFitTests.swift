@@ -111,6 +111,21 @@ struct ProgressHeadFitTests {
         let back = try JSONDecoder().decode(ProgressHeadFit.Report.self, from: json)
         #expect(back.withFailures == report.withFailures && back.labelledSteps == report.labelledSteps)
     }
+    @Test func fineTuningTrainsTheBackboneAndReportsItsHead() throws {
+        let (policy, _) = try tinyPolicyFixture()
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_010], imageSize: 16)
+        var fit = ProgressHeadFit(embodiment: .arm7, task: .reach)
+        fit.rolloutSeeds = [20_000]
+        fit.heldOutSeeds = [0, 1]
+        fit.steps = 3
+        fit.backboneSteps = 3
+        var lines: [String] = []
+        let (tuned, report) = try fit.run(policy: policy, demos: demos) { lines.append($0) }
+        #expect(report.fineTuned != nil)
+        #expect(lines.contains { $0.contains("step 3/3") })
+        let before = policy.model.parameters(), after = tuned.model.parameters()
+        #expect(try before["backbone.0.attention.query.weight"]!.toArray(Float.self) != after["backbone.0.attention.query.weight"]!.toArray(Float.self))
+    }
 }
 
 /// The first `n` steps of `e`, as a failed episode (the motion stopped there).
