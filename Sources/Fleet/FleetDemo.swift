@@ -377,7 +377,6 @@ public struct FleetDemo: Sendable {
     /// The evaluation seeds, before and after (0 ..< n; demos use seeds ≥ 10 000).
     var heldOutSeeds: [UInt64] { Array(UInt64(0)..<UInt64(evaluationSeeds)) }
 
-    /// The held-out evaluation of `policy` on every task (JPM as configured).
     /// The held-out evaluation of a post-trained policy (the report's "after", the scaling
     /// curves): one trained with RECAP's advantage token samples toward "positive" at
     /// `recapEvaluationGuidance` rather than the fleet's rollout weight.
@@ -386,6 +385,7 @@ public struct FleetDemo: Sendable {
         return try evaluate(policy, seeds: seeds, label: label, log: log)
     }
 
+    /// The held-out evaluation of `policy` on every task (JPM as configured).
     func evaluate(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {
         try tasks.map { task in
             let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil

@@ -10,7 +10,7 @@ public enum ProgressLabels {
     /// Target and weight of step `t`. A successful episode's steps rise from 0 to 1
     /// (t / (T − 1)); a failed episode's are 0 throughout, as none of its steps was on the way
     /// to a success. Trained on both, the head estimates progress along successful paths and
-    /// stays low where episodes fail, so its value at the end separates the two outcomes.
+    /// stays low where episodes fail (how well that carries to new scenes: README).
     /// `failures: false` is the successes-only rule (failed steps unlabelled), kept as the
     /// baseline: with it the head learns "late in the episode" and rates failures high too.
     public static func label(_ e: Episode, step t: Int, failures: Bool = true) -> (target: Float, weight: Float) {
@@ -21,11 +21,11 @@ public enum ProgressLabels {
 
 /// The progress head as a success detector, fitted on a frozen policy: the policy's own
 /// rollouts (successes and failures) join the demos, and a head reads the frozen features
-/// `predictProgress` reads (the pooled backbone tokens and the standardized state), so
-/// nothing that acts changes. Two heads from one
-/// initialization, one per labelling rule (`ProgressLabels`), are compared on held-out
-/// rollouts by how well their estimate at the last recorded step separates successes from
-/// failures (ROC AUC). The returned policy carries the head fitted with failures.
+/// `predictProgress` reads (the pooled backbone tokens and the standardized state), so nothing
+/// that acts changes. Two heads from one initialization, one per labelling rule
+/// (`ProgressLabels`), are compared on held-out rollouts by how well their estimate at the
+/// last recorded step separates successes from failures (ROC AUC). The returned policy
+/// carries the head fitted with failures.
 public struct ProgressHeadFit {
     public var embodiment: EmbodimentKind
     public var task: TaskKind
@@ -108,8 +108,9 @@ public struct ProgressHeadFit {
     }
 
     /// Rolls the policy out on both seed sets (recorded), fits the two heads and measures them;
-    /// returns the policy with the head fitted with failures (all other weights shared, so
-    /// bit-identical) and the report.
+    /// returns the policy with the head fitted with failures (every other weight bit-identical
+    /// unless `backboneSteps` > 0; a policy that has a head gets it replaced in place) and the
+    /// report.
     public func run(policy: VLAPolicy, demos: [Episode], log: (String) -> Void) throws -> (policy: VLAPolicy, report: Report) {
         let rollouts = try record(policy, seeds: rolloutSeeds, label: "training rollouts", log: log)
         let heldOut = try record(policy, seeds: heldOutSeeds, label: "held-out rollouts", log: log)
@@ -125,7 +126,8 @@ public struct ProgressHeadFit {
         }
         log("features of \(observations.count) steps (\(demos.count) demos, \(rollouts.count) rollouts)")
         let features = try Self.features(policy, observations)
-        let heldOutFeatures = try Self.features(policy, heldOut.map { $0.policyObservation(at: $0.stepCount - 1, spec: spec) })
+        let heldOutObservations = heldOut.map { $0.policyObservation(at: $0.stepCount - 1, spec: spec) }
+        let heldOutFeatures = try Self.features(policy, heldOutObservations)
         let outcomes = heldOut.map(\.success)
 
         let width = features.count / max(observations.count, 1)
@@ -158,7 +160,6 @@ public struct ProgressHeadFit {
         try fitted.model.update(parameters: parameters)
         if backboneSteps > 0 {
             try fineTune(fitted, on: training, log: log)
-            let heldOutObservations = heldOut.map { $0.policyObservation(at: $0.stepCount - 1, spec: spec) }
             report.fineTuned = Self.separation(try Self.predict(fitted.model.progressHead!, Self.features(fitted, heldOutObservations), width: width),
                                                outcomes: outcomes)
         }
