@@ -212,14 +212,7 @@ public final class VLAPolicy: @unchecked Sendable {
         guard !model.config.advantageConditioning else { return self }
         var config = model.config
         config.advantageConditioning = true
-        let conditioned = try FlowMatchingVLA(config: config, key: RandomKey(seed: seed))
-        try conditioned.update(parameters: model.parameters())
-        let frozen = Set(model.parameters().keys).subtracting(model.trainableParameters().keys)
-        if !frozen.isEmpty { conditioned.freeze(Array(frozen)) }
-        let policy = VLAPolicy(model: conditioned, stats: stats)
-        policy.advantageGuidance = advantageGuidance
-        policy.speed = speed
-        return policy
+        return try extended(to: config, seed: seed)
     }
 
     /// This policy with an episode-progress head (itself when it has one): the same weights
@@ -228,11 +221,17 @@ public final class VLAPolicy: @unchecked Sendable {
         guard model.progressHead == nil else { return self }
         var config = model.config
         config.progressWeight = 1
-        let extended = try FlowMatchingVLA(config: config, key: RandomKey(seed: seed))
-        try extended.update(parameters: model.parameters())
-        let frozen = Set(model.parameters().keys).subtracting(model.trainableParameters().keys)
-        if !frozen.isEmpty { extended.freeze(Array(frozen)) }
-        let policy = VLAPolicy(model: extended, stats: stats)
+        return try extended(to: config, seed: seed)
+    }
+
+    /// A policy of `config` (this one's with parts added) holding every weight, frozen
+    /// parameter and knob of this one; the added parts drawn fresh from `seed`.
+    private func extended(to config: VLAConfig, seed: UInt64) throws -> VLAPolicy {
+        let model = try FlowMatchingVLA(config: config, key: RandomKey(seed: seed))
+        try model.update(parameters: self.model.parameters())
+        let frozen = Set(self.model.parameters().keys).subtracting(self.model.trainableParameters().keys)
+        if !frozen.isEmpty { model.freeze(Array(frozen)) }
+        let policy = VLAPolicy(model: model, stats: stats)
         policy.advantageGuidance = advantageGuidance
         policy.speed = speed
         return policy
