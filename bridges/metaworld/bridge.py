@@ -233,7 +233,7 @@ def main() -> int:
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--max-steps", type=int, default=150)
     # 30, not 15: at 15 the operator also took over long stretches of tasks the VLA solves
-    # (MT10, README: 33% vs 17% operator steps, 64.4% vs 69.4% success after post-training).
+    # (MT10 with the VLA, README: 33% of steps vs 15-17%, none left on the solved tasks).
     parser.add_argument("--stall-steps", type=int, default=30)
     parser.add_argument("--takeover-steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
