@@ -52,6 +52,9 @@ public struct BehaviorCloningRun: Sendable {
     public var questionBatchSize = 8
     public var questionFamilies = QuestionFamily.allCases
     public var questionFirstSeed: UInt64 = 200_000
+    /// Train only on this split's seen scenes (demos and L1 pointing scenes), so its held-out
+    /// target colours and positions stay new to the policy (`vla eval --scenes`). nil: all scenes.
+    public var sceneSplit: SceneSplit?
 
     /// Behaviour cloning on a declared body's demos from an episode store (`StoredDemos`,
     /// e.g. a learner's store a bridge filled) instead of RobotSim's scripted operator.
@@ -108,6 +111,7 @@ public struct BehaviorCloningRun: Sendable {
                 l1.scenes = pointingScenes
                 l1.steps = pointingSteps
                 l1.seed = seed
+                l1.sceneSplit = sceneSplit
                 try l1.run(policy: policy, log: log)
                 if freezeGrounding { policy.model.freeze(PointingPretraining.trainedAnyText) }
             }
@@ -221,15 +225,19 @@ public struct BehaviorCloningRun: Sendable {
         // Capped scenes are a different distribution: they get their own default store.
         // So are demos at other operator speeds.
         let speeds = operatorSpeeds == [1] ? "" : "-speeds-" + operatorSpeeds.map { String(format: "%g", $0) }.joined(separator: "-")
-        let demos = (maxDistractors.map { "demos-max-distractors-\($0)" } ?? "demos") + speeds
+        let demos = (maxDistractors.map { "demos-max-distractors-\($0)" } ?? "demos") + speeds + (sceneSplit == nil ? "" : "-seen-scenes")
         let store = try EpisodeStore(root: episodeStore ?? output.appendingPathComponent(demos))
         var episodes: [Episode] = []
         for e in embodiments {
             for t in tasks where t.embodiments.contains(e) {
                 var have = try store.loadAll(matching: EpisodeQuery(task: t.rawValue, embodiment: e.rawValue, source: .demo, success: true)).episodes
-                    .filter { $0.cameras.values.first?.width == model.imageSize }
+                    .filter { $0.cameras.values.first?.width == model.imageSize && isSeen($0, embodiment: e, task: t) }
                 if have.count < demosPerPair {
-                    let seeds = Self.demoSeeds(after: have, needed: demosPerPair - have.count)
+                    var seeds = Self.demoSeeds(after: have, needed: demosPerPair - have.count)
+                    if let sceneSplit {
+                        seeds = sceneSplit.seeds(.seen, embodiment: e, task: t, from: seeds[0], count: seeds.count)
+                        log("\(e.rawValue)/\(t.rawValue) demos from seen scenes only (seeds \(seeds[0])…\(seeds.last!))")
+                    }
                     let speeds = operatorSpeeds
                     let fresh = try DemoCollector.collectSuccessful(
                         count: demosPerPair - have.count, embodiment: e, task: t, seeds: seeds, imageSize: model.imageSize,
@@ -244,5 +252,13 @@ public struct BehaviorCloningRun: Sendable {
             }
         }
         return episodes
+    }
+
+    /// Whether a stored demo may train this run: always without a split; with one, only a demo
+    /// whose seed's scene is seen (a shared store may hold demos of held-out scenes).
+    func isSeen(_ episode: Episode, embodiment: EmbodimentKind, task: TaskKind) -> Bool {
+        guard let sceneSplit else { return true }
+        guard let seed = episode.seed else { return false }
+        return sceneSplit.part(embodiment: embodiment, task: task, seed: seed) == .seen
     }
 }

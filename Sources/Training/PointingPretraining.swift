@@ -22,6 +22,9 @@ public struct PointingPretraining: Sendable {
     /// Scenes after the training ones, only measured.
     public var heldOutScenes = 200
     public var seed: UInt64 = 0
+    /// Train (and measure the held-out error) on this split's seen scenes only, and also
+    /// measure the error on `heldOutScenes` scenes of each novel part after training. nil: all.
+    public var sceneSplit: SceneSplit?
 
     public init(embodiment: EmbodimentKind, tasks: [TaskKind]) {
         self.embodiment = embodiment
@@ -47,6 +50,20 @@ public struct PointingPretraining: Sendable {
         let o = env.reset()
         guard let p = env.targetImagePoint else { return nil }
         return Scene(observation: PolicyEvaluator.policyObservation(o, env: env), point: SIMD2(Float(p.x), Float(p.y)))
+    }
+
+    /// The `scenes` training scenes' seeds and tasks, then the `heldOutScenes` measured ones:
+    /// consecutive seeds from `firstSeed`, the pointable tasks in turn, skipping seeds whose
+    /// scene the split holds out (so a split run renders as many scenes as an unsplit one).
+    func sceneSlots(_ pointable: [TaskKind]) -> [(seed: UInt64, task: TaskKind)] {
+        var slots: [(seed: UInt64, task: TaskKind)] = []
+        for i in 0... {
+            guard slots.count < scenes + heldOutScenes else { break }
+            let task = pointable[i % pointable.count], seed = firstSeed + UInt64(i)
+            if let sceneSplit, sceneSplit.part(embodiment: embodiment, task: task, seed: seed) != .seen { continue }
+            slots.append((seed, task))
+        }
+        return slots
     }
 
     /// Mean distance (normalized image units, [−1, 1] across) between where the policy points
@@ -78,11 +95,11 @@ public struct PointingPretraining: Sendable {
         let pointable = tasks.filter { $0 != .sort && $0 != .drawer }
         guard !pointable.isEmpty else { return (0, 0) }
         var train: [Scene] = [], heldOut: [Scene] = []
-        for i in 0..<(scenes + heldOutScenes) {
-            let task = pointable[i % pointable.count]
-            guard let scene = try render(firstSeed + UInt64(i), task: task, imageSize: model.config.imageSize) else { continue }
-            if i < scenes { train.append(scene) } else { heldOut.append(scene) }
-            if (i + 1) % 1000 == 0 { log("pointing scenes: \(i + 1)/\(scenes + heldOutScenes) rendered") }
+        let slots = sceneSlots(pointable)
+        for (slot, scene) in slots.enumerated() {
+            guard let rendered = try render(scene.seed, task: scene.task, imageSize: model.config.imageSize) else { continue }
+            if slot < scenes { train.append(rendered) } else { heldOut.append(rendered) }
+            if (slot + 1) % 1000 == 0 { log("pointing scenes: \(slot + 1)/\(slots.count) rendered") }
         }
         func error(_ set: [Scene]) throws -> Double { try Self.meanError(policy: policy, scenes: set) }
         let before = try error(heldOut)
@@ -119,6 +136,14 @@ public struct PointingPretraining: Sendable {
         holder.value = nil
         let after = try error(heldOut)
         log(String(format: "pointing pretraining: held-out error after %.3f (before %.3f)", after, before))
+        if let sceneSplit {
+            // Scenes past the training ones, on the first pointable task.
+            for part in SceneSplit.Part.allCases where part != .seen {
+                let seeds = sceneSplit.seeds(part, embodiment: embodiment, task: pointable[0], from: firstSeed + 50_000, count: heldOutScenes)
+                let novel = try seeds.compactMap { try render($0, task: pointable[0], imageSize: model.config.imageSize) }
+                log(String(format: "pointing error on %d %@ scenes (%@): %.3f", novel.count, part.rawValue, pointable[0].rawValue, try error(novel)))
+            }
+        }
         return (before, after)
     }
 }

@@ -40,6 +40,7 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "Weight of the episode-progress head's loss (0: no head).") var progressWeight = VLAConfig().progressWeight
     @Option(help: "Text encoder: bytes (learned byte embeddings) or minilm (frozen all-MiniLM-L6-v2 features, a learned projection; the model from scripts/bootstrap or $SWIFTVLA_MINILM_DIR).") var textEncoder = TextEncoderChoice.bytes.rawValue
 
+    @Flag(help: "Demos and L1 pointing scenes only from seen scenes (SceneSplit.standard: no purple target, no target at x ≥ 0.52 m and y ≥ 0.08 m), so `vla eval --scenes novel-color|novel-position` measures generalization.") var seenScenesOnly = false
     @Option(help: "Run directory (checkpoint, loss.csv, demos).") var out = "runs/bc"
 
     func run() async throws {
@@ -78,6 +79,10 @@ struct TrainBC: AsyncParsableCommand {
         job.pointingScenes = pointingScenes
         job.pointingSteps = pointingSteps
         job.freezeGrounding = freezeGrounding
+        if seenScenesOnly {
+            guard store == nil else { throw ValidationError("--seen-scenes-only splits RobotSim's scenes: not with --store") }
+            job.sceneSplit = .standard
+        }
         job.model.speedConditioning = speedConditioning
         job.model.progressWeight = progressWeight
         job.operatorSpeeds = try operatorSpeeds.split(separator: ",").map { text in
@@ -99,6 +104,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Task.") var task = "reach"
     @Option(help: "Episodes (seeds first-seed ..< first-seed + episodes).") var episodes = 20
     @Option(help: "First evaluation seed (training demos use seeds ≥ 10000).") var firstSeed: UInt64 = 0
+    @Option(help: "Only scenes of this part of SceneSplit.standard (seen, novel-color, novel-position, novel-both): the first --episodes such seeds from --first-seed. Default: every seed.") var scenes: String?
     @Option(help: "At most this many distractor objects per scene (default: the task's range).") var maxDistractors: Int?
     @Option(help: "Start the flow sampler from an R2 source-noise policy (the run's noise-policy directory).") var noisePolicy: String?
     @Option(help: "OOD guard from the checkpoint's ood-guard.json: off, monitor (count out-of-distribution states) or correct (also move the chunk's joint targets back toward the training states).") var oodGuard = "off"
@@ -138,7 +144,7 @@ struct Eval: AsyncParsableCommand {
             guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be positive") }
             policy.speed = speed
         }
-        let seeds = Array(firstSeed..<(firstSeed + UInt64(episodes)))
+        let seeds = try evaluationSeeds(embodiment: e, task: t)
         if let speedSweep {
             let knobs = try speedSweep.split(separator: ",").map { text in
                 guard let v = Float(text), v > 0, v.isFinite else { throw ValidationError("--speed-sweep: \(text) is not a positive number") }
@@ -152,7 +158,8 @@ struct Eval: AsyncParsableCommand {
         if pointingError {
             guard policy.model.config.pointingWeight > 0 else { throw ValidationError("--pointing-error needs a checkpoint with a pointing head") }
             let error = try PointingPretraining(embodiment: e, tasks: [t]).pointingError(policy: policy, seeds: seeds)
-            print(String(format: "pointing error on %d scenes (seeds %d..<%d, normalized image units): %.3f", seeds.count, firstSeed, firstSeed + UInt64(episodes), error))
+            print(String(format: "pointing error on %d %@scenes (seeds %d…%d, normalized image units): %.3f", seeds.count, scenes.map { "\($0) " } ?? "",
+                         seeds.first ?? 0, seeds.last ?? 0, error))
         }
         var ood: PolicyEvaluator.OODSettings?
         if mode != .off {
@@ -215,8 +222,10 @@ struct Eval: AsyncParsableCommand {
             let gifFields = gifs.map { #", "gif_directory": "\#($0)", "gifs": \#(result.gifs.count)"# } ?? ""
             let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#)
                 + (advantageGuidance.map { #", "advantage_guidance": \#($0)"# } ?? "")
-            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess), "mean_seconds_to_success": \#(result.meanSecondsToSuccess)\#(oodFields)\#(jpmFields)\#(gifFields)\#(pairedFields)\#(perSeed)}"#)
+            let sceneFields = scenes.map { #", "scenes": "\#($0)", "seeds": [\#(seeds.map(String.init).joined(separator: ", "))]"# } ?? ""
+            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes)\#(sceneFields), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess), "mean_seconds_to_success": \#(result.meanSecondsToSuccess)\#(oodFields)\#(jpmFields)\#(gifFields)\#(pairedFields)\#(perSeed)}"#)
         } else {
+            if let scenes { print("\(seeds.count) \(scenes) scenes: seeds \(seeds.first ?? 0)…\(seeds.last ?? 0)") }
             print("\(embodiment)/\(task) after step \(step)\(jpm == nil ? "" : " with JPM (\(jpmPoint) point, strength \(jpmStrength))"): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess)) (\(String(format: "%.2f", result.meanSecondsToSuccess)) s)")
             if let gifs { print("\(result.gifs.count) episode GIFs in \(gifs)") }
             if let (r, p, step) = paired {
@@ -233,9 +242,18 @@ struct Eval: AsyncParsableCommand {
 }
 
 extension Eval {
+    /// The seeds from --first-seed on: every one, or with --scenes the first --episodes of that split part.
+    func evaluationSeeds(embodiment: EmbodimentKind, task: TaskKind) throws -> [UInt64] {
+        guard let scenes else { return Array(firstSeed..<(firstSeed + UInt64(episodes))) }
+        guard let part = SceneSplit.Part(rawValue: scenes) else {
+            throw ValidationError("--scenes must be one of \(SceneSplit.Part.allCases.map(\.rawValue).joined(separator: ", ")), not \(scenes)")
+        }
+        return SceneSplit.standard.seeds(part, embodiment: embodiment, task: task, from: firstSeed, count: episodes)
+    }
+
     func runChains(length: Int, embodiment e: EmbodimentKind, jpm: JointPredictionModule?) throws {
         // Options of single-task evaluation that chains do not implement: refused, not ignored.
-        let unsupported = [("--ood-guard", oodGuard != "off"), ("--noise-policy", noisePolicy != nil), ("--pointing-error", pointingError),
+        let unsupported = [("--ood-guard", oodGuard != "off"), ("--scenes", scenes != nil), ("--noise-policy", noisePolicy != nil), ("--pointing-error", pointingError),
                            ("--advantage-guidance", advantageGuidance != nil), ("--max-distractors", maxDistractors != nil),
                            ("--speed", speed != nil), ("--speed-sweep", speedSweep != nil)]
         if let (name, _) = unsupported.first(where: { $0.1 }) { throw ValidationError("\(name) is not available with --chain") }
