@@ -86,6 +86,7 @@ public final class FleetActor {
         let inferenceThread = config.inference == .synchronous ? nil : WorkerThread(name: "fleet-actor-\(config.actorID)-inference")
         defer { inferenceThread?.stop() }
         var index = 0
+        var nextSeed = assignment.seedBase
         var firstEpisode: ContinuousClock.Instant?
         while index < config.maxEpisodes {
             let reachedTarget = config.targetPolicyVersion.map { target in report.episodes.contains { $0.policyVersion >= target } } ?? true
@@ -96,7 +97,9 @@ public final class FleetActor {
             try Task.checkCancellation()
             // Episode boundary: weights change here (and, in chunk-boundary mode, before chunks).
             let version = swapIn(session: session, loaded: loaded)
-            let seed = assignment.seedBase + UInt64(index), episodeVersion = version
+            let seed = config.sceneSplit?.seeds(.seen, embodiment: config.embodiment, task: task, from: nextSeed, count: 1)[0] ?? nextSeed
+            nextSeed = seed + 1
+            let episodeVersion = version
             let lag = max(0, session.latestOffered.current - version)
             let summary = try await thread.run { [self] in
                 try runEpisode(task: task, seed: seed, version: episodeVersion, lag: lag, session: session,

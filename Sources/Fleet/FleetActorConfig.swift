@@ -27,6 +27,8 @@ public struct FleetActorConfig: Sendable {
     /// straight at the target from where the policy is (its corrections continue the policy's
     /// motion; the demos' lift-first phase machine taught from there collapses a small policy).
     public var operatorApproach = OperatorProfile.Approach.direct
+    /// Play only this split's seen scenes: the assigned seeds in order, held-out ones skipped.
+    public var sceneSplit: SceneSplit?
     public var stepsPerChunk = 16
     public var inference = InferenceMode.synchronous
     /// When newer weights are loaded: between episodes (SOP's rule: one episode, one version)

@@ -77,6 +77,10 @@ public struct FleetDemo: Sendable {
     /// backend trains `trainSteps` steps on the pretraining demos plus these, no online data
     /// (nil: the fleet).
     public var extraDemos: Int?
+    /// Pretraining demos, L1 scenes and the fleet's episodes only from this split's seen
+    /// scenes, so `vla eval --scenes novel-…` measures how far post-training carries to
+    /// target colours and positions nothing trained on. nil: every scene.
+    public var sceneSplit: SceneSplit?
     /// Evaluate the pretrained policy first (a series of runs from one checkpoint needs it once).
     public var evaluateBefore = true
     /// Where the pretraining run lives (default `output/pretrain`; runs may share one).
@@ -96,7 +100,7 @@ public struct FleetDemo: Sendable {
         var report = FleetDemoReport()
         // Locals, so the actor tasks below do not capture self.
         let (model, embodiment, tasks, episodes, gate) = (self.model, self.embodiment, self.tasks, self.episodesPerActor, self.gate)
-        let operatorApproach = self.operatorApproach
+        let (operatorApproach, sceneSplit) = (self.operatorApproach, self.sceneSplit)
         let (jpmStrength, jpmPoint) = (self.jpmStrength, self.jpmPoint)
         report.settings = [
             "embodiment": embodiment.rawValue, "tasks": tasks.map(\.rawValue).joined(separator: ","),
@@ -115,6 +119,7 @@ public struct FleetDemo: Sendable {
             "frozen in post-training": setup.frozen.isEmpty ? "nothing" : setup.frozen.joined(separator: ", "),
             "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
             "operator approach on takeover": operatorApproach.rawValue,
+            "scenes (demos, L1, fleet)": sceneSplit == nil ? "all" : "seen only (held-out target colours and positions never played)",
         ]
         // 1. Pretrain (resumes or returns at once when the cached run is complete).
         var pretrain = BehaviorCloningRun(output: pretrainDirectory ?? output.appendingPathComponent("pretrain"))
@@ -128,6 +133,7 @@ public struct FleetDemo: Sendable {
         pretrain.pointingScenes = pointingScenes
         pretrain.pointingSteps = pointingSteps
         pretrain.freezeGrounding = freezeGrounding
+        pretrain.sceneSplit = sceneSplit
         try FileManager.default.createDirectory(at: pretrain.output, withIntermediateDirectories: true)
         log("== pretraining on \(pretrainDemos) scripted demos per task (\(embodiment.rawValue): \(tasks.map(\.rawValue).joined(separator: ", ")))")
         let pretrained = try pretrain.run(log: log)
@@ -151,7 +157,7 @@ public struct FleetDemo: Sendable {
         }
 
         // 3. Fleet post-training: learner + actors on loopback.
-        let demos = try PostTrainingSetup.offlineDemos(store: pretrain.output.appendingPathComponent("demos"), embodiment: embodiment,
+        let demos = try PostTrainingSetup.offlineDemos(store: pretrain.demoStoreDirectory, embodiment: embodiment,
                                                        tasks: tasks, imageSize: model.imageSize, perTask: pretrainDemos)
         let setup = { var s = self.setup; s.seed = seed; return s }()
         if let extraDemos {
@@ -200,6 +206,7 @@ public struct FleetDemo: Sendable {
                         c.stepsPerChunk = 16
                         c.gate = gate
                         c.operatorApproach = operatorApproach
+                        c.sceneSplit = sceneSplit
                         let policy = try setup.actorPolicy(checkpoint: checkpoint)
                         let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
                         let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i), jpm: jpm, ood: ood)

@@ -213,6 +213,16 @@ public struct BehaviorCloningRun: Sendable {
         return Array(start..<(start + UInt64(needed) * 2))
     }
 
+    /// Where the scripted demos are kept: `episodeStore`, else a directory in `output` named
+    /// after the scene distribution — capped clutter, other operator speeds and seen-only
+    /// scenes are each a different one, so each gets its own store.
+    public var demoStoreDirectory: URL {
+        if let episodeStore { return episodeStore }
+        let speeds = operatorSpeeds == [1] ? "" : "-speeds-" + operatorSpeeds.map { String(format: "%g", $0) }.joined(separator: "-")
+        let name = (maxDistractors.map { "demos-max-distractors-\($0)" } ?? "demos") + speeds + (sceneSplit == nil ? "" : "-seen-scenes")
+        return output.appendingPathComponent(name)
+    }
+
     /// `demosPerPair` successful expert demos per (embodiment, task) pair at the model's image
     /// size, read from the episode store and topped up there by collecting new ones.
     public func demonstrations(log: (String) -> Void) throws -> [Episode] {
@@ -222,11 +232,7 @@ public struct BehaviorCloningRun: Sendable {
             log("\(demos.count) \(body.spec.name) demos from \(body.store.path) (tasks \(Set(demos.map(\.task)).sorted().joined(separator: ",")))")
             return demos
         }
-        // Capped scenes are a different distribution: they get their own default store.
-        // So are demos at other operator speeds.
-        let speeds = operatorSpeeds == [1] ? "" : "-speeds-" + operatorSpeeds.map { String(format: "%g", $0) }.joined(separator: "-")
-        let demos = (maxDistractors.map { "demos-max-distractors-\($0)" } ?? "demos") + speeds + (sceneSplit == nil ? "" : "-seen-scenes")
-        let store = try EpisodeStore(root: episodeStore ?? output.appendingPathComponent(demos))
+        let store = try EpisodeStore(root: demoStoreDirectory)
         var episodes: [Episode] = []
         for e in embodiments {
             for t in tasks where t.embodiments.contains(e) {

@@ -41,6 +41,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Actors load new weights between episodes (episode, SOP's rule) or also before every chunk (chunk).") var weightSwap = "episode"
     @Option(help: "OOD guard on the actors: off, monitor or correct (the checkpoint's ood-guard.json).") var oodGuard = "off"
     @Option(help: "Serve the learner's dashboard and /metrics on this port while the fleet runs (0 = any free port).") var dashboardPort: Int?
+    @Flag(help: seenScenesOnlyHelp) var seenScenesOnly = false
     @Option(help: "Run directory.") var out = "runs/demo"
     @Option(help: "Random seed (same seed, same numbers).") var seed: UInt64 = 0
     @Flag(help: "Run the tensor-engine demo instead (a small transformer learning sequences).") var tensor = false
@@ -72,6 +73,10 @@ struct Demo: AsyncParsableCommand {
             guard extraDemos >= 1 else { throw ValidationError("--extra-demos must be at least 1") }
             guard offlineRounds == nil else { throw ValidationError("--extra-demos replaces the fleet: not with --offline-rounds") }
             demo.extraDemos = extraDemos
+        }
+        if seenScenesOnly {
+            guard extraDemos == nil else { throw ValidationError("--seen-scenes-only is not available with --extra-demos") }
+            demo.sceneSplit = .standard
         }
         demo.gate.deviationThreshold = deviationThreshold
         guard policyStepBudget >= 1 else { throw ValidationError("--policy-step-budget must be at least 1") }

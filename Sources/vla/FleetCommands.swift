@@ -238,6 +238,7 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "Operator takes over when the policy's progress head (a checkpoint trained with --progress-weight) has not risen by --progress-stall-minimum over this many policy steps (0: off).") var progressStallWindow = 0
     @Option(help: "See --progress-stall-window.") var progressStallMinimum: Float = 0.05
     @Option(help: operatorApproachHelp) var operatorApproach = "direct"
+    @Flag(help: seenScenesOnlyHelp) var seenScenesOnly = false
 
     func run() async throws {
         let (learnerHost, port) = try hostAndPort(learner, option: "--learner")
@@ -260,6 +261,7 @@ struct ActorCommand: AsyncParsableCommand {
         config.gate.progressStallWindow = max(0, progressStallWindow)
         config.gate.progressStallMinimum = progressStallMinimum
         config.operatorApproach = try parseOperatorApproach(operatorApproach)
+        if seenScenesOnly { config.sceneSplit = .standard }
         if controlRate > 0 { config.controlRate = controlRate }
         if prefetch > 0 { config.inference = .asynchronous(prefetchFraction: prefetch) }
         let policy: any ActorPolicy
@@ -303,6 +305,8 @@ func hostAndPort(_ address: String, option: String) throws -> (host: String, por
     guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("\(option) must be HOST:PORT") }
     return (String(parts[0]), port)
 }
+
+let seenScenesOnlyHelp: ArgumentHelp = "Only seen scenes of SceneSplit.standard (no purple target, no target at x ≥ 0.52 m and y ≥ 0.08 m) for demos, L1 pointing scenes and fleet episodes, so `vla eval --scenes novel-color|novel-position` measures scenes nothing trained on."
 
 let operatorApproachHelp: ArgumentHelp = "The operator's path when it takes over: direct (straight at the target from where the policy stalled) or from-above (the demos' phase machine: lift, move over, descend)."
 

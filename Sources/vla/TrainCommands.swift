@@ -40,7 +40,7 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "Weight of the episode-progress head's loss (0: no head).") var progressWeight = VLAConfig().progressWeight
     @Option(help: "Text encoder: bytes (learned byte embeddings) or minilm (frozen all-MiniLM-L6-v2 features, a learned projection; the model from scripts/bootstrap or $SWIFTVLA_MINILM_DIR).") var textEncoder = TextEncoderChoice.bytes.rawValue
 
-    @Flag(help: "Demos and L1 pointing scenes only from seen scenes (SceneSplit.standard: no purple target, no target at x ≥ 0.52 m and y ≥ 0.08 m), so `vla eval --scenes novel-color|novel-position` measures generalization.") var seenScenesOnly = false
+    @Flag(help: seenScenesOnlyHelp) var seenScenesOnly = false
     @Option(help: "Run directory (checkpoint, loss.csv, demos).") var out = "runs/bc"
 
     func run() async throws {
