@@ -97,7 +97,7 @@ public final class FleetActor {
             try Task.checkCancellation()
             // Episode boundary: weights change here (and, in chunk-boundary mode, before chunks).
             let version = swapIn(session: session, loaded: loaded)
-            let seed = config.sceneSplit?.seeds(.seen, embodiment: config.embodiment, task: task, from: nextSeed, count: 1)[0] ?? nextSeed
+            let seed = config.sceneSplit?.seeds(.seen, embodiment: config.embodiment, task: task, from: nextSeed, count: 1).first ?? nextSeed
             nextSeed = seed + 1
             let episodeVersion = version
             let lag = max(0, session.latestOffered.current - version)

@@ -54,11 +54,17 @@ public struct SceneSplit: Sendable, Equatable {
         part(of: SceneBuilder(embodiment: embodiment, task: task, seed: seed).layout())
     }
 
-    /// The first `count` seeds from `start` on (ascending) whose scenes fall in `part`.
-    public func seeds(_ part: Part, embodiment: EmbodimentKind, task: TaskKind, from start: UInt64, count: Int) -> [UInt64] {
+    /// Seeds scanned at most by `seeds`: a part a task cannot produce (a novel colour in a
+    /// drawer scene without objects) ends the search instead of running forever.
+    public static let searchLimit: UInt64 = 1_000_000
+
+    /// The first `count` seeds from `start` on (ascending) whose scenes fall in `part`; fewer
+    /// when the `limit` seeds from `start` hold fewer.
+    public func seeds(_ part: Part, embodiment: EmbodimentKind, task: TaskKind, from start: UInt64, count: Int,
+                      limit: UInt64 = SceneSplit.searchLimit) -> [UInt64] {
         var seeds: [UInt64] = []
         var seed = start
-        while seeds.count < count {
+        while seeds.count < count && seed - start < limit {
             if self.part(embodiment: embodiment, task: task, seed: seed) == part { seeds.append(seed) }
             seed += 1
         }

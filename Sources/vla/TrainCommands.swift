@@ -248,7 +248,11 @@ extension Eval {
         guard let part = SceneSplit.Part(rawValue: scenes) else {
             throw ValidationError("--scenes must be one of \(SceneSplit.Part.allCases.map(\.rawValue).joined(separator: ", ")), not \(scenes)")
         }
-        return SceneSplit.standard.seeds(part, embodiment: embodiment, task: task, from: firstSeed, count: episodes)
+        let seeds = SceneSplit.standard.seeds(part, embodiment: embodiment, task: task, from: firstSeed, count: episodes)
+        guard seeds.count == episodes else {
+            throw ValidationError("--scenes \(scenes): only \(seeds.count) \(embodiment.rawValue)/\(task.rawValue) scenes of that part in \(SceneSplit.searchLimit) seeds from \(firstSeed)")
+        }
+        return seeds
     }
 
     func runChains(length: Int, embodiment e: EmbodimentKind, jpm: JointPredictionModule?) throws {

@@ -58,8 +58,12 @@ import Testing
         }
     }
 
-    /// A scene without objects (a drawer with no block on the table) has nothing held out.
+    /// A scene without objects (a drawer with no block on the table) has nothing held out, and
+    /// a search for a part a task cannot produce ends at the limit instead of running forever.
     @Test func sceneWithoutObjectsIsSeen() {
         #expect(split.part(of: SceneLayout()) == .seen)
+        let impossible = SceneSplit(heldOutColors: ["no such colour"], heldOutX: 5...6, heldOutY: 5...6)
+        #expect(impossible.seeds(.novelColor, embodiment: .arm7, task: .reach, from: 0, count: 1, limit: 2000).isEmpty)
+        #expect(impossible.seeds(.seen, embodiment: .arm7, task: .reach, from: 0, count: 3, limit: 2) == [0, 1])
     }
 }
