@@ -39,14 +39,20 @@ public struct SceneSplit: Sendable, Equatable {
     public func part(of layout: SceneLayout) -> Part {
         guard layout.objects.indices.contains(layout.target) else { return .seen }
         let target = layout.objects[layout.target]
-        let color = heldOutColors.contains(target.color.name)
-        let position = heldOutX.contains(target.position.x) && heldOutY.contains(target.position.y)
-        switch (color, position) {
+        switch (holdsOut(colorName: target.color.name), holdsOut(position: target.position)) {
         case (false, false): return .seen
         case (true, false): return .novelColor
         case (false, true): return .novelPosition
         case (true, true): return .novelBoth
         }
+    }
+
+    /// Whether the split keeps this colour name out of seen targets.
+    public func holdsOut(colorName: String) -> Bool { heldOutColors.contains(colorName) }
+
+    /// Whether a table position (world metres) lies in the held-out region.
+    public func holdsOut(position: SIMD3<Double>) -> Bool {
+        heldOutX.contains(position.x) && heldOutY.contains(position.y)
     }
 
     /// The part of seed `seed`'s scene for this body and task (no MuJoCo: only the layout).

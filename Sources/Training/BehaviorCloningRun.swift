@@ -52,7 +52,8 @@ public struct BehaviorCloningRun: Sendable {
     public var questionBatchSize = 8
     public var questionFamilies = QuestionFamily.allCases
     public var questionFirstSeed: UInt64 = 200_000
-    /// Train only on this split's seen scenes (demos and L1 pointing scenes), so its held-out
+    /// Train only on this split's seen scenes (demos, L1 pointing scenes and VQA co-training
+    /// questions, which never name a held-out colour or object; see `GroundingQuestions.sceneSplit`), so its held-out
     /// target colours and positions stay new to the policy (`vla eval --scenes`). nil: all scenes.
     public var sceneSplit: SceneSplit?
 
@@ -183,7 +184,8 @@ public struct BehaviorCloningRun: Sendable {
     /// The co-training questions' scenes, or nil when co-training is off.
     func questionPool(log: (String) -> Void) throws -> QuestionPool? {
         guard questionScenes > 0 && model.answerWeight > 0 else { return nil }
-        let generator = GroundingQuestions(embodiment: embodiments[0], tasks: tasks, families: questionFamilies)
+        var generator = GroundingQuestions(embodiment: embodiments[0], tasks: tasks, families: questionFamilies)
+        generator.sceneSplit = sceneSplit
         let pool = try QuestionPool(scenes: generator.scenes(firstSeed: questionFirstSeed, count: questionScenes, imageSize: model.imageSize, log: log))
         log("VQA co-training: \(questionBatchSize) of \(pool.count) questions on \(questionScenes) \(embodiments[0].rawValue) scenes per step, "
             + "answer weight \(model.answerWeight)" + (model.insulateBackbone ? ", backbone insulated from the action expert" : ""))

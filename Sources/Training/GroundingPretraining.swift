@@ -43,6 +43,18 @@ public struct GroundingPretraining: Sendable {
         public var families: [FamilyScore]
         /// The pointing head's mean error on the held-out scenes' targets (nil without the head).
         public var pointingError: (before: Double, after: Double)?
+        /// With `questions.sceneSplit`: the scores on each novel part's scenes, every question
+        /// asked (also those about held-out objects).
+        public var novelParts: [NovelPartScore] = []
+    }
+
+    /// Held-out scores on one part of a scene split that training never saw.
+    public struct NovelPartScore: Sendable {
+        public var part: SceneSplit.Part
+        public var scenes: Int
+        public var families: [FamilyScore]
+        /// The pointing head's mean error on the part's targets (nil without the head).
+        public var pointingError: Double?
     }
 
     /// Decodes every question of `scenes` greedily and scores it per family.
@@ -87,8 +99,9 @@ public struct GroundingPretraining: Sendable {
         guard config.answerWeight > 0 else { throw AnswerError.noAnswerHead }
         let pointing = config.pointingWeight > 0
         let size = config.imageSize
-        let train = try questions.scenes(firstSeed: firstSeed, count: scenes, imageSize: size, log: log)
-        let heldOut = try questions.scenes(firstSeed: firstSeed + UInt64(scenes), count: heldOutScenes, imageSize: size, log: log)
+        // One run of seeds, so a split's skipped seeds never make the two overlap.
+        let rendered = try questions.scenes(firstSeed: firstSeed, count: scenes + heldOutScenes, imageSize: size, log: log)
+        let train = Array(rendered.prefix(scenes)), heldOut = Array(rendered.dropFirst(scenes))
         let pool = try QuestionPool(scenes: train)
         let pointable = train.filter { $0.targetPoint != nil }
         let before = pointing ? try Self.pointingError(policy: policy, scenes: heldOut) : nil
@@ -137,6 +150,27 @@ public struct GroundingPretraining: Sendable {
         let after = pointing ? try Self.pointingError(policy: policy, scenes: heldOut) : nil
         log("held-out exact match (\(heldOut.count) scenes): " + scores.map(Self.describe).joined(separator: "; "))
         if let after, let before { log(String(format: "held-out pointing-head error after %.3f (before %.3f)", after, before)) }
-        return Report(families: scores, pointingError: before.flatMap { b in after.map { (b, $0) } })
+        let novel = try novelPartScores(policy: policy, pointing: pointing)
+        for n in novel {
+            log("\(n.part.rawValue) (\(n.scenes) scenes): " + n.families.map(Self.describe).joined(separator: "; ")
+                + (n.pointingError.map { String(format: "; pointing-head error %.3f", $0) } ?? ""))
+        }
+        return Report(families: scores, pointingError: before.flatMap { b in after.map { (b, $0) } }, novelParts: novel)
+    }
+
+    /// With a split: `heldOutScenes` scenes of each novel part (seeds from `firstSeed` + 50 000,
+    /// past the training ones; the first task that names a target), all their questions asked.
+    func novelPartScores(policy: VLAPolicy, pointing: Bool) throws -> [NovelPartScore] {
+        guard let split = questions.sceneSplit,
+              let task = questions.tasks.first(where: { $0 != .sort && $0 != .drawer }) else { return [] }
+        var unfiltered = questions
+        unfiltered.sceneSplit = nil
+        return try SceneSplit.Part.allCases.filter { $0 != .seen }.map { part in
+            let seeds = split.seeds(part, embodiment: questions.embodiment, task: task, from: firstSeed + 50_000, count: heldOutScenes)
+            let scenes = try seeds.map { try unfiltered.scene(seed: $0, task: task, imageSize: policy.model.config.imageSize) }
+            return NovelPartScore(part: part, scenes: scenes.count,
+                                  families: try Self.evaluate(policy: policy, scenes: scenes, families: questions.families),
+                                  pointingError: pointing ? try Self.pointingError(policy: policy, scenes: scenes) : nil)
+        }
     }
 }

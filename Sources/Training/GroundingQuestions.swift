@@ -43,6 +43,11 @@ public struct GroundingQuestions: Sendable {
     /// Scenes cycle through these tasks (their layouts differ: zones, bins, cabinets).
     public var tasks: [TaskKind]
     public var families: [QuestionFamily] = QuestionFamily.allCases
+    /// Ask only about what a policy trained on this split's seen scenes may know: `scenes`
+    /// skips the scenes it holds out, and `scene` drops the questions that would name a
+    /// held-out colour or label an object in the held-out region (see `questions(_:seed:split:)`).
+    /// nil: every scene and question.
+    public var sceneSplit: SceneSplit?
 
     public init(embodiment: EmbodimentKind, tasks: [TaskKind], families: [QuestionFamily] = QuestionFamily.allCases) {
         self.embodiment = embodiment
@@ -101,26 +106,41 @@ public struct GroundingQuestions: Sendable {
     }
 
     /// The questions about `env`'s current state (call after `reset()`); `seed` picks the
-    /// objects asked about and the which-object form.
-    public func questions(_ env: RobotEnvironment, seed: UInt64) -> [GroundingQuestion] {
+    /// objects asked about and the which-object form. With `split`, a question about a held-out
+    /// object (one whose colour or layout position the split holds out as a target: its name
+    /// or its place would be a label no seen scene gives) and a caption naming a held-out
+    /// colour are dropped; the others are the same questions as without it.
+    public func questions(_ env: RobotEnvironment, seed: UInt64, split: SceneSplit? = nil) -> [GroundingQuestion] {
         let objects = env.layout.objects
-        guard !objects.isEmpty else { return families.contains(.caption) ? [caption(env)] : [] }
+        let all = subjectQuestions(env, seed: seed)
+        guard let split else { return all.map(\.question) }
+        return all.filter { q, subject in
+            if let i = subject, split.holdsOut(colorName: objects[i].color.name) || split.holdsOut(position: objects[i].position) { return false }
+            let words = (q.question + " " + q.answer).split(whereSeparator: { !$0.isLetter }).map(String.init)
+            return !words.contains(where: split.holdsOut(colorName:))
+        }.map(\.question)
+    }
+
+    /// `questions` with the object each one is about (nil for a caption).
+    func subjectQuestions(_ env: RobotEnvironment, seed: UInt64) -> [(question: GroundingQuestion, subject: Int?)] {
+        let objects = env.layout.objects
+        guard !objects.isEmpty else { return families.contains(.caption) ? [(caption(env), nil)] : [] }
         var generator = SplitMix64(seed: seed &* 0x9E37_79B9 &+ 17)
         func pick() -> Int { Int(generator.next() % UInt64(objects.count)) }
-        var out: [GroundingQuestion] = []
+        var out: [(question: GroundingQuestion, subject: Int?)] = []
         for family in families {
             switch family {
             case .pointTo:
                 let i = pick()
                 guard let p = env.imagePoint(env.objectPosition(i), camera: "scene") else { continue }
-                out.append(GroundingQuestion(family: .pointTo, question: "point to the \(objects[i].phrase)", answer: Self.pointText(p), point: p))
+                out.append((GroundingQuestion(family: .pointTo, question: "point to the \(objects[i].phrase)", answer: Self.pointText(p), point: p), i))
             case .whichObject:
                 let askColor = generator.next() % 2 == 0
                 let i = pick()
                 let sameShape = objects.filter { $0.shape == objects[i].shape }.count
                 if askColor && sameShape == 1 {
                     let noun = objects[i].shape == .box ? "block" : "puck"
-                    out.append(GroundingQuestion(family: .whichObject, question: "what color is the \(noun)?", answer: objects[i].color.name))
+                    out.append((GroundingQuestion(family: .whichObject, question: "what color is the \(noun)?", answer: objects[i].color.name), i))
                 } else {
                     let grippers = env.gripperPositions
                     let distance = { (k: Int) in grippers.map { g in
@@ -128,15 +148,15 @@ public struct GroundingQuestions: Sendable {
                         return (d * d).sum()
                     }.min() ?? 0 }
                     let closest = objects.indices.min { distance($0) < distance($1) }!
-                    out.append(GroundingQuestion(family: .whichObject, question: "which object is closest to the gripper?",
-                                                 answer: objects[closest].phrase))
+                    out.append((GroundingQuestion(family: .whichObject, question: "which object is closest to the gripper?",
+                                                  answer: objects[closest].phrase), closest))
                 }
             case .whereIs:
                 let i = pick()
-                out.append(GroundingQuestion(family: .whereIs, question: "where is the \(objects[i].phrase)?",
-                                             answer: Self.whereIs(env.objectPosition(i))))
+                out.append((GroundingQuestion(family: .whereIs, question: "where is the \(objects[i].phrase)?",
+                                              answer: Self.whereIs(env.objectPosition(i))), i))
             case .caption:
-                out.append(caption(env))
+                out.append((caption(env), nil))
             }
         }
         return out
@@ -161,15 +181,23 @@ public struct GroundingQuestions: Sendable {
         let pointable = task != .sort && task != .drawer
         let target = pointable ? env.targetImagePoint.map { SIMD2(Float($0.x), Float($0.y)) } : nil
         return GroundingScene(seed: seed, task: task, observation: PolicyEvaluator.policyObservation(o, env: env),
-                              targetPoint: target, questions: questions(env, seed: seed))
+                              targetPoint: target, questions: questions(env, seed: seed, split: sceneSplit))
     }
 
-    /// Scenes `firstSeed ..< firstSeed + count`, cycling through the tasks.
+    /// `count` scenes from consecutive seeds from `firstSeed`, cycling through the tasks; with a
+    /// split, seeds whose scene it holds out for the task of their turn are skipped (so there
+    /// are as many scenes as without it).
     public func scenes(firstSeed: UInt64, count: Int, imageSize: Int, log: (String) -> Void = { _ in }) throws -> [GroundingScene] {
         guard !tasks.isEmpty else { throw EnvironmentError.unsupported(embodiment: embodiment.rawValue, task: "any of the listed tasks") }
-        return try (0..<count).map { i in
-            if (i + 1) % 500 == 0 { log("grounding scenes: \(i + 1)/\(count) rendered") }
-            return try scene(seed: firstSeed + UInt64(i), task: task(forScene: i), imageSize: imageSize)
+        var out: [GroundingScene] = []
+        out.reserveCapacity(count)
+        for i in 0... {
+            guard out.count < count else { break }
+            let seed = firstSeed + UInt64(i), task = task(forScene: i)
+            if let sceneSplit, sceneSplit.part(embodiment: embodiment, task: task, seed: seed) != .seen { continue }
+            out.append(try scene(seed: seed, task: task, imageSize: imageSize))
+            if out.count % 500 == 0 { log("grounding scenes: \(out.count)/\(count) rendered") }
         }
+        return out
     }
 }

@@ -124,6 +124,8 @@ public struct StageConfig: Codable, Sendable, Equatable {
             }
             // R2's rollouts and evaluation use each task's own distractor range.
             if stage == .R2 && data.maxDistractors != nil { throw StageConfigError(key: "data.max_distractors", problem: .notForStage("R2")) }
+            // R2 rolls out on every seed: it does not take the split.
+            if stage == .R2 && data.seenScenesOnly != nil { throw StageConfigError(key: "data.seen_scenes_only", problem: .notForStage("R2")) }
             for (i, t) in data.tasks.enumerated() where !data.embodiments.contains(where: { t.embodiments.contains($0) }) {
                 throw StageConfigError(key: "data.tasks[\(i)]", problem: .badValue(t.rawValue, expected: "a task one of the listed embodiments can do"))
             }
@@ -184,6 +186,7 @@ public struct StageConfig: Codable, Sendable, Equatable {
             run.maxDistractors = data.maxDistractors
             if let v = data.operatorSpeeds { run.operatorSpeeds = v }
             run.episodeStore = data.episodeStore.map { URL(fileURLWithPath: $0) }
+            run.sceneSplit = data.sceneSplit
         }
         run.model = config
         run.schedule = trainingSchedule
@@ -204,8 +207,9 @@ public struct StageConfig: Codable, Sendable, Equatable {
     /// `pointing` section's scenes and steps (and the pointing loss when its weight is > 0).
     public var groundingPretraining: GroundingPretraining {
         let p = pointingPretraining
-        var l1 = GroundingPretraining(questions: GroundingQuestions(embodiment: p.embodiment, tasks: p.tasks,
-                                                                     families: questions?.families ?? QuestionFamily.allCases))
+        var generator = GroundingQuestions(embodiment: p.embodiment, tasks: p.tasks, families: questions?.families ?? QuestionFamily.allCases)
+        generator.sceneSplit = p.sceneSplit
+        var l1 = GroundingPretraining(questions: generator)
         l1.seed = p.seed
         l1.scenes = p.scenes
         l1.steps = p.steps
@@ -220,6 +224,7 @@ public struct StageConfig: Codable, Sendable, Equatable {
     public var pointingPretraining: PointingPretraining {
         var l1 = PointingPretraining(embodiment: data?.embodiments.first ?? .arm7, tasks: data?.tasks ?? [.reach])
         l1.seed = seed
+        l1.sceneSplit = data?.sceneSplit
         if let p = pointing {
             if let v = p.scenes { l1.scenes = v }
             if let v = p.steps { l1.steps = v }
@@ -297,6 +302,9 @@ extension StageConfig {
         public var operatorSpeeds: [Double]?
         /// Shared between stages so demos are collected once (default: `output`/demos).
         public var episodeStore: String?
+        /// Train on `SceneSplit.standard`'s seen scenes only: demos, L1 pointing scenes and
+        /// questions, R0/R1's VQA co-training (`vla train bc --seen-scenes-only`).
+        public var seenScenesOnly: Bool?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case embodiments, tasks
@@ -304,7 +312,11 @@ extension StageConfig {
             case maxDistractors = "max_distractors"
             case operatorSpeeds = "operator_speeds"
             case episodeStore = "episode_store"
+            case seenScenesOnly = "seen_scenes_only"
         }
+
+        /// The split the stage trains within (nil: every scene).
+        public var sceneSplit: SceneSplit? { seenScenesOnly == true ? .standard : nil }
 
         public init(embodiments: [EmbodimentKind], tasks: [TaskKind]) {
             self.embodiments = embodiments
@@ -319,6 +331,7 @@ extension StageConfig {
             maxDistractors = try c.decodeIfPresent(Int.self, forKey: .maxDistractors)
             operatorSpeeds = try c.decodeIfPresent([Double].self, forKey: .operatorSpeeds)
             episodeStore = try c.decodeIfPresent(String.self, forKey: .episodeStore)
+            seenScenesOnly = try c.decodeIfPresent(Bool.self, forKey: .seenScenesOnly)
         }
     }
 

@@ -306,7 +306,7 @@ func hostAndPort(_ address: String, option: String) throws -> (host: String, por
     return (String(parts[0]), port)
 }
 
-let seenScenesOnlyHelp: ArgumentHelp = "Only seen scenes of SceneSplit.standard (no purple target, no target at x ≥ 0.52 m and y ≥ 0.08 m) for demos, L1 pointing scenes and fleet episodes, so `vla eval --scenes novel-color|novel-position` measures scenes nothing trained on."
+let seenScenesOnlyHelp: ArgumentHelp = "Only seen scenes of SceneSplit.standard (no purple target, no target at x ≥ 0.52 m and y ≥ 0.08 m) for demos, L1 pointing scenes, grounding questions (none names a held-out colour or object) and fleet episodes, so `vla eval --scenes novel-color|novel-position` measures scenes nothing trained on."
 
 let operatorApproachHelp: ArgumentHelp = "The operator's path when it takes over: direct (straight at the target from where the policy stalled) or from-above (the demos' phase machine: lift, move over, descend)."
 
