@@ -184,13 +184,7 @@ public final class ScriptedExpert {
         return y
     }
 
-    func isHeld(_ env: RobotEnvironment, _ k: Int, _ i: Int) -> Bool {
-        let arm = env.arms[k]
-        let tcp = arm.tcpPosition(env.simulation), o = env.objectPosition(i)
-        let w = 2 * env.layout.objects[i].halfSize
-        let width = arm.gripperWidth(env.simulation)
-        return hypot(tcp.x - o.x, tcp.y - o.y) < 0.02 && abs(tcp.z - o.z) < 0.03 && width < w + 0.004 && width > w - 0.015
-    }
+    func isHeld(_ env: RobotEnvironment, _ k: Int, _ i: Int) -> Bool { env.isHolding(arm: k, object: i) }
 
     func reach(_ env: RobotEnvironment, _ k: Int, object i: Int) -> ArmGoal {
         let tcp = env.arms[k].tcpPosition(env.simulation)

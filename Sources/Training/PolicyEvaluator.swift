@@ -40,6 +40,18 @@ public enum PolicyEvaluator {
         public var gifs: [URL] = []
         /// Success of each seed's episode, in seed order (for paired comparisons).
         public var outcomes: [Bool] = []
+        /// Episodes that got to each of the task's milestones (`TaskMilestones`), in order.
+        public var milestones: [(milestone: TaskMilestones.Milestone, episodes: Int)] = []
+
+        /// "near_object 62/100, grasped 5/100, …".
+        public var milestoneSummary: String {
+            milestones.map { "\($0.milestone.rawValue) \($0.episodes)/\(success.episodes)" }.joined(separator: ", ")
+        }
+
+        /// `{"near_object": 62, "grasped": 5, …}`.
+        public var milestonesJSON: String {
+            "{" + milestones.map { #""\#($0.milestone.rawValue)": \#($0.episodes)"# }.joined(separator: ", ") + "}"
+        }
     }
 
     /// Where `evaluate` writes the scene camera of its first `episodes` episodes as looping GIFs,
@@ -92,19 +104,21 @@ public enum PolicyEvaluator {
     /// state has its joint targets corrected before it is executed. Adds to `counts`.
     public static func runEpisode(policy: VLAPolicy, environment env: RobotEnvironment, key: RandomKey,
                                   recorder: EpisodeRecorder? = nil, ood: OODSettings?,
-                                  counts: inout OODCounts, jpm: JointPredictionModule? = nil) throws -> (success: Bool, steps: Int) {
+                                  counts: inout OODCounts, jpm: JointPredictionModule? = nil,
+                                  onStep: (RobotEnvironment) -> Void = { _ in }) throws -> (success: Bool, steps: Int) {
         let observation = env.reset()
         try jpm?.prepare(policy: policy, observation: policyObservation(observation, env: env), environment: env)
         recorder?.record(observation: observation)
         var key = key
-        return try runGoal(policy: policy, environment: env, from: observation, key: &key, recorder: recorder, ood: ood, counts: &counts, jpm: jpm)
+        return try runGoal(policy: policy, environment: env, from: observation, key: &key, recorder: recorder, ood: ood, counts: &counts,
+                           jpm: jpm, onStep: onStep)
     }
 
     /// Runs the environment's current goal from `observation` until it succeeds or hits its step
     /// limit; `key` moves on one split per chunk.
     static func runGoal(policy: VLAPolicy, environment env: RobotEnvironment, from observation: Observation, key: inout RandomKey,
                         recorder: EpisodeRecorder?, ood: OODSettings?, counts: inout OODCounts,
-                        jpm: JointPredictionModule?) throws -> (success: Bool, steps: Int) {
+                        jpm: JointPredictionModule?, onStep: (RobotEnvironment) -> Void = { _ in }) throws -> (success: Bool, steps: Int) {
         var observation = observation
         let execute = max(1, min(policy.model.config.executeSteps, policy.model.config.horizon))
         let guarding = ood.flatMap { $0.mode == .off ? nil : $0 }
@@ -137,6 +151,7 @@ public enum PolicyEvaluator {
                 stateScored = false
                 let result = try env.step(nativeAction: action)
                 recorder?.record(action: action, result: result, source: .policy)
+                onStep(env)
                 observation = result.observation
                 if result.done { return (result.success, env.stepCount) }
             }
@@ -208,6 +223,7 @@ public enum PolicyEvaluator {
                                 gifs: EpisodeGIFs? = nil,
                                 progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Result {
         var successes = 0, successSteps = 0, successSeconds = 0.0, counts = OODCounts(), written: [URL] = [], outcomes: [Bool] = []
+        var reached: [TaskMilestones.Milestone: Int] = [:]
         let size = policy.model.config.imageSize
         if let gifs { try FileManager.default.createDirectory(at: gifs.directory, withIntermediateDirectories: true) }
         for (i, seed) in seeds.enumerated() {
@@ -215,8 +231,10 @@ public enum PolicyEvaluator {
             config.maxDistractors = maxDistractors
             let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed, config: config)
             let recorder = gifs.flatMap { i < $0.episodes ? EpisodeRecorder(environment: env) : nil }
+            var tracker = TaskMilestones(environment: env)
             let (ok, steps) = try runEpisode(policy: policy, environment: env, key: RandomKey(seed: seed), recorder: recorder,
-                                             ood: ood, counts: &counts, jpm: jpm)
+                                             ood: ood, counts: &counts, jpm: jpm) { tracker.update($0) }
+            for m in tracker.reached { reached[m, default: 0] += 1 }
             outcomes.append(ok)
             if ok {
                 successes += 1; successSteps += steps
@@ -235,6 +253,7 @@ public enum PolicyEvaluator {
         result.ood = counts
         result.gifs = written
         result.outcomes = outcomes
+        result.milestones = TaskMilestones.milestones(for: task).map { ($0, reached[$0, default: 0]) }
         return result
     }
 }

@@ -217,19 +217,20 @@ struct Eval: AsyncParsableCommand {
             let perSeed = #", "per_seed_success": \#(PairedComparison.json(outcomes: result.outcomes))"#
             let pairedFields = paired.map { r, p, step in
                 let i = r.success.interval95
-                return #", "baseline": {"checkpoint": "\#(baseline!)", "checkpoint_step": \#(step), "successes": \#(r.success.successes), "success_rate": \#(r.success.rate), "ci95": [\#(i.low), \#(i.high)]}, "paired": \#(p.json)"#
+                return #", "baseline": {"checkpoint": "\#(baseline!)", "checkpoint_step": \#(step), "successes": \#(r.success.successes), "success_rate": \#(r.success.rate), "ci95": [\#(i.low), \#(i.high)], "milestones": \#(r.milestonesJSON)}, "paired": \#(p.json)"#
             } ?? ""
             let gifFields = gifs.map { #", "gif_directory": "\#($0)", "gifs": \#(result.gifs.count)"# } ?? ""
             let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#)
                 + (advantageGuidance.map { #", "advantage_guidance": \#($0)"# } ?? "")
             let sceneFields = scenes.map { #", "scenes": "\#($0)", "seeds": [\#(seeds.map(String.init).joined(separator: ", "))]"# } ?? ""
-            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes)\#(sceneFields), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess), "mean_seconds_to_success": \#(result.meanSecondsToSuccess)\#(oodFields)\#(jpmFields)\#(gifFields)\#(pairedFields)\#(perSeed)}"#)
+            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes)\#(sceneFields), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess), "mean_seconds_to_success": \#(result.meanSecondsToSuccess), "milestones": \#(result.milestonesJSON)\#(oodFields)\#(jpmFields)\#(gifFields)\#(pairedFields)\#(perSeed)}"#)
         } else {
             if let scenes { print("\(seeds.count) \(scenes) scenes: seeds \(seeds.first ?? 0)…\(seeds.last ?? 0)") }
             print("\(embodiment)/\(task) after step \(step)\(jpm == nil ? "" : " with JPM (\(jpmPoint) point, strength \(jpmStrength))"): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess)) (\(String(format: "%.2f", result.meanSecondsToSuccess)) s)")
+            print("episodes that got there: \(result.milestoneSummary)")
             if let gifs { print("\(result.gifs.count) episode GIFs in \(gifs)") }
             if let (r, p, step) = paired {
-                print("baseline \(baseline!) (step \(step)): success \(r.success)")
+                print("baseline \(baseline!) (step \(step)): success \(r.success); \(r.milestoneSummary)")
                 print(p.summary())
             }
             if ood != nil {
