@@ -37,6 +37,9 @@ public struct TaskMilestones: Sendable {
     public let milestones: [Milestone]
     /// The control step (the environment's `stepCount`) each milestone first held.
     public private(set) var firstStep: [Milestone: Int] = [:]
+    /// The closest any hand (TCP) came to the target object's centre, metres (nil: no target
+    /// object, or no update yet): how near a failure got, where `near_object` is yes or no.
+    public private(set) var closestApproach: Double?
     let start: SIMD3<Double>?
 
     /// For the environment's current goal; the target object's start is where the layout
@@ -51,6 +54,11 @@ public struct TaskMilestones: Sendable {
 
     public mutating func update(_ env: RobotEnvironment) {
         for m in milestones where firstStep[m] == nil && holds(m, env) { firstStep[m] = env.stepCount }
+        if start != nil {
+            let o = env.objectPosition(goal.object)
+            let d = env.arms.map { norm($0.tcpPosition(env.simulation) - o) }.min() ?? .infinity
+            closestApproach = min(closestApproach ?? .infinity, d)
+        }
     }
 
     func holds(_ m: Milestone, _ env: RobotEnvironment) -> Bool {

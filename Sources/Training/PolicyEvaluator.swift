@@ -43,9 +43,22 @@ public enum PolicyEvaluator {
         /// Episodes that got to each of the task's milestones (`TaskMilestones`), in order.
         public var milestones: [(milestone: TaskMilestones.Milestone, episodes: Int)] = []
 
-        /// "near_object 62/100, grasped 5/100, …".
+        /// Each episode's closest approach of a hand to the target object (metres, seed order;
+        /// `TaskMilestones.closestApproach`); empty for tasks without a target object.
+        public var closestApproaches: [Double] = []
+
+        /// The closest approaches' quartiles (nearest-rank), or nil without any.
+        public var closestApproachQuartiles: (p25: Double, median: Double, p75: Double)? {
+            guard !closestApproaches.isEmpty else { return nil }
+            let sorted = closestApproaches.sorted()
+            func rank(_ q: Double) -> Double { sorted[max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1)] }
+            return (rank(0.25), rank(0.5), rank(0.75))
+        }
+
+        /// "near_object 62/100, grasped 5/100, …; closest approach median 4.1 cm (2.3–7.9)".
         public var milestoneSummary: String {
             milestones.map { "\($0.milestone.rawValue) \($0.episodes)/\(success.episodes)" }.joined(separator: ", ")
+                + (closestApproachQuartiles.map { String(format: "; closest approach median %.1f cm (quartiles %.1f–%.1f)", 100 * $0.median, 100 * $0.p25, 100 * $0.p75) } ?? "")
         }
 
         /// `{"near_object": 62, "grasped": 5, …}`.
@@ -223,7 +236,7 @@ public enum PolicyEvaluator {
                                 gifs: EpisodeGIFs? = nil,
                                 progress: (Int, Int, Int) -> Void = { _, _, _ in }) throws -> Result {
         var successes = 0, successSteps = 0, successSeconds = 0.0, counts = OODCounts(), written: [URL] = [], outcomes: [Bool] = []
-        var reached: [TaskMilestones.Milestone: Int] = [:]
+        var reached: [TaskMilestones.Milestone: Int] = [:], closest: [Double] = []
         let size = policy.model.config.imageSize
         if let gifs { try FileManager.default.createDirectory(at: gifs.directory, withIntermediateDirectories: true) }
         for (i, seed) in seeds.enumerated() {
@@ -235,6 +248,7 @@ public enum PolicyEvaluator {
             let (ok, steps) = try runEpisode(policy: policy, environment: env, key: RandomKey(seed: seed), recorder: recorder,
                                              ood: ood, counts: &counts, jpm: jpm) { tracker.update($0) }
             for m in tracker.reached { reached[m, default: 0] += 1 }
+            if let d = tracker.closestApproach { closest.append(d) }
             outcomes.append(ok)
             if ok {
                 successes += 1; successSteps += steps
@@ -254,6 +268,7 @@ public enum PolicyEvaluator {
         result.gifs = written
         result.outcomes = outcomes
         result.milestones = TaskMilestones.milestones(for: task).map { ($0, reached[$0, default: 0]) }
+        result.closestApproaches = closest
         return result
     }
 }

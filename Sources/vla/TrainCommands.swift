@@ -222,8 +222,9 @@ struct Eval: AsyncParsableCommand {
             let gifFields = gifs.map { #", "gif_directory": "\#($0)", "gifs": \#(result.gifs.count)"# } ?? ""
             let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#)
                 + (advantageGuidance.map { #", "advantage_guidance": \#($0)"# } ?? "")
+            let closestField = result.closestApproachQuartiles.map { String(format: #", "closest_approach_m": {"p25": %.4f, "median": %.4f, "p75": %.4f}"#, $0.p25, $0.median, $0.p75) } ?? ""
             let sceneFields = scenes.map { #", "scenes": "\#($0)", "seeds": [\#(seeds.map(String.init).joined(separator: ", "))]"# } ?? ""
-            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes)\#(sceneFields), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess), "mean_seconds_to_success": \#(result.meanSecondsToSuccess), "milestones": \#(result.milestonesJSON)\#(oodFields)\#(jpmFields)\#(gifFields)\#(pairedFields)\#(perSeed)}"#)
+            print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes)\#(sceneFields), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess), "mean_seconds_to_success": \#(result.meanSecondsToSuccess), "milestones": \#(result.milestonesJSON)\#(closestField)\#(oodFields)\#(jpmFields)\#(gifFields)\#(pairedFields)\#(perSeed)}"#)
         } else {
             if let scenes { print("\(seeds.count) \(scenes) scenes: seeds \(seeds.first ?? 0)…\(seeds.last ?? 0)") }
             print("\(embodiment)/\(task) after step \(step)\(jpm == nil ? "" : " with JPM (\(jpmPoint) point, strength \(jpmStrength))"): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess)) (\(String(format: "%.2f", result.meanSecondsToSuccess)) s)")

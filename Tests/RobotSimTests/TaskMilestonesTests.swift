@@ -54,6 +54,7 @@ import Testing
         let over = log.object.firstIndex { abs($0.x - zone.center.x) < zone.radius && abs($0.y - zone.center.y) < zone.radius }
         #expect(t.firstStep[.overGoal] == over.map { $0 + 1 })
         #expect(t.firstStep[.succeeded] == log.object.count)
+        #expect(abs(t.closestApproach! - log.handDistance.min()!) < 1e-12)
     }
 
     @Test func operatorPushMovesThePuckIntoTheCircle() throws {
@@ -69,6 +70,7 @@ import Testing
         #expect(t.firstStep[.overGoal] == inside.map { $0 + 1 })
         #expect(t.firstStep[.nearObject] == log.handDistance.firstIndex { $0 < 0.05 }.map { $0 + 1 })
         #expect(t.firstStep[.nearObject]! <= t.firstStep[.moved]!)
+        #expect(abs(t.closestApproach! - log.handDistance.min()!) < 1e-12)
     }
 
     /// A hand held at its home pose (open) for 40 steps gets nowhere on any task.
@@ -83,6 +85,7 @@ import Testing
             }
             #expect(log.tracker.reached.isEmpty, "\(task): \(log.tracker.firstStep)")
             #expect(log.handDistance.min()! > 0.10, "\(task)")
+            #expect(log.tracker.closestApproach == log.handDistance.min())
         }
         #expect(TaskMilestones.milestones(for: .sort) == [.succeeded] && TaskMilestones.milestones(for: .drawer) == [.succeeded])
     }

@@ -19,7 +19,7 @@ import TensorKit
 
         // Recount by replaying the same episodes (keys from the seeds) with the test's own reading:
         // the hand within 10 cm of the target at some step; one call per step.
-        var near = 0
+        var near = 0, closestPerSeed: [Double] = []
         for seed in seeds {
             let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: seed,
                                            config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
@@ -32,10 +32,15 @@ import TensorKit
             }
             #expect(calls == steps)
             if closest < 0.10 { near += 1 }
+            closestPerSeed.append(closest)
         }
+        #expect(zip(result.closestApproaches, closestPerSeed).allSatisfy { abs($0 - $1) < 1e-12 } && result.closestApproaches.count == 3)
+        // Nearest-rank quartiles of three values: the smallest, the middle, the largest.
+        let sorted = closestPerSeed.sorted(), q = try #require(result.closestApproachQuartiles)
+        #expect(abs(q.p25 - sorted[0]) < 1e-12 && abs(q.median - sorted[1]) < 1e-12 && abs(q.p75 - sorted[2]) < 1e-12)
         #expect(result.milestones[0].episodes == near)
         let parsed = try JSONSerialization.jsonObject(with: Data(result.milestonesJSON.utf8)) as? [String: Int]
         #expect(parsed == ["near_object": near, "succeeded": result.success.successes])
-        #expect(result.milestoneSummary == "near_object \(near)/3, succeeded \(result.success.successes)/3")
+        #expect(result.milestoneSummary.hasPrefix("near_object \(near)/3, succeeded \(result.success.successes)/3; closest approach median "))
     }
 }
