@@ -53,22 +53,19 @@ public struct TaskMilestones: Sendable {
     public var reached: Set<Milestone> { Set(firstStep.keys) }
 
     public mutating func update(_ env: RobotEnvironment) {
-        for m in milestones where firstStep[m] == nil && holds(m, env) { firstStep[m] = env.stepCount }
-        if start != nil {
-            let o = env.objectPosition(goal.object)
-            let d = env.arms.map { norm($0.tcpPosition(env.simulation) - o) }.min() ?? .infinity
-            closestApproach = min(closestApproach ?? .infinity, d)
-        }
+        // The nearest hand's distance, read once: `near_object` and `closestApproach` share it.
+        let hand = start == nil ? Double.infinity
+            : env.arms.map { norm($0.tcpPosition(env.simulation) - env.objectPosition(goal.object)) }.min() ?? .infinity
+        if start != nil { closestApproach = min(closestApproach ?? .infinity, hand) }
+        for m in milestones where firstStep[m] == nil && holds(m, env, handDistance: hand) { firstStep[m] = env.stepCount }
     }
 
-    func holds(_ m: Milestone, _ env: RobotEnvironment) -> Bool {
-        if m == .succeeded { return env.isSuccess(goal) }
-        guard let start else { return false }
+    func holds(_ m: Milestone, _ env: RobotEnvironment, handDistance: Double) -> Bool {
+        guard let start else { return m == .succeeded && env.isSuccess(goal) }
         let i = goal.object, o = env.objectPosition(i)
         switch m {
         case .nearObject:
-            let radius = goal.task == .reach ? 0.10 : goal.task == .push ? 0.05 : 0.03
-            return env.arms.contains { norm($0.tcpPosition(env.simulation) - o) < radius }
+            return handDistance < (goal.task == .reach ? 0.10 : goal.task == .push ? 0.05 : 0.03)
         case .moved:
             return hypot(o.x - start.x, o.y - start.y) >= 0.02
         case .grasped:
