@@ -43,12 +43,17 @@ extension RobotEnvironment {
     /// Joint positions that bring the nearer arm's TCP to `point` + `offset` with a top-down hand
     /// (its current yaw), by damped least squares from the current posture: the joint-space target
     /// q* of JPM. nil for an embodiment not commanded in joint positions.
-    public func jointTarget(reaching point: SIMD3<Double>, offset: SIMD3<Double> = SIMD3(0, 0, 0.025)) -> JointTarget? {
+    /// `start`: solve from these joints instead of the current posture (an earlier target of
+    /// the same arm, so a chain of targets stays on one IK branch); it also picks the arm.
+    public func jointTarget(reaching point: SIMD3<Double>, offset: SIMD3<Double> = SIMD3(0, 0, 0.025),
+                            from start: JointTarget? = nil) -> JointTarget? {
         guard spec.controlMode == .jointPosition else { return nil }
-        let k = arms.count == 1 ? 0 : (point.y >= 0 ? 0 : 1)
+        let k = arms.count == 1 ? 0 : start.map { $0.slots.first == UnifiedActionSpace.leftArm.lowerBound ? 0 : 1 } ?? (point.y >= 0 ? 0 : 1)
         let arm = arms[k]
+        var qpos = simulation.qpos
+        if let start { for (a, v) in zip(arm.qposAddress, start.values) { qpos[a] = Double(v) } }
         let rotation = topDownRotation(yaw: arm.handYaw(simulation))
-        let q = arm.solveIK(scratch: scratch, qpos: simulation.qpos, position: point + offset, rotation: rotation, iterations: 60)
+        let q = arm.solveIK(scratch: scratch, qpos: qpos, position: point + offset, rotation: rotation, iterations: 60)
         let slots = Array(k == 0 ? UnifiedActionSpace.leftArm : UnifiedActionSpace.rightArm)
         return JointTarget(slots: slots, values: q.map(Float.init))
     }

@@ -34,12 +34,26 @@ public final class JointPredictionModule {
     /// back toward the object's old place would fight it.
     public var releaseTolerance: Float = 0.05
 
+    /// Pick-and-place: also guide the carry once the gripper holds the object (nil: approach only).
+    public var carry: CarryGuidance?
+
     /// What `prepare` found for the current episode (for logs and tests).
     public private(set) var worldTarget: SIMD3<Double>?
     public private(set) var imagePoint: SIMD2<Double>?
     public private(set) var jointTarget: JointTarget?
-    /// Whether the joints have reached q* this episode (guidance released).
+    /// Where the carry puts the object (the place point lifted to 3D) and its joint waypoints.
+    public private(set) var placeTarget: SIMD3<Double>?
+    public private(set) var carryWaypoints: [JointTarget] = []
+    /// Whether the joints have reached q* this episode (approach guidance released).
     public private(set) var released = false
+    /// Where the episode is: approaching q*, waiting for a grasp, carrying (waypoint index), done.
+    public private(set) var phase = Phase.approach
+    /// The carry waypoint to head for after a (re)grasp: a dropped object resumes where it was.
+    private var nextWaypoint = 0
+
+    public enum Phase: Equatable, Sendable {
+        case approach, awaitingGrasp, carrying(Int), finished
+    }
 
     public init(strength: Double, pointSource: PointSource = .predicted, maxJointStep: Float = 0.05,
                 offset: SIMD3<Double> = SIMD3(0, 0, 0.025)) {
@@ -54,7 +68,11 @@ public final class JointPredictionModule {
         worldTarget = nil
         imagePoint = nil
         jointTarget = nil
+        placeTarget = nil
+        carryWaypoints = []
         released = false
+        phase = .approach
+        nextWaypoint = 0
     }
 
     /// Finds the episode's target: the point (pointing head or oracle) in the scene camera,
@@ -74,6 +92,26 @@ public final class JointPredictionModule {
         }
         worldTarget = try imagePoint.flatMap { try env.liftImagePoint($0, camera: "scene") }
         jointTarget = worldTarget.flatMap { env.jointTarget(reaching: $0, offset: offset) }
+        if let carry, let pick = worldTarget, let approach = jointTarget, let placePoint = placeImagePoint(env) {
+            placeTarget = try env.liftImagePoint(placePoint, camera: "scene")
+            if let place = placeTarget {
+                // Up over the grasp, across at carry height, down to just above the place point;
+                // each solved from the one before so the chain stays on one IK branch.
+                let points = [SIMD3(pick.x, pick.y, place.z + carry.height), place + SIMD3(0, 0, carry.height),
+                              place + SIMD3(0, 0, carry.placeHeight)]
+                var previous = approach
+                carryWaypoints = points.compactMap { p in
+                    env.jointTarget(reaching: p, offset: .zero, from: previous).map { previous = $0; return $0 }
+                }
+            }
+        }
+    }
+
+    /// Where the object goes, in the scene camera: the task's place area (oracle only — the
+    /// pointing head locates the object, not the place).
+    func placeImagePoint(_ env: RobotEnvironment) -> SIMD2<Double>? {
+        guard pointSource == .oracle, env.goal.task == .pickPlace, let zone = env.goal.zone else { return nil }
+        return env.imagePoint(zone.center, camera: "scene")
     }
 
     /// A native action chunk for `observation`, sampled with guidance toward q* (unguided
@@ -86,11 +124,32 @@ public final class JointPredictionModule {
     /// The guidance for the chunk planned at `observation` (nil before `prepare`, without a
     /// target, or once q* has been reached: guidance is released for good then).
     public func guidance(policy: VLAPolicy, observation: PolicyObservation) throws -> FlowGuidance? {
-        if let q = jointTarget, !released {
-            let current = try observation.embodiment.unifiedState(observation.nativeState)
-            released = zip(q.slots, q.values).allSatisfy { abs(current[$0.0] - $0.1) < releaseTolerance }
+        guard let approach = jointTarget else { return nil }
+        let current = try observation.embodiment.unifiedState(observation.nativeState)
+        let reached = { (q: JointTarget) in zip(q.slots, q.values).allSatisfy { abs(current[$0.0] - $0.1) < self.releaseTolerance } }
+        // The gripper's opening (1 = open) says whether something is between the fingers.
+        let gripper = approach.slots.first == UnifiedActionSpace.leftArm.lowerBound ? UnifiedActionSpace.leftGripper : UnifiedActionSpace.rightGripper
+        let holding = carry.map { $0.heldOpening.contains(current[gripper]) } ?? false
+        if phase == .approach, reached(approach) {
+            released = true
+            phase = carryWaypoints.isEmpty ? .finished : .awaitingGrasp
         }
-        return try jointTarget.flatMap { released ? nil : $0 }.map {
+        if phase == .awaitingGrasp, holding { phase = .carrying(nextWaypoint) }
+        if case .carrying(var k) = phase {
+            if !holding {
+                phase = .awaitingGrasp   // dropped: wait for the policy to grasp again
+            } else {
+                if reached(carryWaypoints[k]) { k += 1 }
+                nextWaypoint = k
+                phase = k < carryWaypoints.count ? .carrying(k) : .finished
+            }
+        }
+        let target: JointTarget? = switch phase {
+        case .approach: approach
+        case .carrying(let k): carryWaypoints[k]
+        case .awaitingGrasp, .finished: nil
+        }
+        return try target.map {
             try self.guidance(toward: $0, observation: observation, stats: policy.stats, horizon: policy.model.config.horizon)
         }
     }
@@ -117,5 +176,22 @@ public final class JointPredictionModule {
         }
         return FlowGuidance(target: try Tensor(target, shape: [1, horizon, width]),
                             weights: try Tensor(weights, shape: [1, horizon, width]), strength: strength)
+    }
+}
+
+/// JPM's carry for pick-and-place: after the grasp, a path up, across and down over the place
+/// point, released just above it for the policy to set the object down.
+public struct CarryGuidance: Sendable, Equatable {
+    /// TCP height above the place point while carrying (m).
+    public var height = 0.12
+    /// TCP height above the place point where guidance ends.
+    public var placeHeight = 0.05
+    /// Gripper opening (fraction of full travel) that means something is held: a 4 cm block
+    /// leaves 0.5; empty fingers close to 0.
+    public var heldOpening: ClosedRange<Float> = 0.15...0.75
+
+    public init(height: Double = 0.12, placeHeight: Double = 0.05) {
+        self.height = height
+        self.placeHeight = placeHeight
     }
 }

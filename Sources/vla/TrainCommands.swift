@@ -112,6 +112,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "JPM guidance strength (0: off): point at the target, lift it with depth, IK to q*, guide the sampler toward it.") var jpmStrength = 0.0
     @Option(help: "Where JPM's point comes from: predicted (the pointing head) or oracle (the simulator's target, an upper bound).") var jpmPoint = "predicted"
     @Option(help: "JPM: largest joint move per control step along the path to q* (rad).") var jpmJointStep: Float = 0.05
+    @Flag(help: "JPM on pick_place: after the grasp, also guide the carry up, over the mat and down (needs --jpm-point oracle until the pointing head locates the mat).") var jpmCarry = false
     @Option(help: "RECAP checkpoints: condition on \"advantage positive\" with this classifier-free guidance weight (1: conditioned only; omit: unconditioned).") var advantageGuidance: Double?
     @Flag(help: "Also report the pointing head's mean error on the evaluation seeds' scenes (a model trained with a pointing loss).") var pointingError = false
     @Option(help: "Speed-conditioned checkpoints: act at this speed relative to the training demos' reference (default 1).") var speed: Float?
@@ -128,6 +129,10 @@ struct Eval: AsyncParsableCommand {
         guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
         guard let pointSource = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle, not \(jpmPoint)") }
         let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: pointSource, maxJointStep: jpmJointStep) : nil
+        if jpmCarry {
+            guard let jpm, pointSource == .oracle else { throw ValidationError("--jpm-carry needs --jpm-strength > 0 and --jpm-point oracle") }
+            jpm.carry = CarryGuidance()
+        }
         if let chain { return try runChains(length: chain, embodiment: e, jpm: jpm) }
         if `operator` { throw ValidationError("--operator needs --chain") }
         guard let checkpoint else { throw ValidationError("--checkpoint is required (except with --chain and --operator)") }

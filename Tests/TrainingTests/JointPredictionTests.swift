@@ -70,4 +70,65 @@ struct JointPredictionTests {
         #expect(unguided == (try policy.actionChunk(observation, key: RandomKey(seed: 4))))
         #expect(jpm.worldTarget == nil && jpm.imagePoint == nil)
     }
+
+    /// The pick_place carry: forward kinematics of each waypoint lands on the point it was
+    /// solved for (up over the lifted pick point, across at carry height over the mat, down
+    /// to just above it), the place point is on the mat, and the phases follow the gripper's
+    /// opening: unguided at q* with open fingers, the path to the current waypoint once the
+    /// opening says a block is held (0.5 for a 4 cm block), unguided again when the fingers
+    /// close on nothing, resumed at the same waypoint on a regrasp, released after the last.
+    @Test func carryFollowsTheGripperAlongWaypointsOverTheMat() throws {
+        let c = smallConfig()
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        let dataset = try DemonstrationDataset(episodes: demos, specs: DemoCollector.specs, config: c)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: dataset.stats)
+        let env = try RobotEnvironment(embodiment: .arm7, task: .pickPlace, seed: 4,
+                                       config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+        let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
+        let jpm = JointPredictionModule(strength: Double(c.samplingSteps), pointSource: .oracle, maxJointStep: 0.05)
+        jpm.carry = CarryGuidance(height: 0.12, placeHeight: 0.05)
+        try jpm.prepare(policy: policy, observation: observation, environment: env)
+
+        let pick = try #require(jpm.worldTarget), place = try #require(jpm.placeTarget)
+        let mat = try #require(env.goal.zone)
+        #expect(hypot(place.x - mat.center.x, place.y - mat.center.y) < 0.01 && place.z < 0.015)
+        let points = [SIMD3(pick.x, pick.y, place.z + 0.12), place + SIMD3(0, 0, 0.12), place + SIMD3(0, 0, 0.05)]
+        #expect(jpm.carryWaypoints.count == 3)
+        for (w, p) in zip(jpm.carryWaypoints, points) {
+            let d = env.tcpPosition(arm: 0, joints: w.values) - p
+            #expect((d * d).sum().squareRoot() < 0.01, "waypoint for \(p)")
+        }
+
+        let approach = try #require(jpm.jointTarget)
+        func at(_ q: JointTarget, gripper: Float) -> PolicyObservation {
+            var o = observation
+            for j in 0..<7 { o.nativeState[j] = q.values[j] }
+            o.nativeState[7] = gripper
+            return o
+        }
+        func isUnguided(_ o: PolicyObservation, seed: UInt64) throws -> Bool {
+            try jpm.actionChunk(policy: policy, observation: o, key: RandomKey(seed: seed)) == policy.actionChunk(o, key: RandomKey(seed: seed))
+        }
+        #expect(try isUnguided(at(approach, gripper: 1), seed: 2) && jpm.phase == .awaitingGrasp && jpm.released)
+        // Holding at q*: the chunk follows the path toward the first waypoint (as the approach does).
+        let holding = at(approach, gripper: 0.5)
+        let chunk = try jpm.actionChunk(policy: policy, observation: holding, key: RandomKey(seed: 3))
+        #expect(jpm.phase == .carrying(0))
+        let lift = jpm.carryWaypoints[0]
+        for k in 0..<c.horizon {
+            for j in 0..<7 {
+                let now = holding.nativeState[j], reach = Float(k + 1) * 0.05
+                #expect(Swift.abs(chunk[k][j] - (now + min(max(lift.values[j] - now, -reach), reach))) < 2e-3, "row \(k) joint \(j)")
+            }
+        }
+        _ = try jpm.guidance(policy: policy, observation: at(lift, gripper: 0.5))
+        #expect(jpm.phase == .carrying(1))
+        #expect(try isUnguided(at(lift, gripper: 0.02), seed: 4) && jpm.phase == .awaitingGrasp)
+        _ = try jpm.guidance(policy: policy, observation: at(approach, gripper: 0.5))
+        #expect(jpm.phase == .carrying(1))
+        _ = try jpm.guidance(policy: policy, observation: at(jpm.carryWaypoints[1], gripper: 0.5))
+        #expect(jpm.phase == .carrying(2))
+        #expect(try isUnguided(at(jpm.carryWaypoints[2], gripper: 0.5), seed: 5) && jpm.phase == .finished)
+        #expect(try isUnguided(at(approach, gripper: 0.5), seed: 6) && jpm.phase == .finished)
+    }
 }
