@@ -42,6 +42,7 @@ public final class JointPredictionModule {
     public private(set) var imagePoint: SIMD2<Double>?
     public private(set) var jointTarget: JointTarget?
     /// Where the carry puts the object (the place point lifted to 3D) and its joint waypoints.
+    public private(set) var placeImagePoint: SIMD2<Double>?
     public private(set) var placeTarget: SIMD3<Double>?
     public private(set) var carryWaypoints: [JointTarget] = []
     /// Whether the joints have reached q* this episode (approach guidance released).
@@ -50,6 +51,8 @@ public final class JointPredictionModule {
     public private(set) var phase = Phase.approach
     /// The carry waypoint to head for after a (re)grasp: a dropped object resumes where it was.
     private var nextWaypoint = 0
+    /// The gripper opening at the previous chunk (a grasp is a settled opening).
+    private var lastOpening: Float?
 
     public enum Phase: Equatable, Sendable {
         case approach, awaitingGrasp, carrying(Int), finished
@@ -68,11 +71,13 @@ public final class JointPredictionModule {
         worldTarget = nil
         imagePoint = nil
         jointTarget = nil
+        placeImagePoint = nil
         placeTarget = nil
         carryWaypoints = []
         released = false
         phase = .approach
         nextWaypoint = 0
+        lastOpening = nil
     }
 
     /// Finds the episode's target: the point (pointing head or oracle) in the scene camera,
@@ -83,16 +88,19 @@ public final class JointPredictionModule {
     public func prepare(policy: VLAPolicy, observation: PolicyObservation, environment env: RobotEnvironment,
                         encoded: (tokens: Tensor, mask: Tensor)? = nil) throws {
         reset()
+        var prefix: Tensor?
         switch pointSource {
         case .oracle: imagePoint = env.targetImagePoint
         case .predicted:
-            let encoded = try encoded ?? policy.model.encodePrefix(policy.inputs([observation]))
-            let p: [Float] = try policy.model.pointTarget(prefix: encoded.tokens).toArray()
+            let tokens = try encoded?.tokens ?? policy.model.encodePrefix(policy.inputs([observation])).tokens
+            let p: [Float] = try policy.model.pointTarget(prefix: tokens).toArray()
             imagePoint = SIMD2(Double(p[0]), Double(p[1]))
+            prefix = tokens
         }
         worldTarget = try imagePoint.flatMap { try env.liftImagePoint($0, camera: "scene") }
         jointTarget = worldTarget.flatMap { env.jointTarget(reaching: $0, offset: offset) }
-        if let carry, let pick = worldTarget, let approach = jointTarget, let placePoint = placeImagePoint(env) {
+        if let carry, let pick = worldTarget, let approach = jointTarget, let placePoint = try findPlacePoint(env, policy: policy, prefix: prefix) {
+            placeImagePoint = placePoint
             placeTarget = try env.liftImagePoint(placePoint, camera: "scene")
             if let place = placeTarget {
                 // Up over the grasp, across at carry height, down to just above the place point;
@@ -107,11 +115,18 @@ public final class JointPredictionModule {
         }
     }
 
-    /// Where the object goes, in the scene camera: the task's place area (oracle only — the
-    /// pointing head locates the object, not the place).
-    func placeImagePoint(_ env: RobotEnvironment) -> SIMD2<Double>? {
-        guard pointSource == .oracle, env.goal.task == .pickPlace, let zone = env.goal.zone else { return nil }
-        return env.imagePoint(zone.center, camera: "scene")
+    /// Where the object goes, in the scene camera: the pick/place mat's centre (oracle) or the
+    /// place-pointing head's point (`PlacePointingFit`; none without one: no carry).
+    func findPlacePoint(_ env: RobotEnvironment, policy: VLAPolicy, prefix: Tensor?) throws -> SIMD2<Double>? {
+        guard env.goal.task == .pickPlace else { return nil }
+        switch pointSource {
+        case .oracle:
+            return env.goal.zone.flatMap { env.imagePoint($0.center, camera: "scene") }
+        case .predicted:
+            guard policy.model.placePointingHead != nil, let prefix else { return nil }
+            let p: [Float] = try policy.model.pointPlace(prefix: prefix).toArray()
+            return SIMD2(Double(p[0]), Double(p[1]))
+        }
     }
 
     /// A native action chunk for `observation`, sampled with guidance toward q* (unguided
@@ -129,35 +144,49 @@ public final class JointPredictionModule {
         let reached = { (q: JointTarget) in zip(q.slots, q.values).allSatisfy { abs(current[$0.0] - $0.1) < self.releaseTolerance } }
         // The gripper's opening (1 = open) says whether something is between the fingers.
         let gripper = approach.slots.first == UnifiedActionSpace.leftArm.lowerBound ? UnifiedActionSpace.leftGripper : UnifiedActionSpace.rightGripper
-        let holding = carry.map { $0.heldOpening.contains(current[gripper]) } ?? false
+        // Held: the opening is in the held range and has settled since the last chunk (closing
+        // fingers pass through the range on their way to closing on nothing).
+        let opening = current[gripper]
+        let holding = carry.map { $0.heldOpening.contains(opening) && abs(opening - (lastOpening ?? -1)) < $0.settledChange } ?? false
+        lastOpening = opening
         if phase == .approach, reached(approach) {
             released = true
             phase = carryWaypoints.isEmpty ? .finished : .awaitingGrasp
+        } else if phase == .approach, holding, !carryWaypoints.isEmpty, let carry,
+                  zip(approach.slots, approach.values).allSatisfy({ abs(current[$0.0] - $0.1) < carry.graspTolerance }) {
+            // The policy went down and grasped before the joints settled on q* (which is above
+            // the object): the approach is over; pulling back up to q* would fight the grasp.
+            released = true
+            phase = .awaitingGrasp
         }
         if phase == .awaitingGrasp, holding { phase = .carrying(nextWaypoint) }
         if case .carrying(var k) = phase {
             if !holding {
                 phase = .awaitingGrasp   // dropped: wait for the policy to grasp again
             } else {
-                if reached(carryWaypoints[k]) { k += 1 }
+                if zip(carryWaypoints[k].slots, carryWaypoints[k].values).allSatisfy({ abs(current[$0.0] - $0.1) < carry!.waypointTolerance }) { k += 1 }
                 nextWaypoint = k
                 phase = k < carryWaypoints.count ? .carrying(k) : .finished
             }
         }
-        let target: JointTarget? = switch phase {
-        case .approach: approach
-        case .carrying(let k): carryWaypoints[k]
-        case .awaitingGrasp, .finished: nil
-        }
-        return try target.map {
-            try self.guidance(toward: $0, observation: observation, stats: policy.stats, horizon: policy.model.config.horizon)
+        let horizon = policy.model.config.horizon
+        switch phase {
+        case .approach:
+            return try guidance(toward: approach, observation: observation, stats: policy.stats, horizon: horizon)
+        case .carrying(let k):
+            // The carry also keeps the fingers closed: the policy alone lets go of a held block.
+            return try guidance(toward: carryWaypoints[k], observation: observation, stats: policy.stats, horizon: horizon,
+                                gripper: (gripper, 0))
+        case .awaitingGrasp, .finished:
+            return nil
         }
     }
 
     /// The guidance for one chunk: on q*'s slots, row k's target is the current joint position
     /// moved toward q* by at most (k + 1)·maxJointStep per joint, in the policy's action frame.
+    /// `gripper`: also hold this unified gripper slot at a command (the carry keeps it closed).
     public func guidance(toward q: JointTarget, observation: PolicyObservation, stats: NormalizationStats,
-                         horizon: Int) throws -> FlowGuidance {
+                         horizon: Int, gripper: (slot: Int, command: Float)? = nil) throws -> FlowGuidance {
         let spec = observation.embodiment, width = VLAConfig.actionDimension
         let current = try spec.unifiedState(observation.nativeState)
         let anchor = try stats.actionAnchor(nativeState: observation.nativeState, spec: spec)
@@ -168,8 +197,9 @@ public final class JointPredictionModule {
             for (slot, goal) in zip(q.slots, q.values) {
                 row[slot] = current[slot] + min(max(goal - current[slot], -reach), reach)
             }
+            if let gripper { row[gripper.slot] = gripper.command }
             let z = try stats.standardizedAction(row, anchor: anchor, embodiment: spec.name)
-            for slot in q.slots {
+            for slot in q.slots + (gripper.map { [$0.slot] } ?? []) {
                 target[k * width + slot] = z[slot]
                 weights[k * width + slot] = 1
             }
@@ -187,8 +217,16 @@ public struct CarryGuidance: Sendable, Equatable {
     /// TCP height above the place point where guidance ends.
     public var placeHeight = 0.05
     /// Gripper opening (fraction of full travel) that means something is held: a 4 cm block
-    /// leaves 0.5; empty fingers close to 0.
-    public var heldOpening: ClosedRange<Float> = 0.15...0.75
+    /// leaves 0.5; empty fingers close to 0, open ones stay near 1.
+    public var heldOpening: ClosedRange<Float> = 0.35...0.65
+    /// A grasp near q* (every joint within this, rad) ends the approach even if q* was not reached.
+    public var graspTolerance: Float = 0.2
+    /// Largest change of the opening between two chunks that still counts as settled.
+    public var settledChange: Float = 0.1
+    /// A carry waypoint is passed once every joint is within this of it (rad): looser than the
+    /// approach's release, as the held object's weight and the policy's own pull keep the
+    /// joints a little off.
+    public var waypointTolerance: Float = 0.1
 
     public init(height: Double = 0.12, placeHeight: Double = 0.05) {
         self.height = height

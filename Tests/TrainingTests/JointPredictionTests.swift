@@ -74,9 +74,10 @@ struct JointPredictionTests {
     /// The pick_place carry: forward kinematics of each waypoint lands on the point it was
     /// solved for (up over the lifted pick point, across at carry height over the mat, down
     /// to just above it), the place point is on the mat, and the phases follow the gripper's
-    /// opening: unguided at q* with open fingers, the path to the current waypoint once the
-    /// opening says a block is held (0.5 for a 4 cm block), unguided again when the fingers
-    /// close on nothing, resumed at the same waypoint on a regrasp, released after the last.
+    /// opening: unguided at q* with open fingers; once the opening has settled where a 4 cm
+    /// block leaves it (0.5), the path to the current waypoint with the gripper held closed;
+    /// unguided again when the fingers close on nothing; resumed at the same waypoint on a
+    /// regrasp; released after the last. A grasp short of q* ends the approach too.
     @Test func carryFollowsTheGripperAlongWaypointsOverTheMat() throws {
         let c = smallConfig()
         let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
@@ -100,9 +101,9 @@ struct JointPredictionTests {
         }
 
         let approach = try #require(jpm.jointTarget)
-        func at(_ q: JointTarget, gripper: Float) -> PolicyObservation {
+        func at(_ q: JointTarget, gripper: Float, off: Float = 0) -> PolicyObservation {
             var o = observation
-            for j in 0..<7 { o.nativeState[j] = q.values[j] }
+            for j in 0..<7 { o.nativeState[j] = q.values[j] + off }
             o.nativeState[7] = gripper
             return o
         }
@@ -110,8 +111,9 @@ struct JointPredictionTests {
             try jpm.actionChunk(policy: policy, observation: o, key: RandomKey(seed: seed)) == policy.actionChunk(o, key: RandomKey(seed: seed))
         }
         #expect(try isUnguided(at(approach, gripper: 1), seed: 2) && jpm.phase == .awaitingGrasp && jpm.released)
-        // Holding at q*: the chunk follows the path toward the first waypoint (as the approach does).
-        let holding = at(approach, gripper: 0.5)
+        // Fingers passing 0.5 on their way closed are no grasp; settled at 0.5 (next chunk) they are.
+        #expect(try isUnguided(at(approach, gripper: 0.5), seed: 2) && jpm.phase == .awaitingGrasp)
+        let holding = at(approach, gripper: 0.52)
         let chunk = try jpm.actionChunk(policy: policy, observation: holding, key: RandomKey(seed: 3))
         #expect(jpm.phase == .carrying(0))
         let lift = jpm.carryWaypoints[0]
@@ -120,15 +122,25 @@ struct JointPredictionTests {
                 let now = holding.nativeState[j], reach = Float(k + 1) * 0.05
                 #expect(Swift.abs(chunk[k][j] - (now + min(max(lift.values[j] - now, -reach), reach))) < 2e-3, "row \(k) joint \(j)")
             }
+            #expect(Swift.abs(chunk[k][7]) < 2e-3, "row \(k) gripper held closed")
         }
-        _ = try jpm.guidance(policy: policy, observation: at(lift, gripper: 0.5))
+        // Within the carry's 0.1 rad of a waypoint counts as passing it.
+        _ = try jpm.guidance(policy: policy, observation: at(lift, gripper: 0.5, off: 0.08))
         #expect(jpm.phase == .carrying(1))
         #expect(try isUnguided(at(lift, gripper: 0.02), seed: 4) && jpm.phase == .awaitingGrasp)
+        _ = try jpm.guidance(policy: policy, observation: at(approach, gripper: 0.5))
         _ = try jpm.guidance(policy: policy, observation: at(approach, gripper: 0.5))
         #expect(jpm.phase == .carrying(1))
         _ = try jpm.guidance(policy: policy, observation: at(jpm.carryWaypoints[1], gripper: 0.5))
         #expect(jpm.phase == .carrying(2))
         #expect(try isUnguided(at(jpm.carryWaypoints[2], gripper: 0.5), seed: 5) && jpm.phase == .finished)
         #expect(try isUnguided(at(approach, gripper: 0.5), seed: 6) && jpm.phase == .finished)
+
+        // A new episode: a settled grasp 0.1 rad short of q* (not reached) ends the approach.
+        try jpm.prepare(policy: policy, observation: observation, environment: env)
+        _ = try jpm.guidance(policy: policy, observation: at(approach, gripper: 0.5, off: 0.1))
+        #expect(jpm.phase == .approach)
+        _ = try jpm.guidance(policy: policy, observation: at(approach, gripper: 0.5, off: 0.1))
+        #expect(jpm.phase == .carrying(0) && jpm.released)
     }
 }
