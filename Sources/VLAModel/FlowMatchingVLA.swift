@@ -33,6 +33,8 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     public let velocityHead: Linear
     /// Per scene-camera patch: a logit and an (x, y) offset (present when `pointingWeight` > 0).
     public let pointingHead: Linear?
+    /// The same per-patch logit and offset for where the object goes (with `placePointing`).
+    public let placePointingHead: Linear?
     /// RECAP's advantage token: one embedding per `AdvantageIndicator` (with `advantageConditioning`).
     public let advantageEmbedding: Embedding?
     /// Scale and shift of every expert RMSNorm from the episode's speed (with `speedConditioning`).
@@ -73,6 +75,8 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
         expertNorm = try RMSNorm(d)
         velocityHead = try Linear(d, a, key: k[9])
         pointingHead = config.pointingWeight > 0 ? try Linear(d, 3, key: k[10]) : nil
+        // A child of k[9]: no earlier parameter's draw changes.
+        placePointingHead = config.pointingWeight > 0 && config.placePointing ? try Linear(d, 3, key: k[9].split(into: 1)[0]) : nil
         advantageEmbedding = config.advantageConditioning ? try Embedding(count: 2, dims: d, key: k[11]) : nil
         // Keys derived from k[11]'s children leave every earlier parameter's draw unchanged.
         let extra = try k[11].split(into: 2)
@@ -134,8 +138,19 @@ public final class FlowMatchingVLA: Module, @unchecked Sendable {
     /// each patch adds an offset of at most half its size to its centre.
     public func pointTarget(prefix: Tensor) throws -> Tensor {
         guard let pointingHead else { throw TensorError.unknownParameter("pointingHead (the config's pointingWeight is 0)") }
+        return try point(with: pointingHead, prefix: prefix)
+    }
+
+    /// Where the object goes (pick/place: the mat) in the scene camera `[B, 2]`, as `pointTarget`.
+    public func pointPlace(prefix: Tensor) throws -> Tensor {
+        guard let placePointingHead else { throw TensorError.unknownParameter("placePointingHead (the config's placePointing is false)") }
+        return try point(with: placePointingHead, prefix: prefix)
+    }
+
+    /// The pointing computation with `head` (either head, or one being fitted).
+    public func point(with head: Linear, prefix: Tensor) throws -> Tensor {
         let g = config.imageSize / 16, b = prefix.dim(0)
-        let out = try pointingHead(prefix.slice(axis: 1, 0..<(g * g)))         // [B, P, 3]
+        let out = try head(prefix.slice(axis: 1, 0..<(g * g)))         // [B, P, 3]
         let weights = try out.slice(axis: 2, 0..<1).reshaped([b, g * g]).softmax(axis: 1)
         let offsets = try out.slice(axis: 2, 1..<3).tanh() * (1 / Double(g))
         let ticks = (0..<g).map { Float(2 * $0 + 1) / Float(g) - 1 }

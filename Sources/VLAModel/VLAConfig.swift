@@ -26,6 +26,9 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// Weight of the auxiliary pointing loss (Green-VLA's L1 pointing: the backbone locates the
     /// task's target in the scene camera); > 0 adds the pointing head.
     public var pointingWeight: Double = 0
+    /// A second pointing head (with the pointing head) locating where the object goes: the
+    /// pick/place mat, JPM's carry target.
+    public var placePointing = false
     /// Joint-position actions as offsets from the chunk's starting joint state
     /// (`NormalizationStats.relativeHorizon`) instead of absolute targets.
     public var relativeActions = false
@@ -71,6 +74,7 @@ public struct VLAConfig: Codable, Sendable, Equatable {
         insulateBackbone = try read(.insulateBackbone, insulateBackbone)
         keypoints = try read(.keypoints, 0)
         pointingWeight = try read(.pointingWeight, 0)
+        placePointing = try read(.placePointing, false)
         relativeActions = try read(.relativeActions, false)
         advantageConditioning = try read(.advantageConditioning, false)
         speedConditioning = try read(.speedConditioning, false)

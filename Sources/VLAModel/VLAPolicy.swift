@@ -224,6 +224,15 @@ public final class VLAPolicy: @unchecked Sendable {
         return try extended(to: config, seed: seed)
     }
 
+    /// This policy with a place-pointing head drawn fresh from `seed` (itself if it has one).
+    public func withPlacePointingHead(seed: UInt64) throws -> VLAPolicy {
+        guard model.placePointingHead == nil else { return self }
+        guard model.pointingHead != nil else { throw TensorError.unknownParameter("pointingHead (a place head needs the pointing head's model)") }
+        var config = model.config
+        config.placePointing = true
+        return try extended(to: config, seed: seed)
+    }
+
     /// A policy of `config` (this one's with parts added) holding every weight, frozen
     /// parameter and knob of this one; the added parts drawn fresh from `seed`.
     private func extended(to config: VLAConfig, seed: UInt64) throws -> VLAPolicy {

@@ -9,7 +9,7 @@ import VLAModel
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train policies: `vla train --config stages/R1.yaml` runs a stage config.",
-        subcommands: [TrainStage.self, TrainBC.self, TrainR2.self, TrainProgress.self],
+        subcommands: [TrainStage.self, TrainBC.self, TrainR2.self, TrainProgress.self, TrainPlacePointing.self],
         defaultSubcommand: TrainStage.self)
 }
 
@@ -112,7 +112,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "JPM guidance strength (0: off): point at the target, lift it with depth, IK to q*, guide the sampler toward it.") var jpmStrength = 0.0
     @Option(help: "Where JPM's point comes from: predicted (the pointing head) or oracle (the simulator's target, an upper bound).") var jpmPoint = "predicted"
     @Option(help: "JPM: largest joint move per control step along the path to q* (rad).") var jpmJointStep: Float = 0.05
-    @Flag(help: "JPM on pick_place: after the grasp, also guide the carry up, over the mat and down (needs --jpm-point oracle until the pointing head locates the mat).") var jpmCarry = false
+    @Flag(help: "JPM on pick_place: once the gripper holds the block, also guide the carry up, over the mat and down with the fingers closed (the mat from the oracle or, with --jpm-point predicted, the checkpoint's place head: vla train place-pointing).") var jpmCarry = false
     @Option(help: "RECAP checkpoints: condition on \"advantage positive\" with this classifier-free guidance weight (1: conditioned only; omit: unconditioned).") var advantageGuidance: Double?
     @Flag(help: "Also report the pointing head's mean error on the evaluation seeds' scenes (a model trained with a pointing loss).") var pointingError = false
     @Option(help: "Speed-conditioned checkpoints: act at this speed relative to the training demos' reference (default 1).") var speed: Float?
@@ -130,7 +130,7 @@ struct Eval: AsyncParsableCommand {
         guard let pointSource = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle, not \(jpmPoint)") }
         let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: pointSource, maxJointStep: jpmJointStep) : nil
         if jpmCarry {
-            guard let jpm, pointSource == .oracle else { throw ValidationError("--jpm-carry needs --jpm-strength > 0 and --jpm-point oracle") }
+            guard let jpm else { throw ValidationError("--jpm-carry needs --jpm-strength > 0") }
             jpm.carry = CarryGuidance()
         }
         if let chain { return try runChains(length: chain, embodiment: e, jpm: jpm) }
@@ -140,6 +140,9 @@ struct Eval: AsyncParsableCommand {
         guard let mode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct, not \(oodGuard)") }
         guard let rule = CorrectionRule(rawValue: oodRule) else { throw ValidationError("--ood-rule must be density or log-density, not \(oodRule)") }
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
+        if jpmCarry, pointSource == .predicted, policy.model.placePointingHead == nil {
+            throw ValidationError("--jpm-carry with the predicted point needs a place head (vla train place-pointing --checkpoint \(checkpoint)) or --jpm-point oracle")
+        }
         if let advantageGuidance {
             guard policy.model.config.advantageConditioning else { throw ValidationError("--advantage-guidance needs a RECAP checkpoint (one with the advantage token)") }
             policy.advantageGuidance = advantageGuidance
