@@ -30,6 +30,7 @@ struct Demo: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Keep L1's grounding frozen through the demos' behaviour cloning.") var freezeGrounding = true
     @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
     @Option(help: "JPM point source: predicted (pointing head; needs --pointing-scenes) or oracle.") var jpmPoint = "predicted"
+    @Option(help: "Text encoder: bytes (learned byte embeddings) or minilm (frozen all-MiniLM-L6-v2 features and a learned projection; the model from scripts/bootstrap or $SWIFTVLA_MINILM_DIR). Use a new --out: a cached pretraining keeps its encoder.") var textEncoder = TextEncoderChoice.bytes.rawValue
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
     @Option(help: "Parameter prefixes frozen in post-training, comma separated (default: the language backbone, and L1's grounding when --freeze-grounding kept it frozen in pretraining; \"\" trains everything).") var postTrainingFrozen: String?
     @Option(help: "RECAP: value-head steps on the offline demos before it is frozen.") var recapValueSteps = 400
@@ -90,6 +91,10 @@ struct Demo: AsyncParsableCommand {
         demo.jpmStrength = jpmStrength
         guard let point = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle") }
         demo.jpmPoint = point
+        guard let text = TextEncoderChoice(rawValue: textEncoder) else {
+            throw ValidationError("--text-encoder must be \(TextEncoderChoice.allCases.map(\.rawValue).joined(separator: " or ")), not \(textEncoder)")
+        }
+        demo.model.textEncoder = text
         guard let kind = PostTrainingSetup.Algorithm(rawValue: algorithm) else { throw ValidationError("--algorithm must be hg-dagger or recap, not \(algorithm)") }
         demo.setup.algorithm = kind
         guard let swap = WeightSwap(rawValue: weightSwap) else { throw ValidationError("--weight-swap must be episode or chunk") }
