@@ -36,6 +36,9 @@ public final class JointPredictionModule {
 
     /// Pick-and-place: also guide the carry once the gripper holds the object (nil: approach only).
     public var carry: CarryGuidance?
+    /// Where the carry's place point comes from (nil: as `pointSource`; mixing them separates
+    /// the two heads' errors).
+    public var placeSource: PointSource?
 
     /// What `prepare` found for the current episode (for logs and tests).
     public private(set) var worldTarget: SIMD3<Double>?
@@ -88,14 +91,18 @@ public final class JointPredictionModule {
     public func prepare(policy: VLAPolicy, observation: PolicyObservation, environment env: RobotEnvironment,
                         encoded: (tokens: Tensor, mask: Tensor)? = nil) throws {
         reset()
-        var prefix: Tensor?
+        var encodedTokens = encoded?.tokens
+        let prefix = {
+            if let encodedTokens { return encodedTokens }
+            let tokens = try policy.model.encodePrefix(policy.inputs([observation])).tokens
+            encodedTokens = tokens
+            return tokens
+        }
         switch pointSource {
         case .oracle: imagePoint = env.targetImagePoint
         case .predicted:
-            let tokens = try encoded?.tokens ?? policy.model.encodePrefix(policy.inputs([observation])).tokens
-            let p: [Float] = try policy.model.pointTarget(prefix: tokens).toArray()
+            let p: [Float] = try policy.model.pointTarget(prefix: prefix()).toArray()
             imagePoint = SIMD2(Double(p[0]), Double(p[1]))
-            prefix = tokens
         }
         worldTarget = try imagePoint.flatMap { try env.liftImagePoint($0, camera: "scene") }
         jointTarget = worldTarget.flatMap { env.jointTarget(reaching: $0, offset: offset) }
@@ -117,14 +124,14 @@ public final class JointPredictionModule {
 
     /// Where the object goes, in the scene camera: the pick/place mat's centre (oracle) or the
     /// place-pointing head's point (`PlacePointingFit`; none without one: no carry).
-    func findPlacePoint(_ env: RobotEnvironment, policy: VLAPolicy, prefix: Tensor?) throws -> SIMD2<Double>? {
+    func findPlacePoint(_ env: RobotEnvironment, policy: VLAPolicy, prefix: () throws -> Tensor) throws -> SIMD2<Double>? {
         guard env.goal.task == .pickPlace else { return nil }
-        switch pointSource {
+        switch placeSource ?? pointSource {
         case .oracle:
             return env.goal.zone.flatMap { env.imagePoint($0.center, camera: "scene") }
         case .predicted:
-            guard policy.model.placePointingHead != nil, let prefix else { return nil }
-            let p: [Float] = try policy.model.pointPlace(prefix: prefix).toArray()
+            guard policy.model.placePointingHead != nil else { return nil }
+            let p: [Float] = try policy.model.pointPlace(prefix: prefix()).toArray()
             return SIMD2(Double(p[0]), Double(p[1]))
         }
     }

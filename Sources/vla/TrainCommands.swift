@@ -112,6 +112,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "JPM guidance strength (0: off): point at the target, lift it with depth, IK to q*, guide the sampler toward it.") var jpmStrength = 0.0
     @Option(help: "Where JPM's point comes from: predicted (the pointing head) or oracle (the simulator's target, an upper bound).") var jpmPoint = "predicted"
     @Option(help: "JPM: largest joint move per control step along the path to q* (rad).") var jpmJointStep: Float = 0.05
+    @Option(help: "JPM carry: where the place point comes from, predicted or oracle (default: as --jpm-point).") var jpmPlacePoint: String?
     @Flag(help: "JPM on pick_place: once the gripper holds the block, also guide the carry up, over the mat and down with the fingers closed (the mat from the oracle or, with --jpm-point predicted, the checkpoint's place head: vla train place-pointing).") var jpmCarry = false
     @Option(help: "RECAP checkpoints: condition on \"advantage positive\" with this classifier-free guidance weight (1: conditioned only; omit: unconditioned).") var advantageGuidance: Double?
     @Flag(help: "Also report the pointing head's mean error on the evaluation seeds' scenes (a model trained with a pointing loss).") var pointingError = false
@@ -132,6 +133,12 @@ struct Eval: AsyncParsableCommand {
         if jpmCarry {
             guard let jpm else { throw ValidationError("--jpm-carry needs --jpm-strength > 0") }
             jpm.carry = CarryGuidance()
+            if let jpmPlacePoint {
+                guard let source = JointPredictionModule.PointSource(rawValue: jpmPlacePoint) else { throw ValidationError("--jpm-place-point must be predicted or oracle") }
+                jpm.placeSource = source
+            }
+        } else if jpmPlacePoint != nil {
+            throw ValidationError("--jpm-place-point needs --jpm-carry")
         }
         if let chain { return try runChains(length: chain, embodiment: e, jpm: jpm) }
         if `operator` { throw ValidationError("--operator needs --chain") }
@@ -140,7 +147,7 @@ struct Eval: AsyncParsableCommand {
         guard let mode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct, not \(oodGuard)") }
         guard let rule = CorrectionRule(rawValue: oodRule) else { throw ValidationError("--ood-rule must be density or log-density, not \(oodRule)") }
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
-        if jpmCarry, pointSource == .predicted, policy.model.placePointingHead == nil {
+        if jpmCarry, (jpmPlacePoint.flatMap(JointPredictionModule.PointSource.init) ?? pointSource) == .predicted, policy.model.placePointingHead == nil {
             throw ValidationError("--jpm-carry with the predicted point needs a place head (vla train place-pointing --checkpoint \(checkpoint)) or --jpm-point oracle")
         }
         if let advantageGuidance {
@@ -228,14 +235,15 @@ struct Eval: AsyncParsableCommand {
                 return #", "baseline": {"checkpoint": "\#(baseline!)", "checkpoint_step": \#(step), "successes": \#(r.success.successes), "success_rate": \#(r.success.rate), "ci95": [\#(i.low), \#(i.high)], "milestones": \#(r.milestonesJSON)}, "paired": \#(p.json)"#
             } ?? ""
             let gifFields = gifs.map { #", "gif_directory": "\#($0)", "gifs": \#(result.gifs.count)"# } ?? ""
-            let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#)
+            let carryField = jpmCarry ? #", "jpm_carry": {"place_point": "\#(jpmPlacePoint ?? jpmPoint)"}"# : ""
+            let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)\#(carryField)"#)
                 + (advantageGuidance.map { #", "advantage_guidance": \#($0)"# } ?? "")
             let closestField = result.closestApproachQuartiles.map { String(format: #", "closest_approach_m": {"p25": %.4f, "median": %.4f, "p75": %.4f}"#, $0.p25, $0.median, $0.p75) } ?? ""
             let sceneFields = scenes.map { #", "scenes": "\#($0)", "seeds": [\#(seeds.map(String.init).joined(separator: ", "))]"# } ?? ""
             print(#"{"checkpoint_step": \#(step), "embodiment": "\#(embodiment)", "task": "\#(task)", "episodes": \#(episodes)\#(sceneFields), "successes": \#(result.success.successes), "success_rate": \#(result.success.rate), "ci95": [\#(i.low), \#(i.high)], "mean_steps_to_success": \#(result.meanStepsToSuccess), "mean_seconds_to_success": \#(result.meanSecondsToSuccess), "milestones": \#(result.milestonesJSON)\#(closestField)\#(oodFields)\#(jpmFields)\#(gifFields)\#(pairedFields)\#(perSeed)}"#)
         } else {
             if let scenes { print("\(seeds.count) \(scenes) scenes: seeds \(seeds.first ?? 0)…\(seeds.last ?? 0)") }
-            print("\(embodiment)/\(task) after step \(step)\(jpm == nil ? "" : " with JPM (\(jpmPoint) point, strength \(jpmStrength))"): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess)) (\(String(format: "%.2f", result.meanSecondsToSuccess)) s)")
+            print("\(embodiment)/\(task) after step \(step)\(jpm == nil ? "" : " with JPM (\(jpmPoint) point, strength \(jpmStrength)\(jpmCarry ? ", carry to the \(jpmPlacePoint ?? jpmPoint) place point" : ""))"): success \(result.success), mean steps to success \(String(format: "%.1f", result.meanStepsToSuccess)) (\(String(format: "%.2f", result.meanSecondsToSuccess)) s)")
             print("episodes that got there: \(result.milestoneSummary)")
             if let gifs { print("\(result.gifs.count) episode GIFs in \(gifs)") }
             if let (r, p, step) = paired {

@@ -65,6 +65,12 @@ struct PlacePointingFitTests {
         let expected = try fitted.model.pointPlace(prefix: fitted.model.encodePrefix(fitted.inputs([observation])).tokens).toArray(Float.self)
         let used = try #require(jpm.placeImagePoint)
         #expect(Swift.abs(used.x - Double(expected[0])) < 1e-6 && Swift.abs(used.y - Double(expected[1])) < 1e-6)
+        // The oracle object with the predicted place (the two heads' errors apart): the same place point.
+        let mixed = JointPredictionModule(strength: 1, pointSource: .oracle)
+        mixed.carry = CarryGuidance()
+        mixed.placeSource = .predicted
+        try mixed.prepare(policy: fitted, observation: observation, environment: scene)
+        #expect(mixed.placeImagePoint == used && mixed.imagePoint == scene.targetImagePoint)
         // Without a place head the predicted carry has no place to go: approach only.
         try jpm.prepare(policy: policy, observation: observation, environment: scene)
         #expect(jpm.placeImagePoint == nil && jpm.carryWaypoints.isEmpty && jpm.jointTarget != nil)
