@@ -17,12 +17,7 @@ struct JointPredictionTests {
     func oracleGuidanceSteersTheChunkOntoThePathToTheIKTarget(relative: Bool) throws {
         var c = smallConfig()
         c.relativeActions = relative
-        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
-        let dataset = try DemonstrationDataset(episodes: demos, specs: DemoCollector.specs, config: c)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: dataset.stats)
-        let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 4,
-                                       config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
-        let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
+        let (policy, env, observation) = try untrainedPolicyAndScene(c, task: .reach)
         let jpm = JointPredictionModule(strength: Double(c.samplingSteps), pointSource: .oracle, maxJointStep: 0.05)
         try jpm.prepare(policy: policy, observation: observation, environment: env)
         let chunk = try jpm.actionChunk(policy: policy, observation: observation, key: RandomKey(seed: 3))
@@ -53,12 +48,7 @@ struct JointPredictionTests {
     @Test func predictedPointComesFromThePointingHead() throws {
         var c = smallConfig()
         c.pointingWeight = 1
-        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
-        let dataset = try DemonstrationDataset(episodes: demos, specs: DemoCollector.specs, config: c)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: dataset.stats)
-        let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: 4,
-                                       config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
-        let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
+        let (policy, env, observation) = try untrainedPolicyAndScene(c, task: .reach)
         let jpm = JointPredictionModule(strength: 1, pointSource: .predicted)
         try jpm.prepare(policy: policy, observation: observation, environment: env)
         let point = try #require(jpm.imagePoint)
@@ -80,12 +70,7 @@ struct JointPredictionTests {
     /// regrasp; released after the last. A grasp short of q* ends the approach too.
     @Test func carryFollowsTheGripperAlongWaypointsOverTheMat() throws {
         let c = smallConfig()
-        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
-        let dataset = try DemonstrationDataset(episodes: demos, specs: DemoCollector.specs, config: c)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: dataset.stats)
-        let env = try RobotEnvironment(embodiment: .arm7, task: .pickPlace, seed: 4,
-                                       config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
-        let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
+        let (policy, env, observation) = try untrainedPolicyAndScene(c, task: .pickPlace)
         let jpm = JointPredictionModule(strength: Double(c.samplingSteps), pointSource: .oracle, maxJointStep: 0.05)
         jpm.carry = CarryGuidance(height: 0.12, placeHeight: 0.05)
         try jpm.prepare(policy: policy, observation: observation, environment: env)
@@ -143,4 +128,14 @@ struct JointPredictionTests {
         _ = try jpm.guidance(policy: policy, observation: at(approach, gripper: 0.5, off: 0.1))
         #expect(jpm.phase == .carrying(0) && jpm.released)
     }
+}
+
+/// An untrained policy of `c` (normalization from one reach demo) and seed 4's scene of `task` at reset.
+func untrainedPolicyAndScene(_ c: VLAConfig, task: TaskKind) throws -> (VLAPolicy, RobotEnvironment, PolicyObservation) {
+    let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+    let dataset = try DemonstrationDataset(episodes: demos, specs: DemoCollector.specs, config: c)
+    let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: dataset.stats)
+    let env = try RobotEnvironment(embodiment: .arm7, task: task, seed: 4,
+                                   config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+    return (policy, env, PolicyEvaluator.policyObservation(env.reset(), env: env))
 }

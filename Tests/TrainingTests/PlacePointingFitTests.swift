@@ -18,9 +18,7 @@ struct PlacePointingFitTests {
         var c = smallConfig()
         c.pointingWeight = 1
         c.imageSize = 64   // 4 × 4 scene patches to choose from (32 px leaves 4)
-        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
-        let dataset = try DemonstrationDataset(episodes: demos, specs: DemoCollector.specs, config: c)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: dataset.stats)
+        let (policy, scene, observation) = try untrainedPolicyAndScene(c, task: .pickPlace)
         var fit = PlacePointingFit(embodiment: .arm7)
         fit.scenes = 24
         fit.heldOutScenes = 6
@@ -56,9 +54,6 @@ struct PlacePointingFitTests {
         let before = PlacePointingFit.meanError(try fresh.model.pointPlace(prefix: freshPrefix).toArray(Float.self), scenes)
         #expect(trainError < before - 0.02, "fitted \(trainError) vs fresh \(before)")
 
-        let scene = try RobotEnvironment(embodiment: .arm7, task: .pickPlace, seed: 4,
-                                         config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
-        let observation = PolicyEvaluator.policyObservation(scene.reset(), env: scene)
         let jpm = JointPredictionModule(strength: 1, pointSource: .predicted)
         jpm.carry = CarryGuidance()
         try jpm.prepare(policy: fitted, observation: observation, environment: scene)
