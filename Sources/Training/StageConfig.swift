@@ -352,6 +352,8 @@ extension StageConfig {
         public var insulateBackbone: Bool?
         public var keypoints: Int?
         public var pointingWeight: Double?
+        /// The place-pointing head's slot (`vla train place-pointing` fits it; no stage trains it).
+        public var placePointing: Bool?
         public var relativeActions: Bool?
         public var advantageConditioning: Bool?
         public var speedConditioning: Bool?
@@ -366,7 +368,7 @@ extension StageConfig {
             case dims, heads, backboneLayers = "backbone_layers", expertLayers = "expert_layers"
             case horizon, executeSteps = "execute_steps", samplingSteps = "sampling_steps", noiseDraws = "noise_draws"
             case stateNoise = "state_noise", insulateBackbone = "insulate_backbone", keypoints
-            case pointingWeight = "pointing_weight", relativeActions = "relative_actions"
+            case pointingWeight = "pointing_weight", placePointing = "place_pointing", relativeActions = "relative_actions"
             case advantageConditioning = "advantage_conditioning", textEncoder = "text_encoder"
             case speedConditioning = "speed_conditioning", progressWeight = "progress_weight"
             case answerWeight = "answer_weight", maxAnswerLength = "max_answer_length"
@@ -391,6 +393,7 @@ extension StageConfig {
             insulateBackbone = try c.decodeIfPresent(Bool.self, forKey: .insulateBackbone)
             keypoints = try c.decodeIfPresent(Int.self, forKey: .keypoints)
             pointingWeight = try c.decodeIfPresent(Double.self, forKey: .pointingWeight)
+            placePointing = try c.decodeIfPresent(Bool.self, forKey: .placePointing)
             relativeActions = try c.decodeIfPresent(Bool.self, forKey: .relativeActions)
             advantageConditioning = try c.decodeIfPresent(Bool.self, forKey: .advantageConditioning)
             speedConditioning = try c.decodeIfPresent(Bool.self, forKey: .speedConditioning)
@@ -417,6 +420,7 @@ extension StageConfig {
             if let v = insulateBackbone { c.insulateBackbone = v }
             if let v = keypoints { c.keypoints = v }
             if let v = pointingWeight { c.pointingWeight = v }
+            if let v = placePointing { c.placePointing = v }
             if let v = relativeActions { c.relativeActions = v }
             if let v = advantageConditioning { c.advantageConditioning = v }
             if let v = speedConditioning { c.speedConditioning = v }
