@@ -9,10 +9,11 @@ import VLAModel
 /// the rendered depth, inverse kinematics turns it into a joint-space target q*, and the flow
 /// sampler is guided toward a path to q* (`FlowGuidance`).
 ///
-/// The target and q* are found once per episode (`prepare`, right after the reset), while the
-/// arm is still at home and cannot hide the object from the scene camera; every chunk is then
-/// guided along the path from the current joints to q* without touching the environment, so
-/// an actor may sample chunks on another thread while its episode thread steps the simulator.
+/// The target and q* (and a carry's place point and waypoints) are found once per episode
+/// (`prepare`, right after the reset), while the arm is still at home and cannot hide the
+/// object from the scene camera; every chunk is then guided from the current joints alone,
+/// without touching the environment, so an actor may sample chunks on another thread while
+/// its episode thread steps the simulator.
 public final class JointPredictionModule {
     public enum PointSource: String, Sendable, CaseIterable {
         /// The policy's pointing head (needs a model trained with a pointing loss).
@@ -143,12 +144,14 @@ public final class JointPredictionModule {
         return try policy.nativeChunk(standardized: sampled, observation: observation)
     }
 
-    /// The guidance for the chunk planned at `observation` (nil before `prepare`, without a
-    /// target, or once q* has been reached: guidance is released for good then).
+    /// The guidance for the chunk planned at `observation`, advancing the episode's phase: toward
+    /// q* while approaching; with a carry, toward the current waypoint while the gripper holds
+    /// something; nil before `prepare`, without a target, and otherwise (once q* has been
+    /// reached the approach is released for good).
     public func guidance(policy: VLAPolicy, observation: PolicyObservation) throws -> FlowGuidance? {
         guard let approach = jointTarget else { return nil }
         let current = try observation.embodiment.unifiedState(observation.nativeState)
-        let reached = { (q: JointTarget) in zip(q.slots, q.values).allSatisfy { abs(current[$0.0] - $0.1) < self.releaseTolerance } }
+        let within = { (q: JointTarget, tolerance: Float) in zip(q.slots, q.values).allSatisfy { abs(current[$0.0] - $0.1) < tolerance } }
         // The gripper's opening (1 = open) says whether something is between the fingers.
         let gripper = approach.slots.first == UnifiedActionSpace.leftArm.lowerBound ? UnifiedActionSpace.leftGripper : UnifiedActionSpace.rightGripper
         // Held: the opening is in the held range and has settled since the last chunk (closing
@@ -156,22 +159,21 @@ public final class JointPredictionModule {
         let opening = current[gripper]
         let holding = carry.map { $0.heldOpening.contains(opening) && abs(opening - (lastOpening ?? -1)) < $0.settledChange } ?? false
         lastOpening = opening
-        if phase == .approach, reached(approach) {
+        if phase == .approach, within(approach, releaseTolerance) {
             released = true
             phase = carryWaypoints.isEmpty ? .finished : .awaitingGrasp
-        } else if phase == .approach, holding, !carryWaypoints.isEmpty, let carry,
-                  zip(approach.slots, approach.values).allSatisfy({ abs(current[$0.0] - $0.1) < carry.graspTolerance }) {
+        } else if phase == .approach, holding, !carryWaypoints.isEmpty, let carry, within(approach, carry.graspTolerance) {
             // The policy went down and grasped before the joints settled on q* (which is above
             // the object): the approach is over; pulling back up to q* would fight the grasp.
             released = true
             phase = .awaitingGrasp
         }
         if phase == .awaitingGrasp, holding { phase = .carrying(nextWaypoint) }
-        if case .carrying(var k) = phase {
+        if case .carrying(var k) = phase, let carry {
             if !holding {
                 phase = .awaitingGrasp   // dropped: wait for the policy to grasp again
             } else {
-                if zip(carryWaypoints[k].slots, carryWaypoints[k].values).allSatisfy({ abs(current[$0.0] - $0.1) < carry!.waypointTolerance }) { k += 1 }
+                if within(carryWaypoints[k], carry.waypointTolerance) { k += 1 }
                 nextWaypoint = k
                 phase = k < carryWaypoints.count ? .carrying(k) : .finished
             }
