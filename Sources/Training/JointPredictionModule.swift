@@ -124,7 +124,7 @@ public final class JointPredictionModule {
     }
 
     /// Where the object goes, in the scene camera: the pick/place mat's centre (oracle) or the
-    /// place-pointing head's point (`PlacePointingFit`; none without one: no carry).
+    /// place-pointing head's point (`PointingHeadFit`; none without one: no carry).
     func findPlacePoint(_ env: RobotEnvironment, policy: VLAPolicy, prefix: () throws -> Tensor) throws -> SIMD2<Double>? {
         guard env.goal.task == .pickPlace else { return nil }
         switch placeSource ?? pointSource {

@@ -352,7 +352,7 @@ extension StageConfig {
         public var insulateBackbone: Bool?
         public var keypoints: Int?
         public var pointingWeight: Double?
-        /// The place-pointing head's slot (`vla train place-pointing` fits it; no stage trains it).
+        /// The place-pointing head's slot (`vla train pointing-head` fits it; no stage trains it).
         public var placePointing: Bool?
         public var relativeActions: Bool?
         public var advantageConditioning: Bool?

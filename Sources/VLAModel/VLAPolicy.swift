@@ -233,6 +233,10 @@ public final class VLAPolicy: @unchecked Sendable {
         return try extended(to: config, seed: seed)
     }
 
+    /// A policy with this one's weights, frozen parameters and knobs in tensors of its own
+    /// (changing the copy's weights leaves this one as it is).
+    public func copy() throws -> VLAPolicy { try extended(to: model.config, seed: 0) }
+
     /// A policy of `config` (this one's with parts added) holding every weight, frozen
     /// parameter and knob of this one; the added parts drawn fresh from `seed`.
     private func extended(to config: VLAConfig, seed: UInt64) throws -> VLAPolicy {

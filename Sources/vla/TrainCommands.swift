@@ -9,7 +9,7 @@ import VLAModel
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train policies: `vla train --config stages/R1.yaml` runs a stage config.",
-        subcommands: [TrainStage.self, TrainBC.self, TrainR2.self, TrainProgress.self, TrainPlacePointing.self],
+        subcommands: [TrainStage.self, TrainBC.self, TrainR2.self, TrainProgress.self, TrainPointingHead.self],
         defaultSubcommand: TrainStage.self)
 }
 
@@ -113,7 +113,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Where JPM's point comes from: predicted (the pointing head) or oracle (the simulator's target, an upper bound).") var jpmPoint = "predicted"
     @Option(help: "JPM: largest joint move per control step along the path to q* (rad).") var jpmJointStep: Float = 0.05
     @Option(help: "JPM carry: where the place point comes from, predicted or oracle (default: as --jpm-point).") var jpmPlacePoint: String?
-    @Flag(help: "JPM on pick_place: once the gripper holds the block, also guide the carry up, over the mat and down with the fingers closed (the mat from the oracle or, with --jpm-point predicted, the checkpoint's place head: vla train place-pointing).") var jpmCarry = false
+    @Flag(help: "JPM on pick_place: once the gripper holds the block, also guide the carry up, over the mat and down with the fingers closed (the mat from the oracle or, with --jpm-point predicted, the checkpoint's place head: vla train pointing-head).") var jpmCarry = false
     @Option(help: "RECAP checkpoints: condition on \"advantage positive\" with this classifier-free guidance weight (1: conditioned only; omit: unconditioned).") var advantageGuidance: Double?
     @Flag(help: "Also report the pointing head's mean error on the evaluation seeds' scenes (a model trained with a pointing loss).") var pointingError = false
     @Option(help: "Speed-conditioned checkpoints: act at this speed relative to the training demos' reference (default 1).") var speed: Float?
@@ -148,7 +148,7 @@ struct Eval: AsyncParsableCommand {
         guard let rule = CorrectionRule(rawValue: oodRule) else { throw ValidationError("--ood-rule must be density or log-density, not \(oodRule)") }
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
         if jpmCarry, (jpmPlacePoint.flatMap(JointPredictionModule.PointSource.init) ?? pointSource) == .predicted, policy.model.placePointingHead == nil {
-            throw ValidationError("--jpm-carry with the predicted point needs a place head (vla train place-pointing --checkpoint \(checkpoint)) or --jpm-point oracle")
+            throw ValidationError("--jpm-carry with the predicted point needs a place head (vla train pointing-head --checkpoint \(checkpoint)) or --jpm-point oracle")
         }
         if let advantageGuidance {
             guard policy.model.config.advantageConditioning else { throw ValidationError("--advantage-guidance needs a RECAP checkpoint (one with the advantage token)") }

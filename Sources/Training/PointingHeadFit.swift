@@ -4,12 +4,24 @@ import RobotSim
 import TensorKit
 import VLAModel
 
-/// JPM's carry target from the policy instead of the simulator: a place-pointing head fitted
-/// on a frozen checkpoint that already points at the object. Pick/place scenes at reset (one
-/// render each, as L1 pointing) are labelled with the mat's centre in the scene camera; the
-/// backbone runs once per scene and only the new head trains, so every other weight of the
-/// checkpoint stays bit-exact and its behaviour is unchanged.
-public struct PlacePointingFit: Sendable {
+/// A pointing head fitted alone on a frozen checkpoint, for JPM's predicted points. Scenes at
+/// reset (one render each, as L1 pointing) are labelled in the scene camera with the task's
+/// target object (`object`: refits the checkpoint's own pointing head, starting from its
+/// weights) or with the pick/place mat's centre (`place`: the carry's target, a new head). The
+/// backbone runs once per scene and only the head trains, so every other weight of the
+/// checkpoint stays bit-exact and the policy's actions are unchanged.
+public struct PointingHeadFit: Sendable {
+    public enum Head: String, Codable, Sendable, CaseIterable {
+        /// The task's target object (what JPM's approach points at: `FlowMatchingVLA.pointingHead`).
+        case object
+        /// Where a pick/place object goes: the mat (`FlowMatchingVLA.placePointingHead`).
+        case place
+        /// The head's parameter key in the model.
+        var parameterKey: String { self == .object ? "pointingHead" : "placePointingHead" }
+    }
+    public var head: Head
+    /// Scenes of this task (the place head needs pick/place: its mat).
+    public var task: TaskKind = .pickPlace
     public var embodiment: EmbodimentKind
     public var scenes = 2000
     /// Scenes after the training ones, only measured.
@@ -21,10 +33,15 @@ public struct PlacePointingFit: Sendable {
     public var firstSeed: UInt64 = 100_000
     public var seed: UInt64 = 0
 
-    public init(embodiment: EmbodimentKind) { self.embodiment = embodiment }
+    public init(head: Head, embodiment: EmbodimentKind) {
+        self.head = head
+        self.embodiment = embodiment
+    }
 
     /// Mean distance (normalized image units, [−1, 1] across) from the labels.
     public struct Report: Codable, Sendable, Equatable {
+        public var head: Head
+        public var task: TaskKind
         public var scenes: Int
         public var heldOutScenes: Int
         public var steps: Int
@@ -37,16 +54,21 @@ public struct PlacePointingFit: Sendable {
 
     struct Scene {
         var observation: PolicyObservation
-        var place: SIMD2<Float>
+        var label: SIMD2<Float>
     }
 
-    /// A pick/place scene at reset and the mat centre's image point (nil if off camera).
+    /// A scene at reset and its label's image point (nil if off camera or the task has none).
     func render(_ seed: UInt64, imageSize: Int) throws -> Scene? {
-        let env = try RobotEnvironment(embodiment: embodiment, task: .pickPlace, seed: seed,
+        let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: seed,
                                        config: EnvironmentConfig(imageWidth: imageSize, imageHeight: imageSize))
         let o = env.reset()
-        guard let zone = env.goal.zone, let p = env.imagePoint(zone.center, camera: "scene") else { return nil }
-        return Scene(observation: PolicyEvaluator.policyObservation(o, env: env), place: SIMD2(Float(p.x), Float(p.y)))
+        let point: SIMD2<Double>?
+        switch head {
+        case .object: point = env.targetImagePoint
+        case .place: point = env.goal.zone.flatMap { env.imagePoint($0.center, camera: "scene") }
+        }
+        guard let p = point else { return nil }
+        return Scene(observation: PolicyEvaluator.policyObservation(o, env: env), label: SIMD2(Float(p.x), Float(p.y)))
     }
 
     /// The backbone's scene-camera tokens per scene, `[N, P, D]` flattened (what the head reads).
@@ -63,22 +85,33 @@ public struct PlacePointingFit: Sendable {
 
     static func meanError(_ points: [Float], _ scenes: [Scene]) -> Double {
         zip(scenes.indices, scenes).reduce(0.0) { sum, item in
-            sum + Double(hypot(points[2 * item.0] - item.1.place.x, points[2 * item.0 + 1] - item.1.place.y))
+            sum + Double(hypot(points[2 * item.0] - item.1.label.x, points[2 * item.0 + 1] - item.1.label.y))
         } / Double(max(scenes.count, 1))
     }
 
-    /// The policy with a fitted place head (the checkpoint's own head is refitted if it has one).
+    /// The policy with the fitted head (a copy: `original` is unchanged).
     public func run(policy original: VLAPolicy, log: (String) -> Void) throws -> (policy: VLAPolicy, report: Report) {
-        let policy = try original.withPlacePointingHead(seed: seed &+ 31)
+        guard original.model.pointingHead != nil else {
+            throw TensorError.unknownParameter("pointingHead (fitting a pointing head needs a model trained with --pointing-weight > 0)")
+        }
+        // A copy either way: `withPlacePointingHead` is the policy itself when it has a place head.
+        let policy = try (head == .place ? original.withPlacePointingHead(seed: seed &+ 31) : original).copy()
         let model = policy.model
-        guard let head = model.placePointingHead else { throw TensorError.unknownParameter("placePointingHead") }
+        guard let initial = head == .place ? model.placePointingHead : model.pointingHead else {
+            throw TensorError.unknownParameter(head.parameterKey)
+        }
+        // Trained in a head of its own: the model's head may be frozen (a checkpoint's grounding is).
+        let fitted = try Linear(model.config.dims, 3, key: RandomKey(seed: seed))
+        try fitted.update(parameters: initial.parameters())
         var train: [Scene] = [], heldOut: [Scene] = []
         for i in 0..<(scenes + heldOutScenes) {
             guard let s = try render(firstSeed + UInt64(i), imageSize: model.config.imageSize) else { continue }
             if i < scenes { train.append(s) } else { heldOut.append(s) }
-            if (i + 1) % 500 == 0 { log("place-pointing scenes: \(i + 1)/\(scenes + heldOutScenes) rendered") }
+            if (i + 1) % 500 == 0 { log("\(head.rawValue)-pointing scenes: \(i + 1)/\(scenes + heldOutScenes) rendered") }
         }
-        guard !train.isEmpty else { throw TensorError.shapeMismatch("no pick_place scene has its mat in the scene camera") }
+        guard !train.isEmpty else {
+            throw TensorError.shapeMismatch("no \(task.rawValue) scene has its \(head == .place ? "place (a pick/place mat)" : "target object") in the scene camera")
+        }
         let g = model.config.imageSize / 16, d = model.config.dims, width = g * g * d
         let trainTokens = try Self.sceneTokens(policy, train), heldOutTokens = try Self.sceneTokens(policy, heldOut)
         func points(_ tokens: [Float], _ count: Int) throws -> [Float] {
@@ -87,19 +120,19 @@ public struct PlacePointingFit: Sendable {
             for start in stride(from: 0, to: count, by: 256) {
                 let n = min(256, count - start)
                 let x = try Tensor(Array(tokens[(start * width)..<((start + n) * width)]), shape: [n, g * g, d])
-                out += try model.point(with: head, prefix: x).toArray(Float.self)
+                out += try model.point(with: fitted, prefix: x).toArray(Float.self)
             }
             return out
         }
-        let mean = train.reduce(SIMD2<Float>(0, 0)) { $0 + $1.place } / Float(train.count)
+        let mean = train.reduce(SIMD2<Float>(0, 0)) { $0 + $1.label } / Float(train.count)
         let ofMean = Self.meanError(Array(repeating: [mean.x, mean.y], count: heldOut.count).flatMap { $0 }, heldOut)
         let before = Self.meanError(try points(heldOutTokens, heldOut.count), heldOut)
-        log(String(format: "place pointing: %d scenes, %d steps; held-out error before %.3f (the labels' mean: %.3f)",
+        log(String(format: "\(head.rawValue) pointing: %d scenes, %d steps; held-out error before %.3f (the labels' mean: %.3f)",
                    train.count, steps, before, ofMean))
 
         let optimizer = AdamW(learningRate: learningRate, weightDecay: 0)
         let batch = StepInput<(x: Tensor, y: Tensor)>()
-        let lossAndGrad = valueAndGrad(model: head) { h in
+        let lossAndGrad = valueAndGrad(model: fitted) { h in
             let (x, y) = batch.value!
             return [try (model.point(with: h, prefix: x) - y).square().sum(axis: 1).mean()]
         }
@@ -111,23 +144,24 @@ public struct PlacePointingFit: Sendable {
             x.reserveCapacity(picks.count * width)
             for i in picks {
                 x += trainTokens[(i * width)..<((i + 1) * width)]
-                y += [train[i].place.x, train[i].place.y]
+                y += [train[i].label.x, train[i].label.y]
             }
             batch.value = (try Tensor(x, shape: [picks.count, g * g, d]), try Tensor(y, shape: [picks.count, 2]))
-            let (values, grads) = try lossAndGrad(head)
-            try optimizer.step(model: head, gradients: grads, alsoEvaluate: values)
+            let (values, grads) = try lossAndGrad(fitted)
+            try optimizer.step(model: fitted, gradients: grads, alsoEvaluate: values)
             recent.append(try values[0].item())
             if (step + 1) % 200 == 0 || step + 1 == steps {
-                log(String(format: "place pointing step %d/%d  loss %.4f", step + 1, steps, recent.reduce(0, +) / Float(recent.count)))
+                log(String(format: "\(head.rawValue) pointing step %d/%d  loss %.4f", step + 1, steps, recent.reduce(0, +) / Float(recent.count)))
                 recent.removeAll()
             }
         }
         batch.value = nil
         let after = Self.meanError(try points(heldOutTokens, heldOut.count), heldOut)
         let trainAfter = Self.meanError(try points(trainTokens, train.count), train)
-        log(String(format: "place pointing: held-out error after %.3f (before %.3f, the labels' mean %.3f); training scenes %.3f",
+        log(String(format: "\(head.rawValue) pointing: held-out error after %.3f (before %.3f, the labels' mean %.3f); training scenes %.3f",
                    after, before, ofMean, trainAfter))
-        return (policy, Report(scenes: train.count, heldOutScenes: heldOut.count, steps: steps, heldOutErrorOfMean: ofMean,
+        try model.update(parameters: Dictionary(uniqueKeysWithValues: fitted.parameters().map { ("\(head.parameterKey).\($0.key)", $0.value) }))
+        return (policy, Report(head: head, task: task, scenes: train.count, heldOutScenes: heldOut.count, steps: steps, heldOutErrorOfMean: ofMean,
                                heldOutErrorBefore: before, heldOutErrorAfter: after, trainErrorAfter: trainAfter))
     }
 }
