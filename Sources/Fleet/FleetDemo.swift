@@ -50,6 +50,8 @@ public struct FleetDemo: Sendable {
     /// JPM guidance strength for the actors and the evaluations (0: off), and its point source.
     public var jpmStrength = 0.0
     public var jpmPoint = JointPredictionModule.PointSource.predicted
+    /// JPM's carry on pick/place for the actors and the evaluations (nil: the approach only).
+    public var jpmCarry: CarryGuidance?
     /// How the learner and actors post-train (algorithm, frozen prefixes, schedule, RECAP
     /// settings); its seed is replaced by `seed`.
     public var setup = PostTrainingSetup()
@@ -101,7 +103,7 @@ public struct FleetDemo: Sendable {
         // Locals, so the actor tasks below do not capture self.
         let (model, embodiment, tasks, episodes, gate) = (self.model, self.embodiment, self.tasks, self.episodesPerActor, self.gate)
         let (operatorApproach, sceneSplit) = (self.operatorApproach, self.sceneSplit)
-        let (jpmStrength, jpmPoint) = (self.jpmStrength, self.jpmPoint)
+        let (jpmStrength, jpmPoint, jpmCarry) = (self.jpmStrength, self.jpmPoint, self.jpmCarry)
         report.settings = [
             "embodiment": embodiment.rawValue, "tasks": tasks.map(\.rawValue).joined(separator: ","),
             "actors": "\(actors)", "pretrain demos per task": "\(pretrainDemos)",
@@ -109,7 +111,7 @@ public struct FleetDemo: Sendable {
             "post-training train steps": "\(trainSteps)",
             "held-out seeds per task": "\(evaluationSeeds)", "post-training batch": "\(setup.schedule.batchSize)",
             "post-training learning rate": "\(setup.schedule.learningRate)", "seed": "\(seed)",
-            "JPM guidance": jpmStrength > 0 ? "strength \(jpmStrength), \(jpmPoint.rawValue) point" : "off",
+            "JPM guidance": jpmStrength > 0 ? "strength \(jpmStrength), \(jpmPoint.rawValue) point\(jpmCarry == nil ? "" : ", carry")" : "off",
             "algorithm": setup.algorithm == .recap
                 ? "RECAP (value steps \(setup.recapValueSteps), n = \(setup.recapLookahead), positive fraction \(setup.recapPositiveFraction), value \(setup.recapContinuousValue ? "trained online" : "frozen"), CFG w fleet \(setup.recapFleetGuidance) / evaluation \(recapEvaluationGuidance))"
                 : "HG-DAgger",
@@ -138,13 +140,16 @@ public struct FleetDemo: Sendable {
         log("== pretraining on \(pretrainDemos) scripted demos per task (\(embodiment.rawValue): \(tasks.map(\.rawValue).joined(separator: ", ")))")
         let pretrained = try pretrain.run(log: log)
         let checkpoint = pretrain.output.appendingPathComponent("checkpoint")
+        if jpmStrength > 0, jpmCarry != nil, jpmPoint == .predicted, pretrained.model.placePointingHead == nil {
+            throw FleetDemoError.carryNeedsPlaceHead(checkpoint: checkpoint.path)
+        }
 
         // 2. Held-out evaluation before the fleet (seeds 0 ..< n; demos use seeds ≥ 10 000).
         let seeds = heldOutSeeds
         if evaluateBefore {
             // Cached next to the checkpoint: runs that share a pretraining share its evaluation.
             let cache = pretrain.output.appendingPathComponent(
-                "held-out-\(embodiment.rawValue)-\(tasks.map(\.rawValue).joined(separator: "+"))-seeds\(evaluationSeeds)-jpm\(jpmStrength)-\(jpmPoint.rawValue).json")
+                "held-out-\(embodiment.rawValue)-\(tasks.map(\.rawValue).joined(separator: "+"))-seeds\(evaluationSeeds)-jpm\(jpmStrength)-\(jpmPoint.rawValue)\(jpmCarry == nil ? "" : "-carry").json")
             if let cached = Self.cachedEvaluation(cache, newerThan: checkpoint) {
                 log("== the pretrained policy's held-out evaluation, cached in \(cache.lastPathComponent)")
                 for e in cached { log("pretrained \(e.embodiment)/\(e.task): \(FleetDemoReport.rate(e))") }
@@ -208,7 +213,7 @@ public struct FleetDemo: Sendable {
                         c.operatorApproach = operatorApproach
                         c.sceneSplit = sceneSplit
                         let policy = try setup.actorPolicy(checkpoint: checkpoint)
-                        let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
+                        let jpm = Self.jointPredictionModule(strength: jpmStrength, point: jpmPoint, carry: jpmCarry)
                         let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i), jpm: jpm, ood: ood)
                         let report = try await FleetActor(config: c, policy: actorPolicy).run()
                         let ok = report.episodes.filter(\.success).count
@@ -381,6 +386,16 @@ public struct FleetDemo: Sendable {
         return try? JSONDecoder().decode([FleetDemoReport.Evaluation].self, from: data)
     }
 
+    /// A JPM module as configured (nil when the strength is 0); one per actor and evaluation,
+    /// since it holds one episode's targets.
+    static func jointPredictionModule(strength: Double, point: JointPredictionModule.PointSource,
+                                      carry: CarryGuidance?) -> JointPredictionModule? {
+        guard strength > 0 else { return nil }
+        let jpm = JointPredictionModule(strength: strength, pointSource: point)
+        jpm.carry = carry
+        return jpm
+    }
+
     /// The evaluation seeds, before and after (0 ..< n; demos use seeds ≥ 10 000).
     var heldOutSeeds: [UInt64] { Array(UInt64(0)..<UInt64(evaluationSeeds)) }
 
@@ -395,7 +410,7 @@ public struct FleetDemo: Sendable {
     /// The held-out evaluation of `policy` on every task (JPM as configured).
     func evaluate(_ policy: VLAPolicy, seeds: [UInt64], label: String, log: (String) -> Void) throws -> [FleetDemoReport.Evaluation] {
         try tasks.map { task in
-            let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: jpmPoint) : nil
+            let jpm = Self.jointPredictionModule(strength: jpmStrength, point: jpmPoint, carry: jpmCarry)
             let result = try PolicyEvaluator.evaluate(policy: policy, embodiment: embodiment, task: task, seeds: seeds, jpm: jpm) { done, total, ok in
                 if done % 25 == 0 && done < total { log("\(label) \(embodiment.rawValue)/\(task.rawValue): \(done)/\(total) seeds, \(ok) successes") }
             }
@@ -407,3 +422,17 @@ public struct FleetDemo: Sendable {
         }
     }
 }
+
+public enum FleetDemoError: Error, CustomStringConvertible {
+    /// JPM's carry with predicted points needs the place head (the oracle point does not).
+    case carryNeedsPlaceHead(checkpoint: String)
+
+    public var description: String {
+        switch self {
+        case .carryNeedsPlaceHead(let checkpoint):
+            return "JPM's carry with the predicted point needs a place head in \(checkpoint) "
+                + "(vla train pointing-head --head place --checkpoint \(checkpoint)) or the oracle point"
+        }
+    }
+}
+

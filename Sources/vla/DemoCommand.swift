@@ -30,6 +30,9 @@ struct Demo: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Keep L1's grounding frozen through the demos' behaviour cloning.") var freezeGrounding = true
     @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
     @Option(help: "JPM point source: predicted (pointing head; needs --pointing-scenes) or oracle.") var jpmPoint = "predicted"
+    @Flag(help: "JPM's carry on pick/place for actors and evaluations: after the grasp, guide the block up, over the mat and down (the mat from the oracle, or with --jpm-point predicted the checkpoint's place head: vla train pointing-head --head place).") var jpmCarry = false
+    @Flag(help: "Pretrain with joint-position actions as offsets from the chunk's starting joint state (delta actions).") var relativeActions = false
+    @Option(help: "Pretraining run directory (default OUT/pretrain). A `vla train bc --out` directory trained with the same settings is reused as it is.") var pretrainDir: String?
     @Option(help: "Text encoder: bytes (learned byte embeddings) or minilm (frozen all-MiniLM-L6-v2 features and a learned projection; the model from scripts/bootstrap or $SWIFTVLA_MINILM_DIR). Use a new --out: a cached pretraining keeps its encoder.") var textEncoder = TextEncoderChoice.bytes.rawValue
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
     @Option(help: "Parameter prefixes frozen in post-training, comma separated (default: the language backbone, and L1's grounding when --freeze-grounding kept it frozen in pretraining; \"\" trains everything).") var postTrainingFrozen: String?
@@ -91,6 +94,13 @@ struct Demo: AsyncParsableCommand {
         demo.jpmStrength = jpmStrength
         guard let point = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle") }
         demo.jpmPoint = point
+        if jpmCarry {
+            guard jpmStrength > 0 else { throw ValidationError("--jpm-carry needs --jpm-strength > 0") }
+            guard tasks.split(separator: ",").contains("pick_place") else { throw ValidationError("--jpm-carry guides pick_place only: add it to --tasks") }
+            demo.jpmCarry = CarryGuidance()
+        }
+        demo.model.relativeActions = relativeActions
+        demo.pretrainDirectory = pretrainDir.map { URL(fileURLWithPath: $0) }
         guard let text = TextEncoderChoice(rawValue: textEncoder) else {
             throw ValidationError("--text-encoder must be \(TextEncoderChoice.allCases.map(\.rawValue).joined(separator: " or ")), not \(textEncoder)")
         }

@@ -228,6 +228,8 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "The learner's algorithm (recap adds the advantage token and samples toward \"positive\").") var algorithm = "hg-dagger"
     @Option(help: "RECAP: classifier-free guidance weight on this actor's rollouts.") var advantageGuidance = 1.0
     @Option(help: "JPM guidance strength (0: off; needs a checkpoint with a pointing head).") var jpmStrength = 0.0
+    @Option(help: "JPM point source: predicted (the checkpoint's pointing head) or oracle (the simulator's target).") var jpmPoint = "predicted"
+    @Flag(help: "JPM's carry on pick/place: after the grasp, guide the block up, over the mat and down (with --jpm-point predicted the checkpoint's place head: vla train pointing-head --head place).") var jpmCarry = false
     @Option(help: "OOD guard from the checkpoint's ood-guard.json: off, monitor or correct.") var oodGuard = "off"
     @Option(help: "Control steps per second of robot time (0: as fast as possible).") var controlRate = 0.0
     @Option(help: "Request the next chunk when this fraction of the current one remains (0: synchronous inference).") var prefetch = 0.0
@@ -273,7 +275,15 @@ struct ActorCommand: AsyncParsableCommand {
             setup.recapFleetGuidance = advantageGuidance
             let vla = try setup.actorPolicy(checkpoint: URL(fileURLWithPath: checkpoint))
             guard size == vla.model.config.imageSize else { throw ValidationError("--size must be the checkpoint's image size \(vla.model.config.imageSize)") }
-            let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength) : nil
+            guard let point = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle") }
+            if jpmCarry {
+                guard jpmStrength > 0 else { throw ValidationError("--jpm-carry needs --jpm-strength > 0") }
+                guard point == .oracle || vla.model.placePointingHead != nil else {
+                    throw ValidationError("--jpm-carry with the predicted point needs a place head (vla train pointing-head --head place --checkpoint \(checkpoint)) or --jpm-point oracle")
+                }
+            }
+            let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: point) : nil
+            if jpmCarry { jpm?.carry = CarryGuidance() }
             guard let mode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct") }
             var ood: PolicyEvaluator.OODSettings?
             if mode != .off {
