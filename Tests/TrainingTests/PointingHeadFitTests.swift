@@ -15,14 +15,7 @@ struct PointingHeadFitTests {
     /// here from its own points; JPM with the predicted point then takes the carry's place
     /// point from this head.
     @Test func fittedHeadPointsAtTheMatAndLeavesTheRestUnchanged() throws {
-        var c = smallConfig()
-        c.pointingWeight = 1
-        c.imageSize = 64   // 4 × 4 scene patches to choose from (32 px leaves 4)
-        let (policy, scene, observation) = try untrainedPolicyAndScene(c, task: .pickPlace)
-        var fit = PointingHeadFit(head: .place, embodiment: .arm7)
-        fit.scenes = 24
-        fit.heldOutScenes = 6
-        fit.steps = 600
+        let (c, policy, scene, observation, fit) = try smallFit(.place)
         let (fitted, report) = try fit.run(policy: policy) { _ in }
 
         let original = policy.model.parameters(), now = fitted.model.parameters()
@@ -86,14 +79,7 @@ struct PointingHeadFitTests {
     /// lowers the error on the scenes it trained on; nothing but the object head changes and
     /// the input policy keeps its head; JPM's predicted point then comes from the refitted head.
     @Test func objectHeadRefitStartsFromTheCheckpointsHeadAndChangesOnlyIt() throws {
-        var c = smallConfig()
-        c.pointingWeight = 1
-        c.imageSize = 64
-        let (policy, scene, observation) = try untrainedPolicyAndScene(c, task: .pickPlace)
-        var fit = PointingHeadFit(head: .object, embodiment: .arm7)
-        fit.scenes = 24
-        fit.heldOutScenes = 6
-        fit.steps = 600
+        let (c, policy, scene, observation, fit) = try smallFit(.object)
         let (fitted, report) = try fit.run(policy: policy) { _ in }
         #expect(report.head == .object && !fitted.model.config.placePointing)
 
@@ -128,5 +114,19 @@ struct PointingHeadFitTests {
         let expected = try fitted.model.pointTarget(prefix: fitted.model.encodePrefix(fitted.inputs([observation])).tokens).toArray(Float.self)
         let used = try #require(jpm.imagePoint)
         #expect(Swift.abs(used.x - Double(expected[0])) < 1e-6 && Swift.abs(used.y - Double(expected[1])) < 1e-6)
+    }
+
+    /// A small untrained model with a pointing head on 64-px cameras (4 × 4 scene patches to
+    /// choose from; 32 px leaves 4), a pick/place scene, and a 24-scene fit of `head`.
+    func smallFit(_ head: PointingHeadFit.Head) throws -> (VLAConfig, VLAPolicy, RobotEnvironment, PolicyObservation, PointingHeadFit) {
+        var c = smallConfig()
+        c.pointingWeight = 1
+        c.imageSize = 64
+        let (policy, scene, observation) = try untrainedPolicyAndScene(c, task: .pickPlace)
+        var fit = PointingHeadFit(head: head, embodiment: .arm7)
+        fit.scenes = 24
+        fit.heldOutScenes = 6
+        fit.steps = 600
+        return (c, policy, scene, observation, fit)
     }
 }
