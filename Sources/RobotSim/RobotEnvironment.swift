@@ -277,6 +277,9 @@ public final class RobotEnvironment {
     public var targetImagePoint: SIMD2<Double>? {
         layout.objects.indices.contains(goal.object) ? imagePoint(objectPosition(goal.object), camera: "scene") : nil
     }
+    /// The goal zone's centre in the scene camera (pick/place: where the object goes; push:
+    /// the circle), nil without a zone or off camera.
+    public var zoneImagePoint: SIMD2<Double>? { goal.zone.flatMap { imagePoint($0.center, camera: "scene") } }
     func objectYaw(_ i: Int) -> Double {
         let r = simulation.bodyRotation(objectBodies[i])
         return atan2(r.r1.x, r.r0.x)

@@ -129,7 +129,7 @@ public final class JointPredictionModule {
         guard env.goal.task == .pickPlace else { return nil }
         switch placeSource ?? pointSource {
         case .oracle:
-            return env.goal.zone.flatMap { env.imagePoint($0.center, camera: "scene") }
+            return env.zoneImagePoint
         case .predicted:
             guard policy.model.placePointingHead != nil else { return nil }
             let p: [Float] = try policy.model.pointPlace(prefix: prefix()).toArray()

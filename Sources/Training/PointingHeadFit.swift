@@ -65,7 +65,7 @@ public struct PointingHeadFit: Sendable {
         let point: SIMD2<Double>?
         switch head {
         case .object: point = env.targetImagePoint
-        case .place: point = env.goal.zone.flatMap { env.imagePoint($0.center, camera: "scene") }
+        case .place: point = env.zoneImagePoint
         }
         guard let p = point else { return nil }
         return Scene(observation: PolicyEvaluator.policyObservation(o, env: env), label: SIMD2(Float(p.x), Float(p.y)))
