@@ -416,9 +416,11 @@ public struct FleetDemo: Sendable {
             }
             let r = result.success
             log("\(label) \(embodiment.rawValue)/\(task.rawValue): \(r)")
+            if !result.milestones.isEmpty { log("  milestones: \(result.milestoneSummary)") }
             return FleetDemoReport.Evaluation(embodiment: embodiment.rawValue, task: task.rawValue, episodes: r.episodes,
                                               successes: r.successes, rate: r.rate,
-                                              interval: [r.interval95.low, r.interval95.high], perSeedSuccess: result.outcomes)
+                                              interval: [r.interval95.low, r.interval95.high], perSeedSuccess: result.outcomes,
+                                              milestones: result.milestones.map { .init(milestone: $0.milestone.rawValue, episodes: $0.episodes) })
         }
     }
 }

@@ -16,6 +16,17 @@ public struct FleetDemoReport: Codable, Sendable {
         /// Each held-out seed's success, in seed order (before and after run the same seeds,
         /// so the change is tested pairwise).
         public var perSeedSuccess: [Bool]? = nil
+        /// Episodes that got to each of the task's milestones, in task order (where failures stop).
+        public var milestones: [MilestoneCount]? = nil
+    }
+
+    public struct MilestoneCount: Codable, Sendable, Equatable {
+        public var milestone: String
+        public var episodes: Int
+        public init(milestone: String, episodes: Int) {
+            self.milestone = milestone
+            self.episodes = episodes
+        }
     }
 
     public struct Episode: Codable, Sendable {
@@ -160,6 +171,23 @@ public struct FleetDemoReport: Codable, Sendable {
 
     // MARK: HTML
 
+    /// Before and after, how many held-out episodes got to each milestone (empty without counts).
+    func milestoneTable() -> String {
+        var rows = ""
+        for b in before {
+            guard let counts = b.milestones, !counts.isEmpty else { continue }
+            let a = after.first { $0.task == b.task && $0.embodiment == b.embodiment }?.milestones ?? []
+            for c in counts {
+                let later = a.first { $0.milestone == c.milestone }.map { "\($0.episodes)" } ?? "–"
+                rows += "<tr><td>\(Self.escape(b.embodiment))/\(Self.escape(b.task))</td><td>\(Self.escape(c.milestone))</td>"
+                    + "<td>\(c.episodes)/\(b.episodes)</td><td>\(later)</td></tr>"
+            }
+        }
+        guard !rows.isEmpty else { return "" }
+        return "<h2>Where episodes stop (held-out, milestones reached)</h2><table><tr><th>task</th><th>milestone</th><th>before</th><th>after</th></tr>"
+            + rows + "</table>"
+    }
+
     public func html() -> String {
         var page = """
         <!doctype html><html><head><meta charset="utf-8"><title>SwiftVLA fleet report</title>
@@ -178,6 +206,7 @@ public struct FleetDemoReport: Codable, Sendable {
             page += "<td>\(p.map { "\($0.candidateOnly) / \($0.baselineOnly)" } ?? "–")</td><td>\(p.map { String(format: "%.3g", $0.pValue) } ?? "–")</td></tr>"
         }
         page += "</table><p class=note>Before and after run the same held-out seeds; McNemar's exact test counts the seeds only one of them solved.</p>"
+        page += milestoneTable()
         page += "<h2>Fleet</h2><table>"
         let facts: [(String, String)] = [
             ("episodes", "\(episodes.count)"),

@@ -3,6 +3,8 @@ import Testing
 import TestSupport
 @testable import Fleet
 import RobotData
+import RobotSim
+import Training
 import VLAModel
 
 /// `vla demo --extra-demos N`: SOP's more-offline-data baseline (no fleet).
@@ -38,6 +40,10 @@ struct ExtraDemosBaselineTests {
             #expect(try before[key]!.toArray(Float.self) == after[key]!.toArray(Float.self), "\(key)")
         }
         #expect(report.after.count == 1)
+        // The report's milestone counts are the evaluator's on the same policy and seeds.
+        let reference = try PolicyEvaluator.evaluate(policy: post, embodiment: .arm7, task: .reach, seeds: [0])
+        #expect(report.after[0].milestones == reference.milestones.map { .init(milestone: $0.milestone.rawValue, episodes: $0.episodes) })
+        #expect(report.after[0].milestones?.map(\.milestone) == TaskMilestones.milestones(for: .reach).map(\.rawValue))
         #expect(FileManager.default.fileExists(atPath: demo.output.appendingPathComponent("report.html").path))
     }
 }

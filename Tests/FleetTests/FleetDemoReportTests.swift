@@ -54,9 +54,17 @@ struct FleetDemoReportTests {
         #expect(!html.contains("OOD guard"))   // no guard, no table
         r.oodGuard = ["demo-actor-0": .init(chunks: 40, outOfDistribution: 3, corrected: 0)]
         #expect(r.html().contains("<td>demo-actor-0</td><td>40</td><td>3 (7.5%)</td><td>0</td>"))
+        // Milestones: a row per milestone, before with its episodes, after's count beside it.
+        #expect(!html.contains("Where episodes stop"))   // no counts, no table
+        r.before[0].milestones = [.init(milestone: "near_object", episodes: 12), .init(milestone: "succeeded", episodes: 4)]
+        r.after[0].milestones = [.init(milestone: "near_object", episodes: 15), .init(milestone: "succeeded", episodes: 9)]
+        let withMilestones = r.html()
+        #expect(withMilestones.contains("<td>arm7/reach</td><td>near_object</td><td>12/20</td><td>15</td></tr>"))
+        #expect(withMilestones.contains("<td>arm7/reach</td><td>succeeded</td><td>4/20</td><td>9</td></tr>"))
         // JSON round trip.
         let decoded = try JSONDecoder().decode(FleetDemoReport.self, from: JSONEncoder().encode(r))
         #expect(decoded.episodes.count == 4 && decoded.after[0].successes == 9 && decoded.oodGuard == r.oodGuard)
+        #expect(decoded.after[0].milestones == r.after[0].milestones)
     }
 
     @Test func aCachedEvaluationIsUsedOnlyWhenWrittenAfterTheCheckpoint() throws {
