@@ -390,10 +390,7 @@ public struct FleetDemo: Sendable {
     /// since it holds one episode's targets.
     static func jointPredictionModule(strength: Double, point: JointPredictionModule.PointSource,
                                       carry: CarryGuidance?) -> JointPredictionModule? {
-        guard strength > 0 else { return nil }
-        let jpm = JointPredictionModule(strength: strength, pointSource: point)
-        jpm.carry = carry
-        return jpm
+        strength > 0 ? JointPredictionModule(strength: strength, pointSource: point, carry: carry) : nil
     }
 
     /// The evaluation seeds, before and after (0 ..< n; demos use seeds ≥ 10 000).

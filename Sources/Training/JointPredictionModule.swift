@@ -63,11 +63,12 @@ public final class JointPredictionModule {
     }
 
     public init(strength: Double, pointSource: PointSource = .predicted, maxJointStep: Float = 0.05,
-                offset: SIMD3<Double> = SIMD3(0, 0, 0.025)) {
+                offset: SIMD3<Double> = SIMD3(0, 0, 0.025), carry: CarryGuidance? = nil) {
         self.strength = strength
         self.pointSource = pointSource
         self.maxJointStep = maxJointStep
         self.offset = offset
+        self.carry = carry
     }
 
     /// Forget the episode's target (call at every reset).

@@ -91,14 +91,12 @@ public struct PointingHeadFit: Sendable {
 
     /// The policy with the fitted head (a copy: `original` is unchanged).
     public func run(policy original: VLAPolicy, log: (String) -> Void) throws -> (policy: VLAPolicy, report: Report) {
-        guard original.model.pointingHead != nil else {
-            throw TensorError.unknownParameter("pointingHead (fitting a pointing head needs a model trained with --pointing-weight > 0)")
-        }
+        guard original.model.pointingHead != nil else { throw PointingHeadFitError.noPointingHead }
         // A copy either way: `withPlacePointingHead` is the policy itself when it has a place head.
         let policy = try (head == .place ? original.withPlacePointingHead(seed: seed &+ 31) : original).copy()
         let model = policy.model
         guard let initial = head == .place ? model.placePointingHead : model.pointingHead else {
-            throw TensorError.unknownParameter(head.parameterKey)
+            throw PointingHeadFitError.noPointingHead
         }
         // Trained in a head of its own: the model's head may be frozen (a checkpoint's grounding is).
         let fitted = try Linear(model.config.dims, 3, key: RandomKey(seed: seed))
@@ -109,9 +107,7 @@ public struct PointingHeadFit: Sendable {
             if i < scenes { train.append(s) } else { heldOut.append(s) }
             if (i + 1) % 500 == 0 { log("\(head.rawValue)-pointing scenes: \(i + 1)/\(scenes + heldOutScenes) rendered") }
         }
-        guard !train.isEmpty else {
-            throw TensorError.shapeMismatch("no \(task.rawValue) scene has its \(head == .place ? "place (a pick/place mat)" : "target object") in the scene camera")
-        }
+        guard !train.isEmpty else { throw PointingHeadFitError.noLabelledScene(head: head, task: task) }
         let g = model.config.imageSize / 16, d = model.config.dims, width = g * g * d
         let trainTokens = try Self.sceneTokens(policy, train), heldOutTokens = try Self.sceneTokens(policy, heldOut)
         func points(_ tokens: [Float], _ count: Int) throws -> [Float] {
@@ -163,5 +159,21 @@ public struct PointingHeadFit: Sendable {
         try model.update(parameters: Dictionary(uniqueKeysWithValues: fitted.parameters().map { ("\(head.parameterKey).\($0.key)", $0.value) }))
         return (policy, Report(head: head, task: task, scenes: train.count, heldOutScenes: heldOut.count, steps: steps, heldOutErrorOfMean: ofMean,
                                heldOutErrorBefore: before, heldOutErrorAfter: after, trainErrorAfter: trainAfter))
+    }
+}
+
+public enum PointingHeadFitError: Error, Equatable, CustomStringConvertible {
+    /// The checkpoint was trained without a pointing loss: no head, and no grounded tokens to fit one on.
+    case noPointingHead
+    /// No training scene has the head's label in the scene camera (e.g. a place head on a task without a mat).
+    case noLabelledScene(head: PointingHeadFit.Head, task: TaskKind)
+
+    public var description: String {
+        switch self {
+        case .noPointingHead:
+            return "fitting a pointing head needs a checkpoint trained with a pointing loss (--pointing-weight > 0)"
+        case .noLabelledScene(let head, let task):
+            return "no \(task.rawValue) scene has its \(head == .place ? "place (a pick/place mat)" : "target object") in the scene camera"
+        }
     }
 }

@@ -282,8 +282,8 @@ struct ActorCommand: AsyncParsableCommand {
                     throw ValidationError("--jpm-carry with the predicted point needs a place head (vla train pointing-head --head place --checkpoint \(checkpoint)) or --jpm-point oracle")
                 }
             }
-            let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: point) : nil
-            if jpmCarry { jpm?.carry = CarryGuidance() }
+            let jpm = jpmStrength > 0
+                ? JointPredictionModule(strength: jpmStrength, pointSource: point, carry: jpmCarry ? CarryGuidance() : nil) : nil
             guard let mode = OODGuardMode(rawValue: oodGuard) else { throw ValidationError("--ood-guard must be off, monitor or correct") }
             var ood: PolicyEvaluator.OODSettings?
             if mode != .off {

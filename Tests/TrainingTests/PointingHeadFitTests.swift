@@ -116,6 +116,21 @@ struct PointingHeadFitTests {
         #expect(Swift.abs(used.x - Double(expected[0])) < 1e-6 && Swift.abs(used.y - Double(expected[1])) < 1e-6)
     }
 
+    /// Bad requests are typed errors: a model trained without a pointing loss has no grounded
+    /// tokens to fit on, and reach scenes have no mat for a place head to point at.
+    @Test func badRequestsAreTypedErrors() throws {
+        let (c, policy, _, _, fit) = try smallFit(.place)
+        var bare = c
+        bare.pointingWeight = 0
+        let (unpointed, _, _) = try untrainedPolicyAndScene(bare, task: .pickPlace)
+        #expect(throws: PointingHeadFitError.noPointingHead) { try fit.run(policy: unpointed) { _ in } }
+        var onReach = fit
+        onReach.task = .reach
+        onReach.scenes = 3
+        onReach.heldOutScenes = 0
+        #expect(throws: PointingHeadFitError.noLabelledScene(head: .place, task: .reach)) { try onReach.run(policy: policy) { _ in } }
+    }
+
     /// A small untrained model with a pointing head on 64-px cameras (4 × 4 scene patches to
     /// choose from; 32 px leaves 4), a pick/place scene, and a 24-scene fit of `head`.
     func smallFit(_ head: PointingHeadFit.Head) throws -> (VLAConfig, VLAPolicy, RobotEnvironment, PolicyObservation, PointingHeadFit) {
