@@ -41,6 +41,9 @@ public struct GroundingPretraining: Sendable {
 
     public struct Report: Sendable {
         public var families: [FamilyScore]
+        /// The same scores on the first training scenes (as many as held out): with the held-out
+        /// ones, whether the answers fail to fit at all or fit without generalizing.
+        public var trainingFamilies: [FamilyScore] = []
         /// The pointing head's mean error on the held-out scenes' targets (nil without the head).
         public var pointingError: (before: Double, after: Double)?
         /// With `questions.sceneSplit`: the scores on each novel part's scenes, every question
@@ -149,13 +152,17 @@ public struct GroundingPretraining: Sendable {
         let scores = try Self.evaluate(policy: policy, scenes: heldOut, families: questions.families)
         let after = pointing ? try Self.pointingError(policy: policy, scenes: heldOut) : nil
         log("held-out exact match (\(heldOut.count) scenes): " + scores.map(Self.describe).joined(separator: "; "))
+        let seen = Array(train.prefix(heldOut.count))
+        let trainingScores = try Self.evaluate(policy: policy, scenes: seen, families: questions.families)
+        log("training-scene exact match (first \(seen.count) scenes): " + trainingScores.map(Self.describe).joined(separator: "; "))
         if let after, let before { log(String(format: "held-out pointing-head error after %.3f (before %.3f)", after, before)) }
         let novel = try novelPartScores(policy: policy, pointing: pointing)
         for n in novel {
             log("\(n.part.rawValue) (\(n.scenes) scenes): " + n.families.map(Self.describe).joined(separator: "; ")
                 + (n.pointingError.map { String(format: "; pointing-head error %.3f", $0) } ?? ""))
         }
-        return Report(families: scores, pointingError: before.flatMap { b in after.map { (b, $0) } }, novelParts: novel)
+        return Report(families: scores, trainingFamilies: trainingScores,
+                      pointingError: before.flatMap { b in after.map { (b, $0) } }, novelParts: novel)
     }
 
     /// With a split: `heldOutScenes` scenes of each novel part (seeds from `firstSeed` + 50 000,

@@ -106,6 +106,10 @@ struct GroundingQuestionsTests {
         #expect(report.families.map(\.family) == QuestionFamily.allCases)
         #expect(report.families.allSatisfy { $0.questions == 2 && (0...2).contains($0.exactMatches) })
         #expect(report.pointingError != nil && lines.contains { $0.hasPrefix("held-out exact match") })
+        // Training-scene scores: the first 2 training scenes (seeds 100 000…), decoded again here.
+        let seen = try l1.questions.scenes(firstSeed: l1.firstSeed, count: 2, imageSize: c.imageSize) { _ in }
+        let again = try GroundingPretraining.evaluate(policy: policy, scenes: seen, families: QuestionFamily.allCases)
+        #expect(report.trainingFamilies == again && again.allSatisfy { $0.questions == 2 })
         let after = try policy.model.parameters().mapValues { try $0.toArray(Float.self) }
         #expect(before.keys.filter { $0.hasPrefix("expert.") || $0.hasPrefix("velocityHead.") }.allSatisfy { before[$0] == after[$0] })
         #expect(before.keys.filter { $0.hasPrefix("answerHead.") || $0.hasPrefix("backbone.") }.allSatisfy { before[$0] != after[$0] })
