@@ -27,7 +27,6 @@ struct TrainPointingHead: AsyncParsableCommand {
         guard h == .object || t == .pickPlace else { throw ValidationError("--head place needs --task pick_place (the mat is its label)") }
         guard scenes > 0, heldOut >= 0, steps > 0 else { throw ValidationError("--scenes and --steps must be positive, --held-out not negative") }
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
-        guard policy.model.pointingHead != nil else { throw ValidationError("\(checkpoint) has no pointing head (train it with --pointing-weight > 0)") }
         var fit = PointingHeadFit(head: h, embodiment: e)
         fit.task = t
         fit.scenes = scenes
