@@ -7,6 +7,9 @@ public struct AnswerContext: @unchecked Sendable {
     public let prefix: Tensor
     public let mask: Tensor
     public let memory: [(keys: Tensor, values: Tensor)]
+    /// Each backbone layer's input `[B, Lp, D]` (layer l's keys/values are projected from its
+    /// norm): what the answer stream can read at each depth, for probes.
+    public let layerInputs: [Tensor]
 }
 
 /// The backbone as a VLM that answers in byte tokens (Green-VLA's L1; JPM's pointing as text).
@@ -23,7 +26,9 @@ extension FlowMatchingVLA {
     public func encodePrefixForAnswers(_ inputs: PolicyInputs) throws -> AnswerContext {
         var (h, mask) = try prefixEmbeddings(inputs)
         var memory: [(keys: Tensor, values: Tensor)] = []
+        var layerInputs: [Tensor] = []
         for block in backbone {
+            layerInputs.append(h)
             // TransformerBlock's forward, with the projected keys/values kept.
             let normed = try block.attentionNorm(h)
             let kv = try block.attention.projectMemory(keys: normed, values: normed)
@@ -31,7 +36,7 @@ extension FlowMatchingVLA {
             h = try h + block.attention.attend(queries: normed, memory: kv, mask: .tensor(mask))
             h = try h + block.mlp(block.mlpNorm(h))
         }
-        return AnswerContext(prefix: try backboneNorm(h), mask: mask, memory: memory)
+        return AnswerContext(prefix: try backboneNorm(h), mask: mask, memory: memory, layerInputs: layerInputs)
     }
 
     /// Answer token embeddings `[B, La, D]`: the prompt's byte embedding + the answer positions.

@@ -13,6 +13,7 @@ struct VLA: AsyncParsableCommand {
             DataCommand.self,
             Demo.self,
             LearnerCommand.self,
+            Probe.self,
             Serve.self,
             Sim.self,
             Train.self,
