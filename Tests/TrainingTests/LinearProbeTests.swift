@@ -57,6 +57,7 @@ struct LinearProbeTests {
     @Test func groundingProbeReadsThePrefixTokensAtEveryDepth() throws {
         var c = smallConfig()
         c.answerWeight = 0.5
+        c.pointingWeight = 1
         let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_010], imageSize: c.imageSize)
         let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: NormalizationStats(episodes: demos))
         var probe = try GroundingProbe(embodiment: .arm7, tasks: [.reach], family: .whereIs)
@@ -64,7 +65,8 @@ struct LinearProbeTests {
         probe.heldOutScenes = 4
         probe.probe.steps = 20
         let report = try probe.run(policy: policy)
-        #expect(report.rows.map(\.depth) == [0, 1, 0, 1] && report.rows.map(\.readout) == [.sceneImage, .sceneImage, .question, .question])
+        #expect(report.rows.map(\.depth) == [0, 1, 0, 1, 1]
+                && report.rows.map(\.readout) == [.sceneImage, .sceneImage, .question, .question, .pointing])
         #expect(report.trainQuestions == 12 && report.heldOutQuestions == 4)
         let whereIs = Set(["far", "near"].flatMap { a in ["left", "right"].map { "\(a) \($0)" } })
         #expect(Set(report.answers).isSubset(of: whereIs) && !report.answers.isEmpty)
@@ -75,7 +77,10 @@ struct LinearProbeTests {
         let features = try probe.features(policy: policy, scenes: scenes)
         let asked = scenes.map { ($0, $0.questions[0]) }
         let inputs = try QuestionPool.inputs(asked, policy: policy)
-        let prefix: [Float] = try policy.model.encodePrefix(inputs).tokens.toArray()
+        let prefixTensor = try policy.model.encodePrefix(inputs).tokens
+        let prefix: [Float] = try prefixTensor.toArray()
+        let point: [Float] = try policy.model.pointTarget(prefix: prefixTensor).toArray()
+        #expect(zip(point, features.pointing).allSatisfy { abs($0 - $1) < 1e-5 } && features.pointing.count == 6)
         let mask: [Bool] = try inputs.tokenMask.toArray()
         let lp = prefix.count / (3 * c.dims), p = c.tokensPerCamera, textStart = c.cameraSlots * p
         for row in 0..<3 {
