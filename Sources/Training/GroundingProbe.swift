@@ -38,6 +38,7 @@ public struct GroundingProbe: Sendable {
     public var trainScenes = 1000
     public var heldOutScenes = 200
     public var firstSeed: UInt64 = 200_000
+    /// The probes' fit settings; `run` sets the class count to the answers seen.
     public var probe = LinearProbe(classes: 0)
 
     public init(embodiment: EmbodimentKind, tasks: [TaskKind], family: QuestionFamily) throws {
