@@ -66,13 +66,13 @@ struct StageConfigTests {
         #expect(c["L0"]!.modelConfig(base: VLAConfig()) == VLAConfig())
         #expect(c["L0"]!.model?.imageSize == 64 && c["L0"]!.model?.dims == 128 && c["L0"]!.model?.horizon == 10)
 
-        // L1: pointing head on, 2000 scenes × 800 steps on arm7/reach.
+        // L1: pointing head on, 2000 scenes × 2400 steps at peak 1e-3 on arm7/reach.
         let l1 = c["L1"]!
         #expect(l1.modelConfig(base: VLAConfig()).pointingWeight == 1)
         let pointing = l1.pointingPretraining
         #expect(pointing.embodiment == .arm7 && pointing.tasks == [.reach])
-        #expect(pointing.scenes == 2000 && pointing.steps == 800 && pointing.batchSize == 64)
-        #expect(pointing.learningRate == 3e-4 && pointing.heldOutScenes == 200)
+        #expect(pointing.scenes == 2000 && pointing.steps == 2400 && pointing.batchSize == 64)
+        #expect(pointing.learningRate == 1e-3 && pointing.heldOutScenes == 200)
         #expect(l1.behaviorCloningRun(model: VLAConfig()).demosPerPair == 30)
         // … and the answer head at weight 0.5, asking every question family.
         #expect(l1.modelConfig(base: VLAConfig()).answerWeight == 0.5)
