@@ -45,6 +45,7 @@ public struct FleetDemo: Sendable {
     /// L1 pointing pretraining before the demos' behaviour cloning (needs `model.pointingWeight` > 0).
     public var pointingScenes = 0
     public var pointingSteps = 0
+    public var pointingLearningRate = PointingPretraining.defaultLearningRate
     /// Keep L1's grounding frozen through the demos' behaviour cloning.
     public var freezeGrounding = false
     /// JPM guidance strength for the actors and the evaluations (0: off), and its point source.
@@ -107,7 +108,9 @@ public struct FleetDemo: Sendable {
         report.settings = [
             "embodiment": embodiment.rawValue, "tasks": tasks.map(\.rawValue).joined(separator: ","),
             "actors": "\(actors)", "pretrain demos per task": "\(pretrainDemos)",
-            "pretrain steps": "\(pretrainSteps)", "episodes per actor (minimum)": "\(episodesPerActor)",
+            "pretrain steps": "\(pretrainSteps)",
+            "L1 pointing": pointingSteps > 0 && pointingScenes > 0 ? "\(pointingScenes) scenes, \(pointingSteps) steps, peak lr \(pointingLearningRate)" : "off",
+            "episodes per actor (minimum)": "\(episodesPerActor)",
             "post-training train steps": "\(trainSteps)",
             "held-out seeds per task": "\(evaluationSeeds)", "post-training batch": "\(setup.schedule.batchSize)",
             "post-training learning rate": "\(setup.schedule.learningRate)", "seed": "\(seed)",
@@ -134,6 +137,7 @@ public struct FleetDemo: Sendable {
         pretrain.seed = seed
         pretrain.pointingScenes = pointingScenes
         pretrain.pointingSteps = pointingSteps
+        pretrain.pointingLearningRate = pointingLearningRate
         pretrain.freezeGrounding = freezeGrounding
         pretrain.sceneSplit = sceneSplit
         try FileManager.default.createDirectory(at: pretrain.output, withIntermediateDirectories: true)

@@ -24,6 +24,7 @@ public struct BehaviorCloningRun: Sendable {
     /// `model.pointingWeight` > 0); runs only when the run starts from step 0.
     public var pointingScenes = 0
     public var pointingSteps = 0
+    public var pointingLearningRate = PointingPretraining.defaultLearningRate
     /// Keep what pointing pretraining trained (vision, embeddings, backbone) frozen during
     /// behaviour cloning, so 30 demos cannot overfit the grounding (not kept across a resume).
     public var freezeGrounding = false
@@ -111,6 +112,7 @@ public struct BehaviorCloningRun: Sendable {
                 var l1 = PointingPretraining(embodiment: embodiments[0], tasks: tasks)
                 l1.scenes = pointingScenes
                 l1.steps = pointingSteps
+                l1.learningRate = pointingLearningRate
                 l1.seed = seed
                 l1.sceneSplit = sceneSplit
                 try l1.run(policy: policy, log: log)

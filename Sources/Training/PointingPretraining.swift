@@ -16,7 +16,9 @@ public struct PointingPretraining: Sendable {
     public var scenes = 4000
     public var steps = 1500
     public var batchSize = 64
-    public var learningRate: Float = 3e-4
+    /// Peak of a warm-up/stable/decay schedule (decay to 5% over the last fifth).
+    public var learningRate = defaultLearningRate
+    public static let defaultLearningRate: Float = 3e-4
     /// Scene seeds start here (demos use ≥ 10 000, held-out evaluation 0 ..< 10 000).
     public var firstSeed: UInt64 = 100_000
     /// Scenes after the training ones, only measured.

@@ -34,6 +34,7 @@ struct TrainBC: AsyncParsableCommand {
     @Flag(help: "Joint-position actions as offsets from the chunk's starting joint state (delta actions).") var relativeActions = false
     @Option(help: "L1 pointing pretraining: rendered scenes (needs --pointing-weight > 0).") var pointingScenes = 0
     @Option(help: "L1 pointing pretraining: optimizer steps before behaviour cloning.") var pointingSteps = 0
+    @Option(help: "L1 pointing pretraining: peak learning rate.") var pointingLr = PointingPretraining.defaultLearningRate
     @Flag(help: "Freeze what pointing pretraining trained during behaviour cloning.") var freezeGrounding = false
     @Flag(help: "Speed conditioning: the action expert's norms are modulated by each demo's measured optical-flow speed (`vla eval --speed` is the knob).") var speedConditioning = false
     @Option(help: "Operator speed scales the demos cycle through, comma separated (e.g. 0.5,1,2).") var operatorSpeeds = "1"
@@ -78,6 +79,8 @@ struct TrainBC: AsyncParsableCommand {
         job.model.textEncoder = text
         job.pointingScenes = pointingScenes
         job.pointingSteps = pointingSteps
+        guard pointingLr > 0, pointingLr.isFinite else { throw ValidationError("--pointing-lr must be positive") }
+        job.pointingLearningRate = pointingLr
         job.freezeGrounding = freezeGrounding
         if seenScenesOnly {
             guard store == nil else { throw ValidationError("--seen-scenes-only splits RobotSim's scenes: not with --store") }

@@ -394,6 +394,31 @@ struct BehaviorCloningAfterPointingTests {
         let (loaded, step) = try VLAPolicy.load(from: out.appendingPathComponent("checkpoint"))
         #expect(step == 2 && loaded.model.pointingHead != nil)
     }
+
+    @Test func pointingLearningRateSetsL1sStepSize() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bc-l1-lr-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var run = BehaviorCloningRun(output: out)
+        run.demosPerPair = 1
+        run.model = smallConfig()
+        run.model.pointingWeight = 1
+        run.schedule.totalSteps = 1
+        run.schedule.batchSize = 4
+        run.pointingScenes = 8
+        run.pointingSteps = 1
+        run.pointingLearningRate = 5e-3
+        run.freezeGrounding = true   // so behaviour cloning leaves the backbone as L1 left it
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let key = "backbone.0.attention.query.weight"
+        // The run builds its model from RandomKey(seed: run.seed): the same initial weights.
+        let initial = try FlowMatchingVLA(config: run.model, key: RandomKey(seed: run.seed)).parameters()[key]!.toArray(Float.self)
+        let trained = try run.run { _ in }.model.parameters()[key]!.toArray(Float.self)
+        // Adam's first step moves each weight by lr·g/(|g|+ε) ≈ ±lr (plus decay lr·0.01·w), and
+        // L1's warm-up makes step 0's rate peak/50 = 1e-4.
+        let largest = zip(trained, initial).map { Swift.abs($0 - $1) }.max()!
+        let decayBound = 1e-4 * 0.01 * initial.map(Swift.abs).max()!
+        #expect(largest > 1e-4 * 0.99 && largest < 1e-4 * 1.01 + decayBound, "largest step \(largest)")
+    }
 }
 
 @Suite("Paired comparison (McNemar)")
