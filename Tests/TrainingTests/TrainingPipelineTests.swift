@@ -372,19 +372,26 @@ struct PointingPretrainingTests {
 
 @Suite("Behaviour cloning after L1")
 struct BehaviorCloningAfterPointingTests {
-    @Test func freezeGroundingKeepsTheBackboneOutOfBehaviourCloning() throws {
+    /// A tiny L1 → BC run with the grounding frozen through BC, in a fresh directory.
+    private func smallRun(steps: Int) throws -> BehaviorCloningRun {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("bc-l1-\(UUID())")
-        defer { try? FileManager.default.removeItem(at: out) }
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         var run = BehaviorCloningRun(output: out)
         run.demosPerPair = 1
         run.model = smallConfig()
         run.model.pointingWeight = 1
-        run.schedule.totalSteps = 2
+        run.schedule.totalSteps = steps
         run.schedule.batchSize = 4
         run.pointingScenes = 8
-        run.pointingSteps = 2
+        run.pointingSteps = steps
         run.freezeGrounding = true
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        return run
+    }
+
+    @Test func freezeGroundingKeepsTheBackboneOutOfBehaviourCloning() throws {
+        let run = try smallRun(steps: 2)
+        let out = run.output
+        defer { try? FileManager.default.removeItem(at: out) }
         let policy = try run.run { _ in }
         let trainable = Set(policy.model.trainableParameters().keys)
         #expect(!trainable.isEmpty)
@@ -396,19 +403,9 @@ struct BehaviorCloningAfterPointingTests {
     }
 
     @Test func pointingLearningRateSetsL1sStepSize() throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bc-l1-lr-\(UUID())")
-        defer { try? FileManager.default.removeItem(at: out) }
-        var run = BehaviorCloningRun(output: out)
-        run.demosPerPair = 1
-        run.model = smallConfig()
-        run.model.pointingWeight = 1
-        run.schedule.totalSteps = 1
-        run.schedule.batchSize = 4
-        run.pointingScenes = 8
-        run.pointingSteps = 1
+        var run = try smallRun(steps: 1)   // BC leaves the frozen backbone as L1 left it
+        defer { try? FileManager.default.removeItem(at: run.output) }
         run.pointingLearningRate = 5e-3
-        run.freezeGrounding = true   // so behaviour cloning leaves the backbone as L1 left it
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let key = "backbone.0.attention.query.weight"
         // The run builds its model from RandomKey(seed: run.seed): the same initial weights.
         let initial = try FlowMatchingVLA(config: run.model, key: RandomKey(seed: run.seed)).parameters()[key]!.toArray(Float.self)
