@@ -7,7 +7,8 @@ import VLAModel
 /// Green-VLA's Joint Prediction Module at inference, with no extra training: the backbone's
 /// pointing head locates the task's target in the scene camera, the point is lifted to 3D with
 /// the rendered depth, inverse kinematics turns it into a joint-space target q*, and the flow
-/// sampler is guided toward a path to q* (`FlowGuidance`).
+/// sampler is guided toward a path to q* (`FlowGuidance`). An arm commanded in end-effector
+/// deltas (arm6) needs no IK: its chunk is guided along a straight TCP path to the point.
 ///
 /// The target and q* (and a carry's place point and waypoints) are found once per episode
 /// (`prepare`, right after the reset), while the arm is still at home and cannot hide the
@@ -30,6 +31,10 @@ public final class JointPredictionModule {
     public var maxJointStep: Float
     /// Where the hand should end up relative to the lifted point (above the object's surface).
     public var offset: SIMD3<Double>
+    /// End-effector-delta arms: the largest TCP step per control step along the path (m; the
+    /// scripted operator's reach moves 0.025), and the distance that releases the approach.
+    public var maxTCPStep = 0.025
+    public var tcpReleaseDistance = 0.015
     /// Guidance ends for the rest of the episode once every joint is within this of q*: q* is
     /// where the approach ends; what follows (grasp, carry, place) is the policy's, and a pull
     /// back toward the object's old place would fight it.
@@ -45,6 +50,8 @@ public final class JointPredictionModule {
     public private(set) var worldTarget: SIMD3<Double>?
     public private(set) var imagePoint: SIMD2<Double>?
     public private(set) var jointTarget: JointTarget?
+    /// End-effector-delta arms: where the TCP should go (the lifted point plus `offset`).
+    public private(set) var tcpTarget: SIMD3<Double>?
     /// Where the carry puts the object (the place point lifted to 3D) and its joint waypoints.
     public private(set) var placeImagePoint: SIMD2<Double>?
     public private(set) var placeTarget: SIMD3<Double>?
@@ -76,6 +83,7 @@ public final class JointPredictionModule {
         worldTarget = nil
         imagePoint = nil
         jointTarget = nil
+        tcpTarget = nil
         placeImagePoint = nil
         placeTarget = nil
         carryWaypoints = []
@@ -86,9 +94,9 @@ public final class JointPredictionModule {
     }
 
     /// Finds the episode's target: the point (pointing head or oracle) in the scene camera,
-    /// lifted to 3D with the rendered depth, and q* by IK. Leaves no target (unguided
-    /// sampling) when there is no depth under the point or the embodiment is not commanded
-    /// in joint positions.
+    /// lifted to 3D with the rendered depth, and q* by IK (an end-effector-delta arm keeps the
+    /// 3D point as its TCP target instead). Leaves no target (unguided sampling) when there is
+    /// no depth under the point. The carry needs joint positions.
     /// `encoded`: the observation's backbone pass when the caller already has it (saves one).
     public func prepare(policy: VLAPolicy, observation: PolicyObservation, environment env: RobotEnvironment,
                         encoded: (tokens: Tensor, mask: Tensor)? = nil) throws {
@@ -107,6 +115,10 @@ public final class JointPredictionModule {
             imagePoint = SIMD2(Double(p[0]), Double(p[1]))
         }
         worldTarget = try imagePoint.flatMap { try env.liftImagePoint($0, camera: "scene") }
+        if env.spec.controlMode == .endEffectorDelta {
+            tcpTarget = worldTarget.map { $0 + offset }
+            return
+        }
         jointTarget = worldTarget.flatMap { env.jointTarget(reaching: $0, offset: offset) }
         if let carry, let pick = worldTarget, let approach = jointTarget, let placePoint = try findPlacePoint(env, policy: policy, prefix: prefix) {
             placeImagePoint = placePoint
@@ -150,6 +162,9 @@ public final class JointPredictionModule {
     /// something; nil before `prepare`, without a target, and otherwise (once q* has been
     /// reached the approach is released for good).
     public func guidance(policy: VLAPolicy, observation: PolicyObservation) throws -> FlowGuidance? {
+        if let goal = tcpTarget {
+            return try tcpGuidance(toward: goal, observation: observation, stats: policy.stats, horizon: policy.model.config.horizon)
+        }
         guard let approach = jointTarget else { return nil }
         let current = try observation.embodiment.unifiedState(observation.nativeState)
         let within = { (q: JointTarget, tolerance: Float) in zip(q.slots, q.values).allSatisfy { abs(current[$0.0] - $0.1) < tolerance } }
@@ -210,6 +225,39 @@ public final class JointPredictionModule {
             if let gripper { row[gripper.slot] = gripper.command }
             let z = try stats.standardizedAction(row, anchor: anchor, embodiment: spec.name)
             for slot in q.slots + (gripper.map { [$0.slot] } ?? []) {
+                target[k * width + slot] = z[slot]
+                weights[k * width + slot] = 1
+            }
+        }
+        return FlowGuidance(target: try Tensor(target, shape: [1, horizon, width]),
+                            weights: try Tensor(weights, shape: [1, horizon, width]), strength: strength)
+    }
+
+    /// The approach for an end-effector-delta arm: chunk row k's position delta is the step of at
+    /// most `maxTCPStep` toward `goal` from where rows 0..<k leave the TCP (the rotation and
+    /// gripper slots stay the policy's). Released for good within `tcpReleaseDistance`.
+    public func tcpGuidance(toward goal: SIMD3<Double>, observation: PolicyObservation, stats: NormalizationStats,
+                            horizon: Int) throws -> FlowGuidance? {
+        let spec = observation.embodiment, width = VLAConfig.actionDimension
+        let slots = Array(UnifiedActionSpace.endEffectorPosition)
+        let current = try spec.unifiedState(observation.nativeState)
+        var tcp = SIMD3(Double(current[slots[0]]), Double(current[slots[1]]), Double(current[slots[2]]))
+        func length(_ v: SIMD3<Double>) -> Double { (v * v).sum().squareRoot() }
+        if phase == .approach, length(goal - tcp) < tcpReleaseDistance {
+            released = true
+            phase = .finished
+        }
+        guard phase == .approach else { return nil }
+        let anchor = try stats.actionAnchor(nativeState: observation.nativeState, spec: spec)
+        var target = [Float](repeating: 0, count: horizon * width), weights = target
+        for k in 0..<horizon {
+            let toGoal = goal - tcp, distance = length(toGoal)
+            let step = distance > maxTCPStep ? toGoal * (maxTCPStep / distance) : toGoal
+            tcp += step
+            var row = [Float](repeating: 0, count: width)
+            for (i, slot) in slots.enumerated() { row[slot] = Float(step[i]) }
+            let z = try stats.standardizedAction(row, anchor: anchor, embodiment: spec.name)
+            for slot in slots {
                 target[k * width + slot] = z[slot]
                 weights[k * width + slot] = 1
             }

@@ -45,6 +45,41 @@ struct JointPredictionTests {
         #expect(later == ownLater)
     }
 
+    /// arm6 is commanded in end-effector deltas: no IK, the lifted point (plus the 2.5 cm offset)
+    /// is the TCP target, and with strength = sampling steps the decoded chunk's position deltas
+    /// are the steps of at most 2.5 cm along the straight line from the observed TCP to it.
+    @Test func endEffectorDeltaArmIsGuidedAlongAStraightTCPPath() throws {
+        let c = smallConfig()
+        let (policy, env, observation) = try untrainedPolicyAndScene(c, task: .reach, embodiment: .arm6)
+        let jpm = JointPredictionModule(strength: Double(c.samplingSteps), pointSource: .oracle)
+        try jpm.prepare(policy: policy, observation: observation, environment: env)
+        let chunk = try jpm.actionChunk(policy: policy, observation: observation, key: RandomKey(seed: 3))
+
+        #expect(jpm.jointTarget == nil)
+        let point = try #require(jpm.worldTarget), goal = try #require(jpm.tcpTarget)
+        let centre = env.objectPosition(env.layout.target)
+        #expect(((point - centre) * (point - centre)).sum().squareRoot() < 0.035)
+        #expect(goal == point + SIMD3(0, 0, 0.025))
+        // arm6's native state: 6 joints, the gripper, then the TCP position.
+        var tcp = SIMD3(Double(observation.nativeState[7]), Double(observation.nativeState[8]), Double(observation.nativeState[9]))
+        #expect(((tcp - goal) * (tcp - goal)).sum().squareRoot() > 0.1)   // far: every row a full step
+        for k in 0..<c.horizon {
+            let toGoal = goal - tcp, distance = (toGoal * toGoal).sum().squareRoot()
+            let step = distance > 0.025 ? toGoal * (0.025 / distance) : toGoal
+            tcp += step
+            for i in 0..<3 { #expect(Swift.abs(Double(chunk[k][i]) - step[i]) < 5e-4, "row \(k) axis \(i)") }
+        }
+        // Within 1.5 cm of the target the approach is released for the rest of the episode.
+        var near = observation
+        for i in 0..<3 { near.nativeState[7 + i] = Float(goal[i]) + 0.005 }
+        let free = try jpm.actionChunk(policy: policy, observation: near, key: RandomKey(seed: 5))
+        let own = try policy.actionChunk(near, key: RandomKey(seed: 5))
+        #expect(jpm.released && free == own)
+        let later = try jpm.actionChunk(policy: policy, observation: observation, key: RandomKey(seed: 6))
+        let ownLater = try policy.actionChunk(observation, key: RandomKey(seed: 6))
+        #expect(later == ownLater)
+    }
+
     @Test func predictedPointComesFromThePointingHead() throws {
         var c = smallConfig()
         c.pointingWeight = 1
@@ -131,11 +166,11 @@ struct JointPredictionTests {
 }
 
 /// An untrained policy of `c` (normalization from one reach demo) and seed 4's scene of `task` at reset.
-func untrainedPolicyAndScene(_ c: VLAConfig, task: TaskKind) throws -> (VLAPolicy, RobotEnvironment, PolicyObservation) {
-    let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+func untrainedPolicyAndScene(_ c: VLAConfig, task: TaskKind, embodiment: EmbodimentKind = .arm7) throws -> (VLAPolicy, RobotEnvironment, PolicyObservation) {
+    let demos = try DemoCollector.collect(embodiment: embodiment, task: .reach, seeds: [10_001], imageSize: c.imageSize)
     let dataset = try DemonstrationDataset(episodes: demos, specs: DemoCollector.specs, config: c)
     let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: dataset.stats)
-    let env = try RobotEnvironment(embodiment: .arm7, task: task, seed: 4,
+    let env = try RobotEnvironment(embodiment: embodiment, task: task, seed: 4,
                                    config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
     return (policy, env, PolicyEvaluator.policyObservation(env.reset(), env: env))
 }
