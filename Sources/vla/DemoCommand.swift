@@ -27,7 +27,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Post-training learning rate (constant).") var postTrainingLr: Float = TrainingSchedule.postTraining.learningRate
     @Option(help: "L1 pointing pretraining scenes before the demos' behaviour cloning (0: off; sets the pointing loss weight to 1).") var pointingScenes = 2000
     @Option(help: "L1 pointing pretraining steps.") var pointingSteps = 800
-    @Option(help: "L1 pointing pretraining peak learning rate.") var pointingLr = PointingPretraining.defaultLearningRate
+    @Option(help: "L1 pointing pretraining peak learning rate.") var pointingLr = FleetDemo.defaultPointingLearningRate
     @Flag(inversion: .prefixedNo, help: "Keep L1's grounding frozen through the demos' behaviour cloning.") var freezeGrounding = true
     @Option(help: "JPM guidance strength for actors and evaluations (0: off).") var jpmStrength = 1.0
     @Option(help: "JPM point source: predicted (pointing head; needs --pointing-scenes) or oracle.") var jpmPoint = "predicted"
