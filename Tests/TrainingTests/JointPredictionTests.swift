@@ -37,12 +37,7 @@ struct JointPredictionTests {
         // episode: the chunk is the policy's own, even back at the start posture.
         var atTarget = observation
         for j in 0..<7 { atTarget.nativeState[j] = q.values[j] + 0.03 }
-        let free = try jpm.actionChunk(policy: policy, observation: atTarget, key: RandomKey(seed: 5))
-        let own = try policy.actionChunk(atTarget, key: RandomKey(seed: 5))
-        #expect(jpm.released && free == own)
-        let later = try jpm.actionChunk(policy: policy, observation: observation, key: RandomKey(seed: 6))
-        let ownLater = try policy.actionChunk(observation, key: RandomKey(seed: 6))
-        #expect(later == ownLater)
+        try expectReleased(jpm, policy: policy, arrived: atTarget, start: observation)
     }
 
     /// arm6 is commanded in end-effector deltas: no IK, the lifted point (plus the 2.5 cm offset)
@@ -72,11 +67,18 @@ struct JointPredictionTests {
         // Within 1.5 cm of the target the approach is released for the rest of the episode.
         var near = observation
         for i in 0..<3 { near.nativeState[7 + i] = Float(goal[i]) + 0.005 }
-        let free = try jpm.actionChunk(policy: policy, observation: near, key: RandomKey(seed: 5))
-        let own = try policy.actionChunk(near, key: RandomKey(seed: 5))
+        try expectReleased(jpm, policy: policy, arrived: near, start: observation)
+    }
+
+    /// Once arrived, the approach is released for the rest of the episode: JPM's chunk is the
+    /// policy's own there, and later even back at the start.
+    private func expectReleased(_ jpm: JointPredictionModule, policy: VLAPolicy, arrived: PolicyObservation,
+                                start: PolicyObservation) throws {
+        let free = try jpm.actionChunk(policy: policy, observation: arrived, key: RandomKey(seed: 5))
+        let own = try policy.actionChunk(arrived, key: RandomKey(seed: 5))
         #expect(jpm.released && free == own)
-        let later = try jpm.actionChunk(policy: policy, observation: observation, key: RandomKey(seed: 6))
-        let ownLater = try policy.actionChunk(observation, key: RandomKey(seed: 6))
+        let later = try jpm.actionChunk(policy: policy, observation: start, key: RandomKey(seed: 6))
+        let ownLater = try policy.actionChunk(start, key: RandomKey(seed: 6))
         #expect(later == ownLater)
     }
 
