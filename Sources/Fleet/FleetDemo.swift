@@ -46,7 +46,7 @@ public struct FleetDemo: Sendable {
     public var pointingScenes = 0
     public var pointingSteps = 0
     /// L1's peak rate: 1e-3 points better than PointingPretraining's 3e-4 in 800 steps (held-out
-    /// error 0.118 vs 0.171) and the post-trained policy ends higher (README, the main job).
+    /// error 0.118 vs 0.171); after the fleet the two are within run-to-run spread (README).
     public var pointingLearningRate = defaultPointingLearningRate
     public static let defaultPointingLearningRate: Float = 1e-3
     /// Keep L1's grounding frozen through the demos' behaviour cloning.
