@@ -212,19 +212,29 @@ public final class JointPredictionModule {
     /// `gripper`: also hold this unified gripper slot at a command (the carry keeps it closed).
     public func guidance(toward q: JointTarget, observation: PolicyObservation, stats: NormalizationStats,
                          horizon: Int, gripper: (slot: Int, command: Float)? = nil) throws -> FlowGuidance {
-        let spec = observation.embodiment, width = VLAConfig.actionDimension
-        let current = try spec.unifiedState(observation.nativeState)
-        let anchor = try stats.actionAnchor(nativeState: observation.nativeState, spec: spec)
-        var target = [Float](repeating: 0, count: horizon * width), weights = target
-        for k in 0..<horizon {
-            var row = [Float](repeating: 0, count: width)
+        let current = try observation.embodiment.unifiedState(observation.nativeState)
+        let slots = q.slots + (gripper.map { [$0.slot] } ?? [])
+        return try pathGuidance(slots: slots, observation: observation, stats: stats, horizon: horizon) { k, row in
             let reach = Float(k + 1) * maxJointStep
             for (slot, goal) in zip(q.slots, q.values) {
                 row[slot] = current[slot] + min(max(goal - current[slot], -reach), reach)
             }
             if let gripper { row[gripper.slot] = gripper.command }
+        }
+    }
+
+    /// A guidance pulling `slots` of each chunk row toward the unified action `fill(k, &row)`
+    /// writes for row k, standardized into the policy's action frame.
+    func pathGuidance(slots: [Int], observation: PolicyObservation, stats: NormalizationStats, horizon: Int,
+                      fill: (Int, inout [Float]) -> Void) throws -> FlowGuidance {
+        let spec = observation.embodiment, width = VLAConfig.actionDimension
+        let anchor = try stats.actionAnchor(nativeState: observation.nativeState, spec: spec)
+        var target = [Float](repeating: 0, count: horizon * width), weights = target
+        for k in 0..<horizon {
+            var row = [Float](repeating: 0, count: width)
+            fill(k, &row)
             let z = try stats.standardizedAction(row, anchor: anchor, embodiment: spec.name)
-            for slot in q.slots + (gripper.map { [$0.slot] } ?? []) {
+            for slot in slots {
                 target[k * width + slot] = z[slot]
                 weights[k * width + slot] = 1
             }
@@ -238,7 +248,7 @@ public final class JointPredictionModule {
     /// gripper slots stay the policy's). Released for good within `tcpReleaseDistance`.
     public func tcpGuidance(toward goal: SIMD3<Double>, observation: PolicyObservation, stats: NormalizationStats,
                             horizon: Int) throws -> FlowGuidance? {
-        let spec = observation.embodiment, width = VLAConfig.actionDimension
+        let spec = observation.embodiment
         let slots = Array(UnifiedActionSpace.endEffectorPosition)
         let current = try spec.unifiedState(observation.nativeState)
         var tcp = SIMD3(Double(current[slots[0]]), Double(current[slots[1]]), Double(current[slots[2]]))
@@ -248,22 +258,12 @@ public final class JointPredictionModule {
             phase = .finished
         }
         guard phase == .approach else { return nil }
-        let anchor = try stats.actionAnchor(nativeState: observation.nativeState, spec: spec)
-        var target = [Float](repeating: 0, count: horizon * width), weights = target
-        for k in 0..<horizon {
+        return try pathGuidance(slots: slots, observation: observation, stats: stats, horizon: horizon) { _, row in
             let toGoal = goal - tcp, distance = length(toGoal)
             let step = distance > maxTCPStep ? toGoal * (maxTCPStep / distance) : toGoal
             tcp += step
-            var row = [Float](repeating: 0, count: width)
             for (i, slot) in slots.enumerated() { row[slot] = Float(step[i]) }
-            let z = try stats.standardizedAction(row, anchor: anchor, embodiment: spec.name)
-            for slot in slots {
-                target[k * width + slot] = z[slot]
-                weights[k * width + slot] = 1
-            }
         }
-        return FlowGuidance(target: try Tensor(target, shape: [1, horizon, width]),
-                            weights: try Tensor(weights, shape: [1, horizon, width]), strength: strength)
     }
 }
 
