@@ -78,7 +78,8 @@ public final class FleetActor {
         let loaded = Locked(LoadedVersions())
         // Act from the published start policy, not from whatever the policy was built with.
         if registration.policyVersion > 0 {
-            let deadline = ContinuousClock.now + .seconds(config.initialPolicyWait)
+            let wait = config.lockstepEpisodesPerVersion == nil ? config.initialPolicyWait : config.lockstepTimeout
+            let deadline = ContinuousClock.now + .seconds(wait)
             while session.inbox.current == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         }
         let thread = WorkerThread(name: "fleet-actor-\(config.actorID)")
@@ -95,6 +96,9 @@ public final class FleetActor {
                 if firstEpisode == nil { firstEpisode = .now } else if ContinuousClock.now >= firstEpisode! + .seconds(budget) { break }
             }
             try Task.checkCancellation()
+            if let perVersion = config.lockstepEpisodesPerVersion, index > 0, index % perVersion == 0 {
+                try await waitForNewerVersion(than: loaded.current.current, session: session)
+            }
             // Episode boundary: weights change here (and, in chunk-boundary mode, before chunks).
             let version = swapIn(session: session, loaded: loaded)
             let seed = config.sceneSplit?.seeds(.seen, embodiment: config.embodiment, task: task, from: nextSeed, count: 1).first ?? nextSeed
@@ -110,6 +114,18 @@ public final class FleetActor {
         }
         report.versionsLoaded = loaded.current.history
         return report
+    }
+
+    /// Lock-step: blocks until the inbox holds a version newer than `version` (the learner
+    /// publishes it once every actor's round is in).
+    private func waitForNewerVersion(than version: Int, session: ActorSession) async throws {
+        let started = ContinuousClock.now, deadline = started + .seconds(config.lockstepTimeout)
+        while (session.inbox.current?.version ?? 0) <= version {
+            guard ContinuousClock.now < deadline else {
+                throw FleetActorError.noNewVersion(after: version, seconds: config.lockstepTimeout)
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     /// Versions this actor has loaded (the current one last).

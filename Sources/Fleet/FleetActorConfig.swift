@@ -36,6 +36,12 @@ public struct FleetActorConfig: Sendable {
     public var weightSwap = WeightSwap.episodeBoundary
     /// Ask the learner for each version as a delta against the last one received (lossless).
     public var acceptDeltaWeights = true
+    /// Lock-step fleet (`LockstepRounds` on the learner): after this many episodes with one
+    /// version, wait for the next version before the next episode (nil: never wait).
+    public var lockstepEpisodesPerVersion: Int?
+    /// How long a lock-step actor waits for a version (its first one included) before it
+    /// gives up with `FleetActorError.noNewVersion`.
+    public var lockstepTimeout = 600.0
     /// Control steps per second of robot time (e.g. 10 Hz); nil runs as fast as it can.
     public var controlRate: Double?
     /// Wait this long for the first published weights before acting with the initial ones.
@@ -55,6 +61,18 @@ public struct FleetActorConfig: Sendable {
         self.learnerPort = learnerPort
         self.embodiment = embodiment
         self.tasks = tasks
+    }
+}
+
+public enum FleetActorError: Error, CustomStringConvertible, Equatable {
+    /// A lock-step actor waited `seconds` for a version newer than `version`.
+    case noNewVersion(after: Int, seconds: Double)
+
+    public var description: String {
+        switch self {
+        case .noNewVersion(let version, let seconds):
+            return "FleetActorError.noNewVersion: lock-step actor waited \(Int(seconds)) s for a policy version after \(version); is the learner in lock-step rounds for this many actors?"
+        }
     }
 }
 

@@ -78,6 +78,12 @@ public struct FleetDemo: Sendable {
     /// every actor for `episodesPerActor` episodes on a fixed policy (training paused), then
     /// trains `trainSteps / rounds` steps on all data so far and publishes (nil: online, SOP).
     public var offlineRounds: Int?
+    /// Lock-step rounds instead of SOP's asynchronous fleet (nil): every actor runs this many
+    /// episodes with the newest version, the learner trains `publishEveryTrainSteps` steps on
+    /// them (in a fixed order) and publishes, and again, for `trainSteps` steps in all. Actors
+    /// register one after another, so scene seeds and tasks follow actor numbers: the run is a
+    /// function of `seed` (see `LockstepRounds`). Not with `offlineRounds` or `fleetDuration`.
+    public var lockstepEpisodesPerRound: Int?
     /// SOP's on-policy vs more-offline-data baseline instead of the fleet: this many more
     /// scripted demos per task (the seeds after the pretraining demos'), then the learner's
     /// backend trains `trainSteps` steps on the pretraining demos plus these, no online data
@@ -123,12 +129,19 @@ public struct FleetDemo: Sendable {
                 : "HG-DAgger",
             "OOD guard on actors": oodGuard.rawValue,
             "post-training": extraDemos.map { "offline: \($0) more scripted demos per task, no fleet" }
-                ?? offlineRounds.map { "offline HG-DAgger: \($0) rounds of collect (training paused), then retrain" } ?? "online (SOP)",
+                ?? offlineRounds.map { "offline HG-DAgger: \($0) rounds of collect (training paused), then retrain" }
+                ?? lockstepEpisodesPerRound.map { "online in lock-step rounds: \($0) episode(s) per actor, then \(publishEveryTrainSteps) train steps" }
+                ?? "online (SOP)",
             "frozen in post-training": setup.frozen.isEmpty ? "nothing" : setup.frozen.joined(separator: ", "),
             "gate": "deviation > \(gate.deviationThreshold) for \(gate.deviationPatience) steps, budget \(gate.policyStepBudget), hand back after \(gate.handBackAfter)",
             "operator approach on takeover": operatorApproach.rawValue,
             "scenes (demos, L1, fleet)": sceneSplit == nil ? "all" : "seen only (held-out target colours and positions never played)",
         ]
+        if let perRound = lockstepEpisodesPerRound {
+            guard perRound >= 1, offlineRounds == nil, fleetDuration == nil, extraDemos == nil else {
+                throw FleetDemoError.lockstepConflict
+            }
+        }
         // 1. Pretrain (resumes or returns at once when the cached run is complete).
         var pretrain = BehaviorCloningRun(output: pretrainDirectory ?? output.appendingPathComponent("pretrain"))
         pretrain.embodiments = [embodiment]
@@ -183,15 +196,23 @@ public struct FleetDemo: Sendable {
         config.tensorBoardDirectory = fleetRun.appendingPathComponent("tensorboard")
         config.catalog = TaskCatalog(tasks.map { (embodiment, $0) })
         config.publishEveryTrainSteps = publishEveryTrainSteps
+        // The seed picks the fleet's scenes too (seed 0: the learner's default range).
+        config.seedBase = FleetLearnerConfig.defaultSeedBase + seed &* Self.seedStride
         config.trainStepInterval = learnerStepInterval
+        config.lockstep = lockstepEpisodesPerRound.map { LockstepRounds(actors: actors, episodesPerRound: $0) }
         // Version 1 is the pretrained policy; version v follows (v − 1)·K train steps.
         let targetVersion = trainSteps / max(1, publishEveryTrainSteps) + 1
+        // Lock-step: round r acts with version r; `targetVersion − 1` rounds reach the budget.
+        let lockstepEpisodes = lockstepEpisodesPerRound.map { $0 * (targetVersion - 1) }
         let learner = try FleetLearner(config: config, backend: backend)
         let port = try await learner.start()
         await onLearnerStarted?(learner)
         if let fleetDuration {
             log("== fleet: learner on 127.0.0.1:\(port), \(actors) actors for \(Int(fleetDuration)) s of robot time"
                 + (controlRate.map { " at \($0) Hz" } ?? ""))
+        } else if let perRound = lockstepEpisodesPerRound {
+            log("== fleet in lock-step rounds: learner on 127.0.0.1:\(port), \(actors) actors × \(perRound) episode(s) per round, "
+                + "\(publishEveryTrainSteps) train steps per round, \(targetVersion - 1) rounds")
         } else {
             log("== fleet: learner on 127.0.0.1:\(port), \(actors) actors, ≥ \(episodesPerActor) episodes each, until \(trainSteps) train steps")
         }
@@ -201,12 +222,16 @@ public struct FleetDemo: Sendable {
             : PolicyEvaluator.OODSettings(guardModel: OODGuard.read(OODGuard.url(inCheckpoint: checkpoint)), mode: oodGuard)
         // The actors of one phase: each runs `episodes` episodes (and, online, on until the
         // target version acted in one of them).
-        let actorCount = actors
+        let (actorCount, perRound) = (actors, lockstepEpisodesPerRound)
         @Sendable func runActors(episodes: Int, targetVersion: Int?) async throws -> [(String, FleetActorReport, PolicyEvaluator.OODCounts?)] {
             try await withThrowingTaskGroup(of: (String, FleetActorReport, PolicyEvaluator.OODCounts?).self) { group in
                 for i in 0..<actorCount {
                     group.addTask {
                         let id = "demo-actor-\(i)"
+                        // Lock-step: registration in actor order fixes each actor's seeds and task.
+                        while perRound != nil, i > 0, !learner.isRegistered("demo-actor-\(i - 1)") {
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
                         var c = FleetActorConfig(actorID: id, learnerPort: port, embodiment: embodiment, tasks: tasks)
                         c.episodes = budget == nil ? episodes : 10_000   // until the budget is spent
                         c.targetPolicyVersion = budget == nil ? targetVersion : nil
@@ -214,6 +239,7 @@ public struct FleetDemo: Sendable {
                         c.controlRate = controlRate
                         c.weightSwap = weightSwap
                         c.maxEpisodes = targetVersion == nil && budget == nil ? episodes : 10_000
+                        c.lockstepEpisodesPerVersion = perRound
                         c.environment = EnvironmentConfig(imageWidth: model.imageSize, imageHeight: model.imageSize)
                         c.stepsPerChunk = 16
                         c.gate = gate
@@ -221,7 +247,7 @@ public struct FleetDemo: Sendable {
                         c.sceneSplit = sceneSplit
                         let policy = try setup.actorPolicy(checkpoint: checkpoint)
                         let jpm = Self.jointPredictionModule(strength: jpmStrength, point: jpmPoint, carry: jpmCarry)
-                        let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: UInt64(100 + i), jpm: jpm, ood: ood)
+                        let actorPolicy = VLAActorPolicy(policy: policy, embodiment: embodiment.spec, seed: seed &* 1_000 &+ UInt64(100 + i), jpm: jpm, ood: ood)
                         let report = try await FleetActor(config: c, policy: actorPolicy).run()
                         let ok = report.episodes.filter(\.success).count
                         let help = report.episodes.reduce(0) { $0 + $1.operatorSteps }, steps = report.episodes.reduce(0) { $0 + $1.steps }
@@ -281,6 +307,9 @@ public struct FleetDemo: Sendable {
                     await learner.trainUntil(step: goal)
                     try await learner.publish()
                 }
+            } else if let lockstepEpisodes {
+                reports = try await runActors(episodes: lockstepEpisodes, targetVersion: nil)
+                await learner.waitUntilPublished(version: targetVersion)
             } else {
                 reports = try await runActors(episodes: episodes, targetVersion: targetVersion)
             }
@@ -400,6 +429,9 @@ public struct FleetDemo: Sendable {
         strength > 0 ? JointPredictionModule(strength: strength, pointSource: point, carry: carry) : nil
     }
 
+    /// Scene seeds between two demo seeds' fleets: room for 100 actors' ranges of 100 000.
+    static let seedStride: UInt64 = 10_000_000
+
     /// The evaluation seeds, before and after (0 ..< n; demos use seeds ≥ 10 000).
     var heldOutSeeds: [UInt64] { Array(UInt64(0)..<UInt64(evaluationSeeds)) }
 
@@ -432,12 +464,16 @@ public struct FleetDemo: Sendable {
 public enum FleetDemoError: Error, CustomStringConvertible {
     /// JPM's carry with predicted points needs the place head (the oracle point does not).
     case carryNeedsPlaceHead(checkpoint: String)
+    /// Lock-step rounds need at least one episode per round and no time budget or offline phase.
+    case lockstepConflict
 
     public var description: String {
         switch self {
         case .carryNeedsPlaceHead(let checkpoint):
             return "JPM's carry with the predicted point needs a place head in \(checkpoint) "
                 + "(vla train pointing-head --head place --checkpoint \(checkpoint)) or the oracle point"
+        case .lockstepConflict:
+            return "lock-step rounds need at least 1 episode per round and run neither with offline rounds, extra demos nor a robot-time budget"
         }
     }
 }

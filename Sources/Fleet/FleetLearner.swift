@@ -71,6 +71,8 @@ public final class FleetLearner: Sendable {
     /// `trainUntil(step:)`'s goal: the loop pauses itself on reaching it.
     private let pauseAtStep = Locked<Int?>(nil)
     private let trainingEnded = Locked(false)
+    /// Lock-step: the episodes of the round being collected (handed over when it is complete).
+    private let lockstepHeld = Locked([Episode]())
 
     public init(config: FleetLearnerConfig, backend: any LearnerBackend) throws {
         self.config = config
@@ -78,6 +80,14 @@ public final class FleetLearner: Sendable {
         credentials = Locked(config.credentials)
         if let ranks = config.ranks, !(backend is any DataParallelLearnerBackend) || ranks.ingestEndpoints.count != ranks.size {
             throw RPCError(code: .failedPrecondition, message: "a data-parallel learner needs a data-parallel backend (the VLA) and one ingest endpoint per rank")
+        }
+        if let lockstep = config.lockstep {
+            guard config.ranks == nil else {
+                throw RPCError(code: .failedPrecondition, message: "lock-step rounds run on a single learner, not a data-parallel one")
+            }
+            guard lockstep.actors >= 1, lockstep.episodesPerRound >= 1, config.publishEveryTrainSteps >= 1 else {
+                throw RPCError(code: .invalidArgument, message: "lock-step rounds need at least 1 actor, 1 episode per round and 1 train step per version")
+            }
         }
         store = try EpisodeStore(root: config.ranks.map { LearnerRanks.shard($0.rank, of: config.storeDirectory) } ?? config.storeDirectory)
         buffer = OnlineBuffer(capacity: config.onlineBufferCapacity)
@@ -123,6 +133,8 @@ public final class FleetLearner: Sendable {
         let trainer = Task(executorPreference: trainingThread) {
             if let ranks = self.config.ranks, let backend = self.backend as? any DataParallelLearnerBackend {
                 await self.dataParallelLoop(ranks: ranks, backend: backend)
+            } else if let rounds = self.config.lockstep {
+                await self.lockstepLoop(rounds)
             } else {
                 await self.trainingLoop()
             }
@@ -150,9 +162,10 @@ public final class FleetLearner: Sendable {
             _ = await serverTask.result
             watchdog.cancel()
         }
-        // Hand the backend what landed since the loop's last drain, so on return it has
-        // ingested every accepted episode.
-        await ingest(buffer.drain())
+        // Hand the backend what landed since the loop's last drain (and a lock-step round cut
+        // short), so on return it has ingested every accepted episode.
+        let held = lockstepHeld.withLock { h in defer { h = [] }; return h } + buffer.drain()
+        await ingest(config.lockstep == nil ? held : Self.lockstepOrder(held))
         if r.trainer != nil, config.checkpointEveryTrainSteps > 0, config.ranks?.isPublisher ?? true {
             await saveCheckpointCounted()
         }
@@ -213,6 +226,14 @@ public final class FleetLearner: Sendable {
     /// it published) is done, so nothing new is published while paused.
     public func waitUntilTrainingPaused() async {
         while trainingPaused.current && !pauseReached.current && !Task.isCancelled && !trainingEnded.current {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Returns once `version` is published (or training ended): a lock-step fleet's last round
+    /// trains after its actors are done.
+    public func waitUntilPublished(version: Int) async {
+        while latestVersion < version && !Task.isCancelled && !trainingEnded.current {
             try? await Task.sleep(for: .milliseconds(10))
         }
     }
@@ -405,6 +426,50 @@ public final class FleetLearner: Sendable {
         }
     }
 
+    /// Lock-step rounds: wait for the round's episodes (acted by the newest version), ingest
+    /// them in `lockstepOrder`, train exactly `publishEveryTrainSteps` steps, publish. Pauses
+    /// and the publication interval do not apply.
+    private func lockstepLoop(_ rounds: LockstepRounds) async {
+        while !Task.isCancelled {
+            let version = publishing.current.version
+            let ready = lockstepHeld.withLock { held in
+                held += buffer.drain()
+                return held.filter { $0.policyVersion >= version }.count >= rounds.episodesPerVersion
+            }
+            guard ready else {
+                try? await Task.sleep(for: .seconds(config.idlePause))
+                continue
+            }
+            let round = lockstepHeld.withLock { h in defer { h = [] }; return h }
+            await ingest(Self.lockstepOrder(round))
+            var trained = 0
+            while trained < config.publishEveryTrainSteps, !Task.isCancelled {
+                let loss: Float?
+                do { loss = try await backend.trainStep() } catch {
+                    metrics.update { $0.rejections["train_step", default: 0] += 1 }
+                    loss = nil
+                }
+                guard let loss else {
+                    try? await Task.sleep(for: .seconds(config.idlePause))
+                    continue
+                }
+                trained += 1
+                let steps = await recordTrainStep(loss: loss)
+                await checkpointIfDue(steps)
+            }
+            if Task.isCancelled { return }
+            do { try await publish() } catch {
+                metrics.update { $0.rejections["publish", default: 0] += 1 }
+            }
+        }
+    }
+
+    /// The order a lock-step round reaches the backend: by scene seed (each actor plays its own
+    /// range), then by id, whatever order the uploads arrived in.
+    static func lockstepOrder(_ episodes: [Episode]) -> [Episode] {
+        episodes.sorted { ($0.seed ?? .max, $0.id.uuidString) < ($1.seed ?? .max, $1.id.uuidString) }
+    }
+
     /// The training loop of one data-parallel rank. Each round every rank votes (one small
     /// all_sum) whether it has data and whether it wants to stop; all step only when all have
     /// data, and all leave together when any asks to. Collectives run under a watchdog, so a
@@ -470,14 +535,9 @@ public final class FleetLearner: Sendable {
     /// Counts a finished train step; the publishing learner (rank 0 of a data-parallel one)
     /// also checkpoints and publishes when they are due.
     private func finishTrainStep(loss: Float, publishes: Bool, publication: inout PublicationClock) async {
-        let steps = publishing.withLock { p in p.trainSteps += 1; return p.trainSteps }
-        metrics.update { $0.trainSteps = steps; $0.lastLoss = loss }
-        history.record(LearnerHistory.TrainPoint(step: steps, seconds: history.seconds, loss: Double(loss),
-                                                 sampler: await backend.samplerStatus()))
+        let steps = await recordTrainStep(loss: loss)
         guard publishes else { return }
-        if config.checkpointEveryTrainSteps > 0, steps % config.checkpointEveryTrainSteps == 0 {
-            await saveCheckpointCounted()
-        }
+        await checkpointIfDue(steps)
         publication.stepsSince += 1
         if publication.stepsSince >= config.publishEveryTrainSteps,
            ContinuousClock.now - publication.at >= .seconds(config.minPublishInterval) {
@@ -487,6 +547,21 @@ public final class FleetLearner: Sendable {
             } catch {
                 metrics.update { $0.rejections["publish", default: 0] += 1 }
             }
+        }
+    }
+
+    /// Counts a finished train step in the metrics and curves; returns the step count.
+    private func recordTrainStep(loss: Float) async -> Int {
+        let steps = publishing.withLock { p in p.trainSteps += 1; return p.trainSteps }
+        metrics.update { $0.trainSteps = steps; $0.lastLoss = loss }
+        history.record(LearnerHistory.TrainPoint(step: steps, seconds: history.seconds, loss: Double(loss),
+                                                 sampler: await backend.samplerStatus()))
+        return steps
+    }
+
+    private func checkpointIfDue(_ steps: Int) async {
+        if config.checkpointEveryTrainSteps > 0, steps % config.checkpointEveryTrainSteps == 0 {
+            await saveCheckpointCounted()
         }
     }
 

@@ -52,8 +52,29 @@ public struct FleetLearnerConfig: Sendable {
     /// Write the learner's curves (loss, ω_on, per-task success and operator share) as
     /// TensorBoard event files here (nil: none).
     public var tensorBoardDirectory: URL?
+    /// Lock-step rounds instead of SOP's asynchronous loop (nil). Not with `ranks`.
+    public var lockstep: LockstepRounds?
 
     public init(storeDirectory: URL) { self.storeDirectory = storeDirectory }
+}
+
+/// A fleet in lock-step rounds: the learner waits until each of `actors` actors has uploaded
+/// `episodesPerRound` episodes acted by the newest version, hands them to the backend in a
+/// fixed order (scene seed, then id) rather than in arrival order, trains
+/// `publishEveryTrainSteps` steps and publishes the next version, which the actors wait for
+/// (`FleetActorConfig.lockstepEpisodesPerVersion`). Slower than the asynchronous loop (actors
+/// and learner take turns), but what the learner trains on, and when, no longer depends on
+/// timing, so a run is a function of its seeds.
+public struct LockstepRounds: Sendable, Equatable {
+    public var actors: Int
+    public var episodesPerRound: Int
+
+    public init(actors: Int, episodesPerRound: Int = 1) {
+        self.actors = actors
+        self.episodesPerRound = episodesPerRound
+    }
+
+    public var episodesPerVersion: Int { actors * episodesPerRound }
 }
 
 /// This process's place in a data-parallel learner (`mlx.launch … vla learner --data-parallel`).

@@ -19,6 +19,8 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Fleet episodes per actor (minimum).") var episodesPerActor = 6
     @Option(help: "Post-training budget: learner train steps (actors run until their episodes use the version after it).") var trainSteps = 1000
     @Option(help: "Plain HG-DAgger instead of online post-training: this many rounds of collecting --episodes-per-actor episodes per actor with a fixed policy, then retraining --train-steps / rounds steps.") var offlineRounds: Int?
+    @Flag(help: "Lock-step rounds instead of SOP's asynchronous fleet: every actor runs --episodes-per-round episodes with the newest version, then the learner trains 10 steps on them and publishes; actors and learner take turns, so the run is a function of --seed (replaces --episodes-per-actor).") var lockstep = false
+    @Option(help: "Lock-step: episodes per actor per round.") var episodesPerRound = 1
     @Option(help: "SOP's more-offline-data baseline instead of the fleet: this many more scripted demos per task, then --train-steps learner steps on all demos, no online data.") var extraDemos: Int?
     @Option(help: "Held-out evaluation episodes per task, before and after.") var evalEpisodes = 200
     @Option(help: "Operator takes over when the policy's native action is this far (L2) from its own for 3 steps.") var deviationThreshold: Float = 0.3
@@ -48,7 +50,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Serve the learner's dashboard and /metrics on this port while the fleet runs (0 = any free port).") var dashboardPort: Int?
     @Flag(help: seenScenesOnlyHelp) var seenScenesOnly = false
     @Option(help: "Run directory.") var out = "runs/demo"
-    @Option(help: "Random seed (same seed, same numbers).") var seed: UInt64 = 0
+    @Option(help: "Random seed of the pretraining, the fleet's scenes and the sampling (with --lockstep the fleet, too, repeats exactly).") var seed: UInt64 = 0
     @Flag(help: "Run the tensor-engine demo instead (a small transformer learning sequences).") var tensor = false
 
     func run() async throws {
@@ -78,6 +80,11 @@ struct Demo: AsyncParsableCommand {
             guard extraDemos >= 1 else { throw ValidationError("--extra-demos must be at least 1") }
             guard offlineRounds == nil else { throw ValidationError("--extra-demos replaces the fleet: not with --offline-rounds") }
             demo.extraDemos = extraDemos
+        }
+        if lockstep {
+            guard offlineRounds == nil, extraDemos == nil else { throw ValidationError("--lockstep is an online fleet: not with --offline-rounds or --extra-demos") }
+            guard episodesPerRound >= 1 else { throw ValidationError("--episodes-per-round must be at least 1") }
+            demo.lockstepEpisodesPerRound = episodesPerRound
         }
         if seenScenesOnly {
             guard extraDemos == nil else { throw ValidationError("--seen-scenes-only is not available with --extra-demos") }

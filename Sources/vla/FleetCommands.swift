@@ -23,6 +23,8 @@ struct LearnerCommand: AsyncParsableCommand {
     var embodimentFile: String?
     @Option(help: "Publish a new policy version every N train steps.") var publishEvery = 200
     @Option(help: "Save the training state (weights, optimizer, sampler) every N train steps.") var checkpointEvery = 200
+    @Option(help: "Lock-step rounds for this many actors (started with --lockstep-episodes): wait for every actor's round, train --publish-every steps on it in a fixed order, publish; a run is then a function of its seeds (default: SOP's asynchronous loop).") var lockstepActors: Int?
+    @Option(help: "Lock-step: episodes per actor per round.") var lockstepEpisodes = 1
     @Option(help: "Shared token actors must present (empty = none).") var token = ""
     @Option(help: "YAML map actor-id: token; each actor must present its own (re-read when the file changes: remove a line to revoke).") var actorTokens: String?
     @Option(help: "Serve over TLS: certificate chain (PEM); needs --tls-key.") var tlsCert: String?
@@ -100,6 +102,11 @@ struct LearnerCommand: AsyncParsableCommand {
         config.publishEveryTrainSteps = publishEvery
         config.checkpointEveryTrainSteps = checkpointEvery
         config.minPublishInterval = 1
+        if let lockstepActors {
+            guard lockstepActors >= 1, lockstepEpisodes >= 1 else { throw ValidationError("--lockstep-actors and --lockstep-episodes must be at least 1") }
+            guard config.ranks == nil else { throw ValidationError("lock-step rounds run on one learner: not with --data-parallel") }
+            config.lockstep = LockstepRounds(actors: lockstepActors, episodesPerRound: lockstepEpisodes)
+        }
         config.trainStepPause = 0.001
         config.authToken = token.isEmpty ? nil : token
         let tokenFile = actorTokens.map { URL(fileURLWithPath: $0) }
@@ -241,6 +248,7 @@ struct ActorCommand: AsyncParsableCommand {
     @Option(help: "See --progress-stall-window.") var progressStallMinimum: Float = 0.05
     @Option(help: operatorApproachHelp) var operatorApproach = "direct"
     @Flag(help: seenScenesOnlyHelp) var seenScenesOnly = false
+    @Option(help: "Lock-step fleet (a learner started with --lockstep-actors): after this many episodes with one version, wait for the next before going on.") var lockstepEpisodes: Int?
 
     func run() async throws {
         let (learnerHost, port) = try hostAndPort(learner, option: "--learner")
@@ -264,6 +272,10 @@ struct ActorCommand: AsyncParsableCommand {
         config.gate.progressStallMinimum = progressStallMinimum
         config.operatorApproach = try parseOperatorApproach(operatorApproach)
         if seenScenesOnly { config.sceneSplit = .standard }
+        if let lockstepEpisodes {
+            guard lockstepEpisodes >= 1 else { throw ValidationError("--lockstep-episodes must be at least 1") }
+            config.lockstepEpisodesPerVersion = lockstepEpisodes
+        }
         if controlRate > 0 { config.controlRate = controlRate }
         if prefetch > 0 { config.inference = .asynchronous(prefetchFraction: prefetch) }
         let policy: any ActorPolicy
