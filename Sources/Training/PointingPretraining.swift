@@ -82,10 +82,20 @@ public struct PointingPretraining: Sendable {
     }
 
     /// The policy's mean pointing error on the scenes of `seeds` at reset (e.g. the held-out
-    /// evaluation seeds), for the first pointable task.
-    public func pointingError(policy: VLAPolicy, seeds: [UInt64]) throws -> Double {
+    /// evaluation seeds), for the first pointable task. `promptAs`: read the scenes with that
+    /// embodiment's prompt (its control mode and arm count) instead of their own, to tell an
+    /// error that comes from the prompt from one that comes from how the robot looks (the
+    /// pointing reads only images and text; the state is the prompt body's zero state).
+    public func pointingError(policy: VLAPolicy, seeds: [UInt64], promptAs: EmbodimentSpec? = nil) throws -> Double {
         guard let task = tasks.first(where: { $0 != .sort && $0 != .drawer }) else { return 0 }
-        return try Self.meanError(policy: policy, scenes: seeds.compactMap { try render($0, task: task, imageSize: policy.model.config.imageSize) })
+        var scenes = try seeds.compactMap { try render($0, task: task, imageSize: policy.model.config.imageSize) }
+        if let promptAs {
+            for i in scenes.indices {
+                scenes[i].observation.embodiment = promptAs
+                scenes[i].observation.nativeState = [Float](repeating: 0, count: promptAs.stateDimension)
+            }
+        }
+        return try Self.meanError(policy: policy, scenes: scenes)
     }
 
     /// Renders the scenes and trains; returns the mean pointing error (normalized image units)

@@ -119,6 +119,7 @@ struct Eval: AsyncParsableCommand {
     @Flag(help: "JPM on pick_place: once the gripper holds the block, also guide the carry up, over the mat and down with the fingers closed (the mat from the oracle or, with --jpm-point predicted, the checkpoint's place head: vla train pointing-head).") var jpmCarry = false
     @Option(help: "RECAP checkpoints: condition on \"advantage positive\" with this classifier-free guidance weight (1: conditioned only; omit: unconditioned).") var advantageGuidance: Double?
     @Flag(help: "Also report the pointing head's mean error on the evaluation seeds' scenes (a model trained with a pointing loss).") var pointingError = false
+    @Option(help: "--pointing-error: also point on the same scenes with this embodiment's prompt (control mode, arm count) instead of their own: is an error the prompt's or the robot's look?") var pointingPromptAs: String?
     @Option(help: "Speed-conditioned checkpoints: act at this speed relative to the training demos' reference (default 1).") var speed: Float?
     @Option(help: "Speed-conditioned checkpoints: run the seeds once per knob value (comma separated, e.g. 0.5,1,2) and measure the recorded episodes' optical-flow and end-effector speed.") var speedSweep: String?
     @Option(help: "Chained mode: this many instructions in a row in one scene per seed (CALVIN-style); reports the average chain length.") var chain: Int?
@@ -178,6 +179,16 @@ struct Eval: AsyncParsableCommand {
             let error = try PointingPretraining(embodiment: e, tasks: [t]).pointingError(policy: policy, seeds: seeds)
             print(String(format: "pointing error on %d %@scenes (seeds %d…%d, normalized image units): %.3f", seeds.count, scenes.map { "\($0) " } ?? "",
                          seeds.first ?? 0, seeds.last ?? 0, error))
+            if let pointingPromptAs {
+                guard let other = EmbodimentKind(rawValue: pointingPromptAs) else { throw ValidationError("unknown embodiment \(pointingPromptAs)") }
+                guard policy.stats.states[other.spec.name] != nil else {
+                    throw ValidationError("--pointing-prompt-as \(pointingPromptAs): the checkpoint has no statistics for it (not trained on its episodes)")
+                }
+                let swapped = try PointingPretraining(embodiment: e, tasks: [t]).pointingError(policy: policy, seeds: seeds, promptAs: other.spec)
+                print(String(format: "  the same scenes with %@'s prompt (\"%@\"): %.3f", other.rawValue, other.spec.promptPrefix, swapped))
+            }
+        } else if pointingPromptAs != nil {
+            throw ValidationError("--pointing-prompt-as needs --pointing-error")
         }
         var ood: PolicyEvaluator.OODSettings?
         if mode != .off {
