@@ -250,7 +250,7 @@ struct Eval: AsyncParsableCommand {
             } ?? ""
             let gifFields = gifs.map { #", "gif_directory": "\#($0)", "gifs": \#(result.gifs.count)"# } ?? ""
             let carryField = jpmCarry ? #", "jpm_carry": {"place_point": "\#(jpmPlacePoint ?? jpmPoint)"}"# : ""
-            let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)\#(carryField)"#)
+            let jpmFields = (jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)"\#(jpmStepField(e, jpm))\#(carryField)"#)
                 + (advantageGuidance.map { #", "advantage_guidance": \#($0)"# } ?? "")
             let closestField = result.closestApproachQuartiles.map { String(format: #", "closest_approach_m": {"p25": %.4f, "median": %.4f, "p75": %.4f}"#, $0.p25, $0.median, $0.p75) } ?? ""
             let sceneFields = scenes.map { #", "scenes": "\#($0)", "seeds": [\#(seeds.map(String.init).joined(separator: ", "))]"# } ?? ""
@@ -287,6 +287,13 @@ extension Eval {
         return seeds
     }
 
+    /// The JSON field of the JPM step limit that applies to `e`: joints (rad per control step)
+    /// or, for an end-effector-delta arm, the TCP path (metres per chunk row).
+    func jpmStepField(_ e: EmbodimentKind, _ jpm: JointPredictionModule?) -> String {
+        guard let jpm else { return "" }
+        return e.spec.controlMode == .endEffectorDelta ? #", "jpm_tcp_step_m": \#(jpm.maxTCPStep)"# : #", "jpm_joint_step": \#(jpm.maxJointStep)"#
+    }
+
     func runChains(length: Int, embodiment e: EmbodimentKind, jpm: JointPredictionModule?) throws {
         // Options of single-task evaluation that chains do not implement: refused, not ignored.
         let unsupported = [("--ood-guard", oodGuard != "off"), ("--scenes", scenes != nil), ("--noise-policy", noisePolicy != nil), ("--pointing-error", pointingError),
@@ -318,7 +325,7 @@ extension Eval {
         if json {
             let tasks = taskChain.tasks.map { #""\#($0.rawValue)""# }.joined(separator: ", ")
             let actorField = `operator` ? #", "operator": true"# : #", "checkpoint_step": \#(step)"#
-            let jpmFields = jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)", "jpm_joint_step": \#(jpmJointStep)"#
+            let jpmFields = jpm == nil ? "" : #", "jpm_strength": \#(jpmStrength), "jpm_point": "\#(jpmPoint)"\#(jpmStepField(e, jpm))"#
             print(stats.json(extra: #", "embodiment": "\#(embodiment)", "chain_tasks": [\#(tasks)], "first_seed": \#(firstSeed)\#(actorField)\#(jpmFields)"#))
         } else {
             print("\(embodiment) chains of \(length) from \(taskChain.tasks.map(\.rawValue).joined(separator: ", ")), \(who):")
