@@ -45,6 +45,10 @@ public final class JointPredictionModule {
     /// Where the carry's place point comes from (nil: as `pointSource`; mixing them separates
     /// the two heads' errors).
     public var placeSource: PointSource?
+    /// Ask the pointing heads with this body's prompt instead of the episode's (nil): the body
+    /// L1 grounded on. Pointing reads only images and text, and an L1 trained on one body's
+    /// prompt points far worse under another's control-mode text (README, JPM on arm6).
+    public var pointingPrompt: EmbodimentSpec?
 
     /// What `prepare` found for the current episode (for logs and tests).
     public private(set) var worldTarget: SIMD3<Double>?
@@ -101,10 +105,11 @@ public final class JointPredictionModule {
     public func prepare(policy: VLAPolicy, observation: PolicyObservation, environment env: RobotEnvironment,
                         encoded: (tokens: Tensor, mask: Tensor)? = nil) throws {
         reset()
-        var encodedTokens = encoded?.tokens
+        let asked = pointingPrompt.map { observation.withPrompt(of: $0) } ?? observation
+        var encodedTokens = pointingPrompt == nil || pointingPrompt == observation.embodiment ? encoded?.tokens : nil
         let prefix = {
             if let encodedTokens { return encodedTokens }
-            let tokens = try policy.model.encodePrefix(policy.inputs([observation])).tokens
+            let tokens = try policy.model.encodePrefix(policy.inputs([asked])).tokens
             encodedTokens = tokens
             return tokens
         }

@@ -90,10 +90,7 @@ public struct PointingPretraining: Sendable {
         guard let task = tasks.first(where: { $0 != .sort && $0 != .drawer }) else { return 0 }
         var scenes = try seeds.compactMap { try render($0, task: task, imageSize: policy.model.config.imageSize) }
         if let promptAs {
-            for i in scenes.indices {
-                scenes[i].observation.embodiment = promptAs
-                scenes[i].observation.nativeState = [Float](repeating: 0, count: promptAs.stateDimension)
-            }
+            for i in scenes.indices { scenes[i].observation = scenes[i].observation.withPrompt(of: promptAs) }
         }
         return try Self.meanError(policy: policy, scenes: scenes)
     }

@@ -20,6 +20,15 @@ public struct PolicyObservation: Sendable {
         self.embodiment = embodiment; self.instruction = instruction; self.cameras = cameras; self.nativeState = nativeState
         self.advantage = advantage; self.speed = speed
     }
+
+    /// The same cameras and instruction with `spec`'s prompt (control mode, arm count) and its
+    /// zero state: what the backbone reads for pointing (images and text only) as that body.
+    public func withPrompt(of spec: EmbodimentSpec) -> PolicyObservation {
+        var o = self
+        o.embodiment = spec
+        o.nativeState = [Float](repeating: 0, count: spec.stateDimension)
+        return o
+    }
 }
 
 /// Errors from turning observations into model inputs.

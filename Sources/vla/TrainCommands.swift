@@ -115,6 +115,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "JPM guidance strength (0: off): point at the target, lift it with depth, IK to q*, guide the sampler toward it.") var jpmStrength = 0.0
     @Option(help: "Where JPM's point comes from: predicted (the pointing head) or oracle (the simulator's target, an upper bound).") var jpmPoint = "predicted"
     @Option(help: "JPM: largest joint move per control step along the path to q* (rad).") var jpmJointStep: Float = 0.05
+    @Option(help: "JPM: ask the pointing head with this embodiment's prompt (the one L1 grounded on) instead of the episode's.") var jpmPromptAs: String?
     @Option(help: "JPM carry: where the place point comes from, predicted or oracle (default: as --jpm-point).") var jpmPlacePoint: String?
     @Flag(help: "JPM on pick_place: once the gripper holds the block, also guide the carry up, over the mat and down with the fingers closed (the mat from the oracle or, with --jpm-point predicted, the checkpoint's place head: vla train pointing-head).") var jpmCarry = false
     @Option(help: "RECAP checkpoints: condition on \"advantage positive\" with this classifier-free guidance weight (1: conditioned only; omit: unconditioned).") var advantageGuidance: Double?
@@ -134,6 +135,11 @@ struct Eval: AsyncParsableCommand {
         guard let e = EmbodimentKind(rawValue: embodiment) else { throw ValidationError("unknown embodiment \(embodiment)") }
         guard let pointSource = JointPredictionModule.PointSource(rawValue: jpmPoint) else { throw ValidationError("--jpm-point must be predicted or oracle, not \(jpmPoint)") }
         let jpm = jpmStrength > 0 ? JointPredictionModule(strength: jpmStrength, pointSource: pointSource, maxJointStep: jpmJointStep) : nil
+        if let jpmPromptAs {
+            guard let jpm else { throw ValidationError("--jpm-prompt-as needs --jpm-strength > 0") }
+            guard let body = EmbodimentKind(rawValue: jpmPromptAs) else { throw ValidationError("unknown embodiment \(jpmPromptAs)") }
+            jpm.pointingPrompt = body.spec
+        }
         if jpmCarry {
             guard let jpm else { throw ValidationError("--jpm-carry needs --jpm-strength > 0") }
             jpm.carry = CarryGuidance()
@@ -153,6 +159,9 @@ struct Eval: AsyncParsableCommand {
         let (policy, step) = try VLAPolicy.load(from: URL(fileURLWithPath: checkpoint))
         if jpmCarry, (jpmPlacePoint.flatMap(JointPredictionModule.PointSource.init) ?? pointSource) == .predicted, policy.model.placePointingHead == nil {
             throw ValidationError("--jpm-carry with the predicted point needs a place head (vla train pointing-head --checkpoint \(checkpoint)) or --jpm-point oracle")
+        }
+        if let prompt = jpm?.pointingPrompt, policy.stats.states[prompt.name] == nil {
+            throw ValidationError("--jpm-prompt-as \(prompt.name): the checkpoint has no statistics for it (not trained on its episodes)")
         }
         if let advantageGuidance {
             guard policy.model.config.advantageConditioning else { throw ValidationError("--advantage-guidance needs a RECAP checkpoint (one with the advantage token)") }
@@ -291,7 +300,8 @@ extension Eval {
     /// or, for an end-effector-delta arm, the TCP path (metres per chunk row).
     func jpmStepField(_ e: EmbodimentKind, _ jpm: JointPredictionModule?) -> String {
         guard let jpm else { return "" }
-        return e.spec.controlMode == .endEffectorDelta ? #", "jpm_tcp_step_m": \#(jpm.maxTCPStep)"# : #", "jpm_joint_step": \#(jpm.maxJointStep)"#
+        let prompt = jpm.pointingPrompt.map { #", "jpm_prompt_as": "\#($0.name)""# } ?? ""
+        return (e.spec.controlMode == .endEffectorDelta ? #", "jpm_tcp_step_m": \#(jpm.maxTCPStep)"# : #", "jpm_joint_step": \#(jpm.maxJointStep)"#) + prompt
     }
 
     func runChains(length: Int, embodiment e: EmbodimentKind, jpm: JointPredictionModule?) throws {

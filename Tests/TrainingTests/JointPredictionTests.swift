@@ -98,6 +98,33 @@ struct JointPredictionTests {
         #expect(jpm.worldTarget == nil && jpm.imagePoint == nil)
     }
 
+    /// `pointingPrompt`: on an arm6 scene the head is asked with arm7's prompt (the body L1
+    /// grounded on), even when the caller hands in the scene's own backbone pass.
+    @Test func pointingPromptAsksTheHeadAsAnotherBody() throws {
+        var c = smallConfig()
+        c.pointingWeight = 1
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+            + DemoCollector.collect(embodiment: .arm6, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: NormalizationStats(episodes: demos))
+        let env = try RobotEnvironment(embodiment: .arm6, task: .reach, seed: 4,
+                                       config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
+        let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
+        let own = try policy.model.encodePrefix(policy.inputs([observation]))
+        let jpm = JointPredictionModule(strength: 1, pointSource: .predicted)
+        jpm.pointingPrompt = EmbodimentKind.arm7.spec
+        try jpm.prepare(policy: policy, observation: observation, environment: env, encoded: own)
+        let point = try #require(jpm.imagePoint)
+        // By hand: the scene's cameras and instruction in an observation built for arm7.
+        let asArm7 = PolicyObservation(embodiment: EmbodimentKind.arm7.spec, instruction: observation.instruction,
+                                       cameras: observation.cameras, nativeState: [Float](repeating: -0.2, count: EmbodimentKind.arm7.spec.stateDimension))
+        let expected: [Float] = try policy.model.pointTarget(prefix: policy.model.encodePrefix(policy.inputs([asArm7])).tokens).toArray()
+        #expect(Swift.abs(point.x - Double(expected[0])) < 1e-6 && Swift.abs(point.y - Double(expected[1])) < 1e-6)
+        let ownPoint: [Float] = try policy.model.pointTarget(prefix: own.tokens).toArray()
+        #expect(Swift.abs(point.x - Double(ownPoint[0])) + Swift.abs(point.y - Double(ownPoint[1])) > 1e-4)
+        // arm6 commands end-effector deltas: the lifted point is its TCP target.
+        #expect(jpm.tcpTarget != nil || jpm.worldTarget == nil)
+    }
+
     /// The pick_place carry: forward kinematics of each waypoint lands on the point it was
     /// solved for (up over the lifted pick point, across at carry height over the mat, down
     /// to just above it), the place point is on the mat, and the phases follow the gripper's
