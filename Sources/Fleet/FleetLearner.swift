@@ -412,18 +412,22 @@ public final class FleetLearner: Sendable {
                 continue
             }
             lastStepStart = .now
-            let loss: Float?
-            do { loss = try await backend.trainStep() } catch {
-                metrics.update { $0.rejections["train_step", default: 0] += 1 }
-                loss = nil
-            }
-            guard let loss else {
-                try? await Task.sleep(for: .seconds(config.idlePause))
-                continue
-            }
+            guard let loss = await attemptTrainStep() else { continue }
             await finishTrainStep(loss: loss, publishes: true, publication: &publication)
             if config.trainStepPause > 0 { try? await Task.sleep(for: .seconds(config.trainStepPause)) }
         }
+    }
+
+    /// One backend train step; a failure is counted. nil, after an idle pause, when the step
+    /// failed or there was nothing to train on.
+    private func attemptTrainStep() async -> Float? {
+        do {
+            if let loss = try await backend.trainStep() { return loss }
+        } catch {
+            metrics.update { $0.rejections["train_step", default: 0] += 1 }
+        }
+        try? await Task.sleep(for: .seconds(config.idlePause))
+        return nil
     }
 
     /// Lock-step rounds: wait for the round's episodes (acted by the newest version), ingest
@@ -444,15 +448,7 @@ public final class FleetLearner: Sendable {
             await ingest(Self.lockstepOrder(round))
             var trained = 0
             while trained < config.publishEveryTrainSteps, !Task.isCancelled {
-                let loss: Float?
-                do { loss = try await backend.trainStep() } catch {
-                    metrics.update { $0.rejections["train_step", default: 0] += 1 }
-                    loss = nil
-                }
-                guard let loss else {
-                    try? await Task.sleep(for: .seconds(config.idlePause))
-                    continue
-                }
+                guard let loss = await attemptTrainStep() else { continue }
                 trained += 1
                 let steps = await recordTrainStep(loss: loss)
                 await checkpointIfDue(steps)

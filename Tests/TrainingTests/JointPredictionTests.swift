@@ -103,9 +103,7 @@ struct JointPredictionTests {
     @Test func pointingPromptAsksTheHeadAsAnotherBody() throws {
         var c = smallConfig()
         c.pointingWeight = 1
-        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
-            + DemoCollector.collect(embodiment: .arm6, task: .reach, seeds: [10_001], imageSize: c.imageSize)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 1)), stats: NormalizationStats(episodes: demos))
+        let policy = try twoArmPointingPolicy(c, seed: 1)
         let env = try RobotEnvironment(embodiment: .arm6, task: .reach, seed: 4,
                                        config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
         let observation = PolicyEvaluator.policyObservation(env.reset(), env: env)
@@ -114,10 +112,7 @@ struct JointPredictionTests {
         jpm.pointingPrompt = EmbodimentKind.arm7.spec
         try jpm.prepare(policy: policy, observation: observation, environment: env, encoded: own)
         let point = try #require(jpm.imagePoint)
-        // By hand: the scene's cameras and instruction in an observation built for arm7.
-        let asArm7 = PolicyObservation(embodiment: EmbodimentKind.arm7.spec, instruction: observation.instruction,
-                                       cameras: observation.cameras, nativeState: [Float](repeating: -0.2, count: EmbodimentKind.arm7.spec.stateDimension))
-        let expected: [Float] = try policy.model.pointTarget(prefix: policy.model.encodePrefix(policy.inputs([asArm7])).tokens).toArray()
+        let expected = try pointReadAsArm7(policy, observation)
         #expect(Swift.abs(point.x - Double(expected[0])) < 1e-6 && Swift.abs(point.y - Double(expected[1])) < 1e-6)
         let ownPoint: [Float] = try policy.model.pointTarget(prefix: own.tokens).toArray()
         #expect(Swift.abs(point.x - Double(ownPoint[0])) + Swift.abs(point.y - Double(ownPoint[1])) > 1e-4)
@@ -195,6 +190,23 @@ struct JointPredictionTests {
 }
 
 /// An untrained policy of `c` (normalization from one reach demo) and seed 4's scene of `task` at reset.
+/// An untrained policy with a pointing head and statistics for arm7 and arm6, so it reads
+/// either body's prompt.
+func twoArmPointingPolicy(_ c: VLAConfig, seed: UInt64) throws -> VLAPolicy {
+    let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        + DemoCollector.collect(embodiment: .arm6, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+    return VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: seed)), stats: NormalizationStats(episodes: demos))
+}
+
+/// By hand: the head's point for `observation`'s cameras and instruction in an observation
+/// built for arm7 (its state, −0.2 in every entry, is never read by the pointing).
+func pointReadAsArm7(_ policy: VLAPolicy, _ observation: PolicyObservation) throws -> [Float] {
+    let arm7 = EmbodimentKind.arm7.spec
+    let asArm7 = PolicyObservation(embodiment: arm7, instruction: observation.instruction, cameras: observation.cameras,
+                                   nativeState: [Float](repeating: -0.2, count: arm7.stateDimension))
+    return try policy.model.pointTarget(prefix: policy.model.encodePrefix(policy.inputs([asArm7])).tokens).toArray()
+}
+
 func untrainedPolicyAndScene(_ c: VLAConfig, task: TaskKind, embodiment: EmbodimentKind = .arm7) throws -> (VLAPolicy, RobotEnvironment, PolicyObservation) {
     let demos = try DemoCollector.collect(embodiment: embodiment, task: .reach, seeds: [10_001], imageSize: c.imageSize)
     let dataset = try DemonstrationDataset(episodes: demos, specs: DemoCollector.specs, config: c)

@@ -370,13 +370,11 @@ struct PointingPretrainingTests {
     }
 
     /// `vla eval --pointing-error --pointing-prompt-as arm7` on arm6 scenes: the same images read
-    /// with arm7's prompt ("Control mode: joint_position") instead of arm6's.
+    /// with arm7's prompt ("Control mode: joint.") instead of arm6's ("… cartesian.").
     @Test func pointingWithAnotherBodysPromptReadsOnlyThatPrompt() throws {
         var c = smallConfig()
         c.pointingWeight = 1
-        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
-            + DemoCollector.collect(embodiment: .arm6, task: .reach, seeds: [10_001], imageSize: c.imageSize)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 0)), stats: NormalizationStats(episodes: demos))
+        let policy = try twoArmPointingPolicy(c, seed: 0)
         let seeds: [UInt64] = [0, 1, 2]
         let l1 = PointingPretraining(embodiment: .arm6, tasks: [.reach])
         let own = try l1.pointingError(policy: policy, seeds: seeds)
@@ -387,13 +385,11 @@ struct PointingPretrainingTests {
             let env = try RobotEnvironment(embodiment: .arm6, task: .reach, seed: seed,
                                            config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
             let o = PolicyEvaluator.policyObservation(env.reset(), env: env)
-            let asArm7 = PolicyObservation(embodiment: EmbodimentKind.arm7.spec, instruction: o.instruction, cameras: o.cameras,
-                                           nativeState: [Float](repeating: 0.3, count: EmbodimentKind.arm7.spec.stateDimension))
             let truth = try #require(env.targetImagePoint)
-            let p: [Float] = try policy.model.pointTarget(prefix: policy.model.encodePrefix(policy.inputs([asArm7])).tokens).toArray()
+            let p = try pointReadAsArm7(policy, o)
             total += hypot(Double(p[0]) - truth.x, Double(p[1]) - truth.y)
         }
-        // Equal to the hand-built arm7 reading (whose state, 0.3 here, the pointing never reads) …
+        // Equal to the hand-built arm7 reading …
         #expect(Swift.abs(swapped - total / 3) < 1e-4)
         // … and not the scenes' own: the prompt reaches the pointing.
         #expect(Swift.abs(swapped - own) > 1e-4, "own \(own), swapped \(swapped)")
