@@ -25,6 +25,8 @@ public struct BehaviorCloningRun: Sendable {
     public var pointingScenes = 0
     public var pointingSteps = 0
     public var pointingLearningRate = PointingPretraining.defaultLearningRate
+    /// L1's prompts: each scene asked as one of these bodies (empty: the scene's own).
+    public var pointingPromptBodies: [EmbodimentKind] = []
     /// Keep what pointing pretraining trained (vision, embeddings, backbone) frozen during
     /// behaviour cloning, so 30 demos cannot overfit the grounding (not kept across a resume).
     public var freezeGrounding = false
@@ -113,6 +115,7 @@ public struct BehaviorCloningRun: Sendable {
                 l1.scenes = pointingScenes
                 l1.steps = pointingSteps
                 l1.learningRate = pointingLearningRate
+                l1.promptBodies = pointingPromptBodies.map(\.spec)
                 l1.seed = seed
                 l1.sceneSplit = sceneSplit
                 try l1.run(policy: policy, log: log)

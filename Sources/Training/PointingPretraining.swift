@@ -27,6 +27,11 @@ public struct PointingPretraining: Sendable {
     /// Train (and measure the held-out error) on this split's seen scenes only, and also
     /// measure the error on `heldOutScenes` scenes of each novel part after training. nil: all.
     public var sceneSplit: SceneSplit?
+    /// Ask each training scene in the prompt of one of these bodies, drawn at random (empty: the
+    /// scene's own). Pointing learned under one control-mode text fails under another (arm6's
+    /// error is 0.36 with its own prompt, 0.10 read as arm7: README), so L1 over every body's
+    /// prompt grounds the question whatever robot asks it.
+    public var promptBodies: [EmbodimentSpec] = []
 
     public init(embodiment: EmbodimentKind, tasks: [TaskKind]) {
         self.embodiment = embodiment
@@ -130,7 +135,9 @@ public struct PointingPretraining: Sendable {
         var recent: [Float] = []
         for step in 0..<steps {
             let picks = (0..<batchSize).map { _ in train[Int(generator.next() % UInt64(train.count))] }
-            holder.value = (try policy.inputs(picks.map(\.observation)),
+            let asked = promptBodies.isEmpty ? picks.map(\.observation)
+                : picks.map { $0.observation.withPrompt(of: promptBodies[Int(generator.next() % UInt64(promptBodies.count))]) }
+            holder.value = (try policy.inputs(asked),
                             try Tensor(picks.flatMap { [$0.point.x, $0.point.y] }, shape: [picks.count, 2]))
             optimizer.learningRate = schedule(step)
             let (loss, grads) = try lossAndGrad(model)
@@ -145,6 +152,10 @@ public struct PointingPretraining: Sendable {
         holder.value = nil
         let after = try error(heldOut)
         log(String(format: "pointing pretraining: held-out error after %.3f (before %.3f)", after, before))
+        for body in promptBodies where body != embodiment.spec {
+            let asked = heldOut.map { Scene(observation: $0.observation.withPrompt(of: body), point: $0.point) }
+            log(String(format: "  the same held-out scenes in %@'s prompt: %.3f", body.name, try error(asked)))
+        }
         if let sceneSplit {
             // Scenes past the training ones, on the first pointable task.
             for part in SceneSplit.Part.allCases where part != .seen {

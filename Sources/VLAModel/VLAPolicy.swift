@@ -21,12 +21,13 @@ public struct PolicyObservation: Sendable {
         self.advantage = advantage; self.speed = speed
     }
 
-    /// The same cameras and instruction with `spec`'s prompt (control mode, arm count) and its
-    /// zero state: what the backbone reads for pointing (images and text only) as that body.
+    /// The same cameras and instruction with `spec`'s prompt (control mode, arm count) and no
+    /// state: what the backbone reads for pointing (images and text only) as that body. Needs
+    /// no normalization statistics for `spec`.
     public func withPrompt(of spec: EmbodimentSpec) -> PolicyObservation {
         var o = self
         o.embodiment = spec
-        o.nativeState = [Float](repeating: 0, count: spec.stateDimension)
+        o.nativeState = []
         return o
     }
 }
@@ -110,9 +111,16 @@ public struct ObservationEncoder: Sendable {
                 h.tokens += t
                 h.tokenMask += m
             }
-            let (st, sm) = try unifiedState(o.nativeState, spec: o.embodiment)
-            h.states += st
-            h.stateMasks += sm
+            if o.nativeState.isEmpty {
+                // No state (a pointing or question observation): zeros, every slot masked out.
+                let width = o.embodiment.stateMask.count
+                h.states += [Float](repeating: 0, count: width)
+                h.stateMasks += [Float](repeating: 0, count: width)
+            } else {
+                let (st, sm) = try unifiedState(o.nativeState, spec: o.embodiment)
+                h.states += st
+                h.stateMasks += sm
+            }
             h.advantages.append(o.advantage?.rawValue ?? 0)
             h.advantageMask.append(o.advantage != nil)
             guard o.speed.map({ $0 > 0 && $0.isFinite }) ?? true else {

@@ -35,6 +35,7 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "L1 pointing pretraining: rendered scenes (needs --pointing-weight > 0).") var pointingScenes = 0
     @Option(help: "L1 pointing pretraining: optimizer steps before behaviour cloning.") var pointingSteps = 0
     @Option(help: "L1 pointing pretraining: peak learning rate.") var pointingLr = PointingPretraining.defaultLearningRate
+    @Option(help: "L1 pointing pretraining: ask each scene in the prompt of one of these embodiments, comma separated (default: the scene's own), so the pointing holds under every body's control-mode text.") var pointingPrompts: String?
     @Flag(help: "Freeze what pointing pretraining trained during behaviour cloning.") var freezeGrounding = false
     @Flag(help: "Speed conditioning: the action expert's norms are modulated by each demo's measured optical-flow speed (`vla eval --speed` is the knob).") var speedConditioning = false
     @Option(help: "Operator speed scales the demos cycle through, comma separated (e.g. 0.5,1,2).") var operatorSpeeds = "1"
@@ -81,6 +82,12 @@ struct TrainBC: AsyncParsableCommand {
         job.pointingSteps = pointingSteps
         guard pointingLr > 0, pointingLr.isFinite else { throw ValidationError("--pointing-lr must be positive") }
         job.pointingLearningRate = pointingLr
+        if let pointingPrompts {
+            job.pointingPromptBodies = try pointingPrompts.split(separator: ",").map { name in
+                guard let body = EmbodimentKind(rawValue: String(name)) else { throw ValidationError("--pointing-prompts: unknown embodiment \(name)") }
+                return body
+            }
+        }
         job.freezeGrounding = freezeGrounding
         if seenScenesOnly {
             guard store == nil else { throw ValidationError("--seen-scenes-only splits RobotSim's scenes: not with --store") }
@@ -160,9 +167,6 @@ struct Eval: AsyncParsableCommand {
         if jpmCarry, (jpmPlacePoint.flatMap(JointPredictionModule.PointSource.init) ?? pointSource) == .predicted, policy.model.placePointingHead == nil {
             throw ValidationError("--jpm-carry with the predicted point needs a place head (vla train pointing-head --checkpoint \(checkpoint)) or --jpm-point oracle")
         }
-        if let prompt = jpm?.pointingPrompt, policy.stats.states[prompt.name] == nil {
-            throw ValidationError("--jpm-prompt-as \(prompt.name): the checkpoint has no statistics for it (not trained on its episodes)")
-        }
         if let advantageGuidance {
             guard policy.model.config.advantageConditioning else { throw ValidationError("--advantage-guidance needs a RECAP checkpoint (one with the advantage token)") }
             policy.advantageGuidance = advantageGuidance
@@ -190,9 +194,6 @@ struct Eval: AsyncParsableCommand {
                          seeds.first ?? 0, seeds.last ?? 0, error))
             if let pointingPromptAs {
                 guard let other = EmbodimentKind(rawValue: pointingPromptAs) else { throw ValidationError("unknown embodiment \(pointingPromptAs)") }
-                guard policy.stats.states[other.spec.name] != nil else {
-                    throw ValidationError("--pointing-prompt-as \(pointingPromptAs): the checkpoint has no statistics for it (not trained on its episodes)")
-                }
                 let swapped = try PointingPretraining(embodiment: e, tasks: [t]).pointingError(policy: policy, seeds: seeds, promptAs: other.spec)
                 print(String(format: "  the same scenes with %@'s prompt (\"%@\"): %.3f", other.rawValue, other.spec.promptPrefix, swapped))
             }

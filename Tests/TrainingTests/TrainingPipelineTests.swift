@@ -349,6 +349,41 @@ struct PointingPretrainingTests {
         #expect(policy.model.trainableParameters().count == policy.model.parameters().count)
     }
 
+    /// `promptBodies`: the scenes are asked in another body's prompt. Two runs from the same
+    /// weights, one asked as arm7 (the scenes' own) and one as arm6, cross over: each fits its
+    /// own prompt's pointing better than the other run does. arm6 needs no statistics: a
+    /// prompted observation carries no state.
+    @Test func promptBodiesTrainThePointingUnderTheirPrompt() throws {
+        var c = smallConfig()
+        c.pointingWeight = 1
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        func run(_ bodies: [EmbodimentSpec]) throws -> (asArm7: Float, asArm6: Float) {
+            let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 0)), stats: NormalizationStats(episodes: demos))
+            var l1 = PointingPretraining(embodiment: .arm7, tasks: [.reach])
+            l1.scenes = 16
+            l1.steps = 60
+            l1.batchSize = 16
+            l1.heldOutScenes = 4
+            l1.learningRate = 1e-3
+            l1.promptBodies = bodies
+            var lines: [String] = []
+            try l1.run(policy: policy) { lines.append($0) }
+            if bodies.contains(EmbodimentKind.arm6.spec) {
+                #expect(lines.contains { $0.contains("held-out scenes in arm6's prompt") })
+            }
+            let scenes = try (0..<16).compactMap { try l1.render(l1.firstSeed + UInt64($0), task: .reach, imageSize: c.imageSize) }
+            let targets = try Tensor(scenes.flatMap { [$0.point.x, $0.point.y] }, shape: [scenes.count, 2])
+            func loss(_ body: EmbodimentSpec) throws -> Float {
+                let (prefix, _) = try policy.model.encodePrefix(policy.inputs(scenes.map { $0.observation.withPrompt(of: body) }))
+                return try policy.model.pointingLoss(prefix: prefix, targets: targets, mask: Tensor.ones([scenes.count])).item()
+            }
+            return (try loss(EmbodimentKind.arm7.spec), try loss(EmbodimentKind.arm6.spec))
+        }
+        let own = try run([]), asArm6 = try run([EmbodimentKind.arm6.spec])
+        #expect(asArm6.asArm6 < own.asArm6, "arm6 prompt: trained as arm6 \(asArm6.asArm6), as arm7 \(own.asArm6)")
+        #expect(own.asArm7 < asArm6.asArm7, "arm7 prompt: trained as arm7 \(own.asArm7), as arm6 \(asArm6.asArm7)")
+    }
+
     @Test func pointingErrorIsTheMeanDistanceToTheProjectedTarget() throws {
         var c = smallConfig()
         c.pointingWeight = 1
