@@ -59,7 +59,7 @@ public final class DemonstrationDataset: @unchecked Sendable {
         }
         // MiniLM runs here, on the caller's thread, so a prefetch thread only reads the cache.
         if let textFeatures = try ObservationEncoder(config: config, stats: stats).miniLMFeatures() {
-            try textFeatures.prepare(new.map { ObservationEncoder.prompt(specs[$0.embodiment]!, $0.instruction) })
+            try textFeatures.prepare(new.map { ObservationEncoder.prompt(specs[$0.embodiment]!, $0.instruction, layout: config.promptLayout) })
         }
         for var e in new {
             if config.speedConditioning { e = try SpeedLabels.measured(e) }

@@ -51,6 +51,11 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// Answer tokens the answer head can read: the size of its own position table, whose
     /// positions continue after the prompt's `maxTextLength`.
     public var maxAnswerLength = 96
+    /// Where the instruction sits in the prompt: after the body's line (Green-VLA's order, the
+    /// default) or first, so that it starts at the same token position for every body. With
+    /// byte tokens a body line 4 bytes longer ("cartesian" for "joint") shifts the instruction,
+    /// and L1's pointing learned at one offset fails at another (README, JPM on arm6).
+    public var promptLayout = PromptLayout.bodyFirst
 
     public init() {}
 
@@ -82,11 +87,20 @@ public struct VLAConfig: Codable, Sendable, Equatable {
         textEncoder = try read(.textEncoder, .bytes)
         answerWeight = try read(.answerWeight, 0)
         maxAnswerLength = try read(.maxAnswerLength, maxAnswerLength)
+        promptLayout = try read(.promptLayout, .bodyFirst)
     }
 
     /// Vision tokens per camera: the (S/16)² patches plus the keypoint token.
     public var tokensPerCamera: Int { VisionEncoder.tokens(imageSize: imageSize, keypoints: keypoints) }
     public static let actionDimension = 64
+}
+
+/// The order of the prompt's two parts (`VLAPolicy.prompt`).
+public enum PromptLayout: String, Codable, Sendable, CaseIterable {
+    /// "Num hands: 1. Control mode: joint. reach the red block"
+    case bodyFirst = "body-first"
+    /// "reach the red block. Num hands: 1. Control mode: joint."
+    case instructionFirst = "instruction-first"
 }
 
 /// The VLA's text encoder. A checkpoint records the choice, never MiniLM's weights.

@@ -60,8 +60,11 @@ public struct ObservationEncoder: Sendable {
     }
 
     /// The text the model reads: embodiment/control prompt + instruction (Green-VLA).
-    public static func prompt(_ spec: EmbodimentSpec, _ instruction: String) -> String {
-        "\(spec.promptPrefix) \(instruction)"
+    public static func prompt(_ spec: EmbodimentSpec, _ instruction: String, layout: PromptLayout = .bodyFirst) -> String {
+        switch layout {
+        case .bodyFirst: return "\(spec.promptPrefix) \(instruction)"
+        case .instructionFirst: return "\(instruction). \(spec.promptPrefix)"
+        }
     }
 
     /// The shared MiniLM feature cache when the config reads MiniLM (loaded on first use from
@@ -100,7 +103,7 @@ public struct ObservationEncoder: Sendable {
                 h.pixels.replaceSubrange(((i * slots + slot) * frameBytes)..<((i * slots + slot + 1) * frameBytes), with: image)
                 h.cameraMask[i * slots + slot] = true
             }
-            let prompt = Self.prompt(o.embodiment, o.instruction)
+            let prompt = Self.prompt(o.embodiment, o.instruction, layout: c.promptLayout)
             if let textFeatures {
                 let f = try textFeatures.features(prompt)
                 h.tokens += f.ids

@@ -32,6 +32,7 @@ struct TrainBC: AsyncParsableCommand {
     @Option(help: "Spatial-softmax keypoints per camera (0: patch tokens only).") var keypoints = VLAConfig().keypoints
     @Option(help: "Weight of the auxiliary loss that points at the task's target in the scene camera (0: off).") var pointingWeight = VLAConfig().pointingWeight
     @Flag(help: "Joint-position actions as offsets from the chunk's starting joint state (delta actions).") var relativeActions = false
+    @Flag(help: "Prompt as \"instruction. Num hands: … Control mode: ….\" instead of body first, so the instruction starts at the same token for every body (a new model only).") var instructionFirst = false
     @Option(help: "L1 pointing pretraining: rendered scenes (needs --pointing-weight > 0).") var pointingScenes = 0
     @Option(help: "L1 pointing pretraining: optimizer steps before behaviour cloning.") var pointingSteps = 0
     @Option(help: "L1 pointing pretraining: peak learning rate.") var pointingLr = PointingPretraining.defaultLearningRate
@@ -74,6 +75,7 @@ struct TrainBC: AsyncParsableCommand {
         job.model.keypoints = keypoints
         job.model.pointingWeight = pointingWeight
         job.model.relativeActions = relativeActions
+        if instructionFirst { job.model.promptLayout = .instructionFirst }
         guard let text = TextEncoderChoice(rawValue: textEncoder) else {
             throw ValidationError("--text-encoder must be \(TextEncoderChoice.allCases.map(\.rawValue).joined(separator: " or ")), not \(textEncoder)")
         }
