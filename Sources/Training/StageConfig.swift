@@ -362,6 +362,8 @@ extension StageConfig {
         public var textEncoder: TextEncoderChoice?
         public var answerWeight: Double?
         public var maxAnswerLength: Int?
+        /// `body-first` or `instruction-first` (`PromptLayout`).
+        public var promptLayout: PromptLayout?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case imageSize = "image_size", cameraSlots = "camera_slots", maxTextLength = "max_text_length"
@@ -371,7 +373,7 @@ extension StageConfig {
             case pointingWeight = "pointing_weight", placePointing = "place_pointing", relativeActions = "relative_actions"
             case advantageConditioning = "advantage_conditioning", textEncoder = "text_encoder"
             case speedConditioning = "speed_conditioning", progressWeight = "progress_weight"
-            case answerWeight = "answer_weight", maxAnswerLength = "max_answer_length"
+            case answerWeight = "answer_weight", maxAnswerLength = "max_answer_length", promptLayout = "prompt_layout"
         }
 
         public init() {}
@@ -401,6 +403,7 @@ extension StageConfig {
             textEncoder = try c.decodeIfPresent(TextEncoderChoice.self, forKey: .textEncoder)
             answerWeight = try c.decodeIfPresent(Double.self, forKey: .answerWeight)
             maxAnswerLength = try c.decodeIfPresent(Int.self, forKey: .maxAnswerLength)
+            promptLayout = try c.decodeIfPresent(PromptLayout.self, forKey: .promptLayout)
         }
 
         public func applied(to base: VLAConfig) -> VLAConfig {
@@ -428,6 +431,7 @@ extension StageConfig {
             if let v = textEncoder { c.textEncoder = v }
             if let v = answerWeight { c.answerWeight = v }
             if let v = maxAnswerLength { c.maxAnswerLength = v }
+            if let v = promptLayout { c.promptLayout = v }
             return c
         }
     }

@@ -115,10 +115,11 @@ struct StageConfigTests {
             key.reduce("") { $0 + ($1.isUppercase ? "_" + $1.lowercased() : String($1)) }
         })
         #expect(snake == Set(StageConfig.ModelOptions.CodingKeys.allCases.map(\.rawValue)))
-        let config = try StageConfig.parse("stage: L0\noutput: x\n" + tinyModel + "\n  relative_actions: true\n  state_noise: 0.25\n", file: "m.yaml")
+        let config = try StageConfig.parse("stage: L0\noutput: x\n" + tinyModel + "\n  relative_actions: true\n  state_noise: 0.25\n  prompt_layout: instruction-first\n", file: "m.yaml")
         var expected = smallConfig()
         expected.relativeActions = true
         expected.stateNoise = 0.25
+        expected.promptLayout = .instructionFirst
         #expect(config.modelConfig(base: VLAConfig()) == expected)
     }
 
