@@ -35,6 +35,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "JPM point source: predicted (pointing head; needs --pointing-scenes) or oracle.") var jpmPoint = "predicted"
     @Flag(help: "JPM's carry on pick/place for actors and evaluations: after the grasp, guide the block up, over the mat and down (the mat from the oracle, or with --jpm-point predicted the checkpoint's place head: vla train pointing-head --head place).") var jpmCarry = false
     @Flag(help: "Pretrain with joint-position actions as offsets from the chunk's starting joint state (delta actions).") var relativeActions = false
+    @Flag(help: "Prompt as \"instruction. Num hands: … Control mode: ….\" (the instruction at the same token for every body; use a new --out: a cached pretraining keeps its layout).") var instructionFirst = false
     @Option(help: "Pretraining run directory (default OUT/pretrain). A `vla train bc --out` directory trained with the same settings is reused as it is.") var pretrainDir: String?
     @Option(help: "Text encoder: bytes (learned byte embeddings) or minilm (frozen all-MiniLM-L6-v2 features and a learned projection; the model from scripts/bootstrap or $SWIFTVLA_MINILM_DIR). Use a new --out: a cached pretraining keeps its encoder.") var textEncoder = TextEncoderChoice.bytes.rawValue
     @Option(help: "Post-training algorithm: hg-dagger or recap.") var algorithm = "hg-dagger"
@@ -108,6 +109,7 @@ struct Demo: AsyncParsableCommand {
             demo.jpmCarry = CarryGuidance()
         }
         demo.model.relativeActions = relativeActions
+        if instructionFirst { demo.model.promptLayout = .instructionFirst }
         demo.pretrainDirectory = pretrainDir.map { URL(fileURLWithPath: $0) }
         guard let text = TextEncoderChoice(rawValue: textEncoder) else {
             throw ValidationError("--text-encoder must be \(TextEncoderChoice.allCases.map(\.rawValue).joined(separator: " or ")), not \(textEncoder)")
