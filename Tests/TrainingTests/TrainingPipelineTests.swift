@@ -317,17 +317,23 @@ struct DemoSeedTests {
 
 @Suite("L1 pointing pretraining")
 struct PointingPretrainingTests {
-    @Test func trainsTheBackboneToPointAndLeavesTheExpertUntouched() throws {
-        var c = smallConfig()
-        c.pointingWeight = 1
-        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
-        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 0)), stats: NormalizationStats(episodes: demos))
+    /// L1 at test size on arm7/reach: 16 scenes, 60 steps of 16, 4 held out, peak 1e-3.
+    static func smallL1() -> PointingPretraining {
         var l1 = PointingPretraining(embodiment: .arm7, tasks: [.reach])
         l1.scenes = 16
         l1.steps = 60
         l1.batchSize = 16
         l1.heldOutScenes = 4
         l1.learningRate = 1e-3
+        return l1
+    }
+
+    @Test func trainsTheBackboneToPointAndLeavesTheExpertUntouched() throws {
+        var c = smallConfig()
+        c.pointingWeight = 1
+        let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
+        let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 0)), stats: NormalizationStats(episodes: demos))
+        let l1 = Self.smallL1()
         // The same scenes the run trains on, to measure the fit.
         let scenes = try (0..<16).compactMap { try l1.render(l1.firstSeed + UInt64($0), task: .reach, imageSize: c.imageSize) }
         func trainingError() throws -> Float {
@@ -359,12 +365,7 @@ struct PointingPretrainingTests {
         let demos = try DemoCollector.collect(embodiment: .arm7, task: .reach, seeds: [10_001], imageSize: c.imageSize)
         func run(_ bodies: [EmbodimentSpec]) throws -> (asArm7: Float, asArm6: Float) {
             let policy = VLAPolicy(model: try FlowMatchingVLA(config: c, key: RandomKey(seed: 0)), stats: NormalizationStats(episodes: demos))
-            var l1 = PointingPretraining(embodiment: .arm7, tasks: [.reach])
-            l1.scenes = 16
-            l1.steps = 60
-            l1.batchSize = 16
-            l1.heldOutScenes = 4
-            l1.learningRate = 1e-3
+            var l1 = Self.smallL1()
             l1.promptBodies = bodies
             var lines: [String] = []
             try l1.run(policy: policy) { lines.append($0) }
