@@ -28,9 +28,9 @@ public struct PointingPretraining: Sendable {
     /// measure the error on `heldOutScenes` scenes of each novel part after training. nil: all.
     public var sceneSplit: SceneSplit?
     /// Ask each training scene in the prompt of one of these bodies, drawn at random (empty: the
-    /// scene's own). Pointing learned under one control-mode text fails under another (arm6's
-    /// error is 0.36 with its own prompt, 0.10 read as arm7: README), so L1 over every body's
-    /// prompt grounds the question whatever robot asks it.
+    /// scene's own), so the pointing also holds under the other bodies' prompts. With body-first
+    /// prompts it helps less than `VLAConfig.promptLayout = .instructionFirst`, since a longer
+    /// body line still cuts the instruction (README, JPM on arm6).
     public var promptBodies: [EmbodimentSpec] = []
 
     public init(embodiment: EmbodimentKind, tasks: [TaskKind]) {

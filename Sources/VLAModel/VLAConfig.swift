@@ -52,9 +52,10 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     /// positions continue after the prompt's `maxTextLength`.
     public var maxAnswerLength = 96
     /// Where the instruction sits in the prompt: after the body's line (Green-VLA's order, the
-    /// default) or first, so that it starts at the same token position for every body. With
-    /// byte tokens a body line 4 bytes longer ("cartesian" for "joint") shifts the instruction,
-    /// and L1's pointing learned at one offset fails at another (README, JPM on arm6).
+    /// default) or first, so that it starts at the same token position for every body and is
+    /// never cut at `maxTextLength`. With byte tokens a body line 4 bytes longer ("cartesian"
+    /// for "joint") shifts the instruction and cuts more of it, and L1's pointing learned at
+    /// one offset fails at another (README, JPM on arm6).
     public var promptLayout = PromptLayout.bodyFirst
 
     public init() {}
@@ -95,7 +96,7 @@ public struct VLAConfig: Codable, Sendable, Equatable {
     public static let actionDimension = 64
 }
 
-/// The order of the prompt's two parts (`VLAPolicy.prompt`).
+/// The order of the prompt's two parts (`ObservationEncoder.prompt`).
 public enum PromptLayout: String, Codable, Sendable, CaseIterable {
     /// "Num hands: 1. Control mode: joint. reach the red block"
     case bodyFirst = "body-first"
