@@ -328,6 +328,22 @@ struct PointingPretrainingTests {
         return l1
     }
 
+    /// Mean distance between `point`'s answer and the simulator's projected target, one reach
+    /// scene of `embodiment` at a time (the reference for `pointingError`).
+    static func meanErrorByHand(_ embodiment: EmbodimentKind, seeds: [UInt64], imageSize: Int,
+                                point: (PolicyObservation) throws -> [Float]) throws -> Double {
+        var total = 0.0
+        for seed in seeds {
+            let env = try RobotEnvironment(embodiment: embodiment, task: .reach, seed: seed,
+                                           config: EnvironmentConfig(imageWidth: imageSize, imageHeight: imageSize))
+            let o = PolicyEvaluator.policyObservation(env.reset(), env: env)
+            let truth = try #require(env.targetImagePoint)
+            let p = try point(o)
+            total += hypot(Double(p[0]) - truth.x, Double(p[1]) - truth.y)
+        }
+        return total / Double(seeds.count)
+    }
+
     @Test func trainsTheBackboneToPointAndLeavesTheExpertUntouched() throws {
         var c = smallConfig()
         c.pointingWeight = 1
@@ -393,16 +409,10 @@ struct PointingPretrainingTests {
         let seeds: [UInt64] = [0, 1, 2]
         let measured = try PointingPretraining(embodiment: .arm7, tasks: [.reach]).pointingError(policy: policy, seeds: seeds)
         // One scene at a time: the simulator's projected target against the head's point.
-        var total = 0.0
-        for seed in seeds {
-            let env = try RobotEnvironment(embodiment: .arm7, task: .reach, seed: seed,
-                                           config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
-            let o = PolicyEvaluator.policyObservation(env.reset(), env: env)
-            let truth = try #require(env.targetImagePoint)
-            let p: [Float] = try policy.model.pointTarget(prefix: policy.model.encodePrefix(policy.inputs([o])).tokens).toArray()
-            total += hypot(Double(p[0]) - truth.x, Double(p[1]) - truth.y)
+        let byHand = try Self.meanErrorByHand(.arm7, seeds: seeds, imageSize: c.imageSize) { o in
+            try policy.model.pointTarget(prefix: policy.model.encodePrefix(policy.inputs([o])).tokens).toArray()
         }
-        #expect(Swift.abs(measured - total / 3) < 1e-4)
+        #expect(Swift.abs(measured - byHand) < 1e-4)
     }
 
     /// `vla eval --pointing-error --pointing-prompt-as arm7` on arm6 scenes: the same images read
@@ -416,17 +426,9 @@ struct PointingPretrainingTests {
         let own = try l1.pointingError(policy: policy, seeds: seeds)
         let swapped = try l1.pointingError(policy: policy, seeds: seeds, promptAs: EmbodimentKind.arm7.spec)
         // By hand: each arm6 scene's cameras and instruction in an observation built for arm7.
-        var total = 0.0
-        for seed in seeds {
-            let env = try RobotEnvironment(embodiment: .arm6, task: .reach, seed: seed,
-                                           config: EnvironmentConfig(imageWidth: c.imageSize, imageHeight: c.imageSize))
-            let o = PolicyEvaluator.policyObservation(env.reset(), env: env)
-            let truth = try #require(env.targetImagePoint)
-            let p = try pointReadAsArm7(policy, o)
-            total += hypot(Double(p[0]) - truth.x, Double(p[1]) - truth.y)
-        }
+        let byHand = try Self.meanErrorByHand(.arm6, seeds: seeds, imageSize: c.imageSize) { try pointReadAsArm7(policy, $0) }
         // Equal to the hand-built arm7 reading …
-        #expect(Swift.abs(swapped - total / 3) < 1e-4)
+        #expect(Swift.abs(swapped - byHand) < 1e-4)
         // … and not the scenes' own: the prompt reaches the pointing.
         #expect(Swift.abs(swapped - own) > 1e-4, "own \(own), swapped \(swapped)")
     }
