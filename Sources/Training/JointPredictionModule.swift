@@ -46,8 +46,9 @@ public final class JointPredictionModule {
     /// the two heads' errors).
     public var placeSource: PointSource?
     /// Ask the pointing heads with this body's prompt instead of the episode's (nil): the body
-    /// L1 grounded on. Pointing reads only images and text, and an L1 trained on one body's
-    /// prompt points far worse under another's control-mode text (README, JPM on arm6).
+    /// L1 grounded on. Pointing reads only images and text, and in a body-first prompt a longer
+    /// body line shifts and cuts the instruction, so an L1 trained under one body's prompt
+    /// points far worse under another's (README, JPM on arm6).
     public var pointingPrompt: EmbodimentSpec?
 
     /// What `prepare` found for the current episode (for logs and tests).
